@@ -1,0 +1,296 @@
+//! `/api-keys`: create (the secret is shown once), list, read, revoke and rotate.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::validate::Check;
+use super::{ApiJson, ApiPath, ErrorResponses};
+use crate::AppState;
+use crate::auth::api_key::ApiKey;
+use crate::auth::{Caller, Role};
+use crate::clock::{now_ms, parse_rfc3339, rfc3339};
+use crate::error::{Error, Result};
+use crate::store::api_keys::{KeyRow, NewKey};
+use crate::store::security_events::SecurityEventRow;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(get_api_key, revoke_api_key))
+        .routes(routes!(rotate_api_key))
+}
+
+/// The longest a rotated key may keep working: 7 days.
+const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// An API key as lists show it: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyInfo {
+    /// `key_…`
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// The prefix and the last four characters, e.g. `tai_…x7Qa`.
+    pub hint: String,
+    pub status: KeyStatus,
+    pub created_at: String,
+    /// Id of the user who created the key.
+    pub created_by: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl From<KeyRow> for ApiKeyInfo {
+    fn from(row: KeyRow) -> Self {
+        let now = now_ms();
+        let status = if row.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if row.is_active(now) {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Expired
+        };
+        ApiKeyInfo {
+            status,
+            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            id: row.id,
+            name: row.name,
+            hint: row.hint,
+            created_at: rfc3339(row.created_at),
+            created_by: row.created_by,
+            last_used_at: row.last_used_at.map(rfc3339),
+            expires_at: row.expires_at.map(rfc3339),
+            revoked_at: row.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// A newly created key, with its secret. This is the only response that holds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// The secret. Store it now: it is never shown again.
+    pub key: String,
+}
+
+/// Something that happened to a key, e.g. `key_sent_over_plain_http`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEvent {
+    pub kind: String,
+    pub client_ip: Option<String>,
+    pub created_at: String,
+}
+
+impl From<SecurityEventRow> for SecurityEvent {
+    fn from(row: SecurityEventRow) -> Self {
+        SecurityEvent {
+            kind: row.kind,
+            client_ip: row.client_ip,
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyDetail {
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// The newest security events of this key.
+    pub security_events: Vec<SecurityEvent>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyInfo>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// Default `admin`; never more than the caller's own role.
+    pub role: Option<Role>,
+    /// RFC 3339, in the future.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiKey {
+    /// How long the old key keeps working, 0 (default) to 604800 seconds.
+    pub grace_seconds: Option<i64>,
+}
+
+/// Makes a key with the given attributes; the caller may not hand out more than its role.
+fn new_secret(caller: &Caller, role: Role) -> Result<ApiKey> {
+    if role > caller.role {
+        return Err(Error::forbidden(format!(
+            "A key with the {} role cannot create a key with the {} role.",
+            caller.role.as_str(),
+            role.as_str()
+        )));
+    }
+    Ok(ApiKey::generate())
+}
+
+fn created(row: KeyRow, secret: &ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
+    (
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            info: row.into(),
+            key: secret.expose().to_owned(),
+        }),
+    )
+}
+
+/// Create an API key. The response holds the secret; it is never shown again.
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    responses((status = 201, body = CreatedApiKey), ErrorResponses), security(("api_key" = [])))]
+async fn create_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateApiKey>,
+) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+    caller.key_scope()?;
+    let mut check = Check::new();
+    let name = body.name.trim();
+    check.text("name", name, 1, 100);
+    let expires_at = match body.expires_at.as_deref().map(parse_rfc3339) {
+        None => None,
+        Some(None) => {
+            check.fail("expires_at", "must be an RFC 3339 timestamp such as 2030-01-31T00:00:00Z");
+            None
+        }
+        Some(Some(at)) if at <= now_ms() => {
+            check.fail("expires_at", "must be in the future");
+            None
+        }
+        Some(at) => at,
+    };
+    check.finish()?;
+    let role = body.role.unwrap_or(caller.role);
+    let secret = new_secret(&caller, role)?;
+    let row = state
+        .store
+        .insert_key(
+            &caller.account_id,
+            &NewKey {
+                name,
+                role: role.as_str(),
+                hash: &secret.hash(),
+                hint: &secret.hint(),
+                created_by: &caller.user_id,
+                expires_at,
+            },
+        )
+        .await?;
+    Ok(created(row, &secret))
+}
+
+/// List API keys: an Admin sees all of the account's, an Editor the ones it created.
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys",
+    responses((status = 200, body = ApiKeyList), ErrorResponses), security(("api_key" = [])))]
+async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>> {
+    let rows = state
+        .store
+        .list_keys(&caller.account_id, caller.key_scope()?)
+        .await?;
+    Ok(Json(ApiKeyList {
+        data: rows.into_iter().map(ApiKeyInfo::from).collect(),
+    }))
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow> {
+    state
+        .store
+        .get_key(&caller.account_id, caller.key_scope()?, id)
+        .await?
+        .ok_or_else(|| Error::not_found("API key"))
+}
+
+/// Read one API key with its security events.
+#[utoipa::path(get, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+    responses((status = 200, body = ApiKeyDetail), ErrorResponses), security(("api_key" = [])))]
+async fn get_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ApiKeyDetail>> {
+    let row = find(&state, &caller, &id).await?;
+    let events = state.store.key_events(&caller.account_id, &row.id).await?;
+    Ok(Json(ApiKeyDetail {
+        info: row.into(),
+        security_events: events.into_iter().map(SecurityEvent::from).collect(),
+    }))
+}
+
+/// Revoke an API key. It stops working on the next request.
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+    responses((status = 200, body = ApiKeyInfo), ErrorResponses), security(("api_key" = [])))]
+async fn revoke_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ApiKeyInfo>> {
+    let row = find(&state, &caller, &id).await?;
+    state.store.revoke_key(&caller.account_id, &row.id).await?;
+    Ok(Json(find(&state, &caller, &id).await?.into()))
+}
+
+/// Rotate an API key: a new key with the same name and role; the old one stops
+/// now or after `grace_seconds`.
+#[utoipa::path(post, path = "/api-keys/{id}/rotate", tag = "api-keys", params(("id" = String, Path)),
+    request_body(content = Option<RotateApiKey>),
+    responses((status = 201, body = CreatedApiKey), ErrorResponses), security(("api_key" = [])))]
+async fn rotate_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    body: Option<ApiJson<RotateApiKey>>,
+) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+    let old = find(&state, &caller, &id).await?;
+    let grace = body.and_then(|ApiJson(b)| b.grace_seconds).unwrap_or(0);
+    let mut check = Check::new();
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
+        check.fail("grace_seconds", format!("must be between 0 and {MAX_GRACE_SECONDS}"));
+    }
+    let now = now_ms();
+    if !old.is_active(now) {
+        check.fail("id", "the key is already revoked or expired; create a new key instead");
+    }
+    check.finish()?;
+    let role = Role::parse(&old.role).unwrap_or(Role::Viewer);
+    let secret = new_secret(&caller, role)?;
+    let row = state
+        .store
+        .rotate_key(
+            &caller.account_id,
+            &old.id,
+            (grace > 0).then_some(now + grace * 1000),
+            &NewKey {
+                name: &old.name,
+                role: role.as_str(),
+                hash: &secret.hash(),
+                hint: &secret.hint(),
+                created_by: &caller.user_id,
+                expires_at: None,
+            },
+        )
+        .await?;
+    Ok(created(row, &secret))
+}

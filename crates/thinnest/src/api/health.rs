@@ -1,0 +1,44 @@
+//! `GET /health`: unauthenticated; 200 when the store answers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ErrorBody, envelope};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: &'static str,
+    /// `ok`
+    pub database: &'static str,
+}
+
+/// Whether this instance and its database answer.
+#[utoipa::path(get, path = "/health", tag = "meta",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+async fn health(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.store.ping().await {
+        Json(Health {
+            status: "ok",
+            database: "ok",
+        })
+        .into_response()
+    } else {
+        envelope(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The database does not answer.".to_owned(),
+        )
+    }
+}

@@ -1,0 +1,118 @@
+//! The HTTP API: one router per resource, merged here with the OpenAPI document.
+
+mod agents;
+mod api_keys;
+mod extract;
+mod health;
+mod validate;
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::{Extension, Json, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+
+use crate::AppState;
+use crate::error::{ErrorBody, envelope};
+
+/// The error responses an authenticated endpoint can give, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum ErrorResponses {
+    /// Malformed JSON or path.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// Missing, malformed, unknown, expired or revoked API key (`unauthorized`).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// A valid key whose role does not allow this (`forbidden`), or plain HTTP (`https_required`).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// No such object in this account (`not_found`).
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// Body too large (`payload_too_large`).
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The body is not JSON (`unsupported_media_type`).
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// Validation failed (`invalid_request`, with `fields`).
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tai_…")
+                    .description(Some("An API key: `Authorization: Bearer tai_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "thinnest API", description = "API keys, agents and the platform around them. Every request must use HTTPS."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document, serialised once at start.
+#[derive(Clone)]
+struct OpenApiJson(std::sync::Arc<serde_json::Value>);
+
+/// The OpenAPI 3.1 description of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Json<serde_json::Value> {
+    Json((*doc.0).clone())
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    envelope(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("There is no endpoint {method} {}.", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    envelope(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}.", uri.path()),
+    )
+}
+
+/// Builds the OpenAPI document and the router together.
+pub fn router_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(openapi_json))
+        .merge(health::router())
+        .merge(agents::router())
+        .merge(api_keys::router())
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = router_and_openapi();
+    let doc = serde_json::to_value(&openapi).unwrap_or_default();
+    router
+        .layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}

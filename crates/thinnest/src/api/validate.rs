@@ -1,0 +1,46 @@
+//! Field validation that reports every problem of a request at once (422).
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+
+#[derive(Default)]
+pub struct Check {
+    fields: BTreeMap<String, String>,
+}
+
+impl Check {
+    pub fn new() -> Check {
+        Check::default()
+    }
+
+    pub fn fail(&mut self, field: &str, problem: impl Into<String>) {
+        self.fields.entry(field.to_owned()).or_insert_with(|| problem.into());
+    }
+
+    /// Text of `min..=max` characters.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let len = value.chars().count();
+        if len < min {
+            self.fail(field, if min == 1 { "must not be empty".to_owned() } else { format!("must be at least {min} characters") });
+        } else if len > max {
+            self.fail(field, format!("must be at most {max} characters"));
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        if self.fields.is_empty() {
+            return Ok(());
+        }
+        let message = self
+            .fields
+            .iter()
+            .map(|(field, problem)| format!("{field} {problem}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Error::Invalid {
+            message: format!("The request is invalid: {message}."),
+            fields: self.fields,
+        })
+    }
+}

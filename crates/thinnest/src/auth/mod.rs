@@ -1,0 +1,132 @@
+//! Who is calling: the `Authorization: Bearer <key>` header becomes a [`Caller`].
+
+pub mod api_key;
+mod roles;
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use subtle::ConstantTimeEq;
+
+pub use roles::{Permission, Role};
+
+use crate::AppState;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::api_keys::{KeyRow, KeyScope};
+use api_key::ApiKey;
+
+const MISSING: &str =
+    "Missing API key: send the header `Authorization: Bearer <your API key>`.";
+const MALFORMED: &str =
+    "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`.";
+const INVALID: &str =
+    "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one.";
+
+/// An authenticated API caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account_id: String,
+    pub key_id: String,
+    /// The user who created the key the caller presented.
+    pub user_id: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        if permission.allowed_for(self.role) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "This API key has the {} role, which cannot {}.",
+                self.role.as_str(),
+                permission.describe()
+            )))
+        }
+    }
+
+    /// Which API keys this caller may see and change.
+    pub fn key_scope(&self) -> Result<KeyScope<'_>> {
+        self.require(Permission::ApiKeysOwn)?;
+        Ok(if Permission::ApiKeysAll.allowed_for(self.role) {
+            KeyScope::All
+        } else {
+            KeyScope::CreatedBy(&self.user_id)
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, one space).
+fn bearer_token(headers: &HeaderMap) -> Result<&str> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or(Error::Unauthorized(MISSING))?;
+    let value = value.to_str().map_err(|_| Error::Unauthorized(MALFORMED))?;
+    let (scheme, token) = value.split_at_checked(7).ok_or(Error::Unauthorized(MALFORMED))?;
+    if !scheme.eq_ignore_ascii_case("bearer ") || token.is_empty() || token.contains(' ') {
+        return Err(Error::Unauthorized(MALFORMED));
+    }
+    Ok(token)
+}
+
+/// The active key presented in these headers.
+pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<KeyRow> {
+    let key = ApiKey::parse(bearer_token(headers)?).ok_or(Error::Unauthorized(INVALID))?;
+    let hash = key.hash();
+    let stored = store
+        .key_by_hash(&hash)
+        .await?
+        .ok_or(Error::Unauthorized(INVALID))?;
+    let same: bool = stored.key_hash.as_bytes().ct_eq(hash.0.as_bytes()).into();
+    if !same || !stored.row.is_active(now_ms()) {
+        return Err(Error::Unauthorized(INVALID));
+    }
+    Ok(stored.row)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let key = authenticate(&state.store, &parts.headers).await?;
+        let role = Role::parse(&key.role)
+            .ok_or_else(|| anyhow::anyhow!("api key {} has an unknown role", key.id))?;
+        let store = state.store.clone();
+        let key_id = key.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_key(&key_id, now_ms()).await {
+                tracing::warn!(error = %e, "could not record key use");
+            }
+        });
+        Ok(Caller {
+            account_id: key.account_id,
+            key_id: key.id,
+            user_id: key.created_by,
+            role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn token(value: &str) -> Result<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        bearer_token(&headers).map(str::to_owned)
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_with_exactly_one_space() {
+        assert_eq!(token("Bearer abc").unwrap(), "abc");
+        assert_eq!(token("bEaReR abc").unwrap(), "abc");
+        for bad in ["Bearer  abc", "Bearer", "Bearer ", "Bearerabc", "Basic abc", "Bearer a b"] {
+            assert!(token(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

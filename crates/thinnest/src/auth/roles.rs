@@ -1,0 +1,90 @@
+//! Roles and the one permission table every handler consults.
+
+use serde::{Deserialize, Serialize};
+
+/// A member's or an API key's role. Ordered: Viewer < Editor < Admin.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// What a caller may do. Each endpoint requires exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read agents.
+    AgentsRead,
+    /// Create, change and delete agents and what hangs off them.
+    AgentsWrite,
+    /// Create, list, revoke and rotate the API keys one created, up to one's own role.
+    ApiKeysOwn,
+    /// See and revoke every API key of the account.
+    ApiKeysAll,
+}
+
+impl Permission {
+    /// The least role that holds this permission.
+    const fn least_role(self) -> Role {
+        match self {
+            Permission::AgentsRead => Role::Viewer,
+            Permission::AgentsWrite | Permission::ApiKeysOwn => Role::Editor,
+            Permission::ApiKeysAll => Role::Admin,
+        }
+    }
+
+    pub fn allowed_for(self, role: Role) -> bool {
+        role >= self.least_role()
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::AgentsRead => "read agents",
+            Permission::AgentsWrite => "create or change agents",
+            Permission::ApiKeysOwn => "manage API keys",
+            Permission::ApiKeysAll => "manage every API key of the account",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_permission_table_matches_the_roles_as_documented() {
+        use Permission::*;
+        let table = [
+            (AgentsRead, [true, true, true]),
+            (AgentsWrite, [false, true, true]),
+            (ApiKeysOwn, [false, true, true]),
+            (ApiKeysAll, [false, false, true]),
+        ];
+        for (permission, expected) in table {
+            let got = [Role::Viewer, Role::Editor, Role::Admin].map(|r| permission.allowed_for(r));
+            assert_eq!(got, expected, "{permission:?}");
+        }
+    }
+}

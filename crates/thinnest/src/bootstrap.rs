@@ -1,0 +1,62 @@
+//! `thinnest bootstrap`: the first account, its first Admin and a full-access key.
+
+use anyhow::bail;
+
+use crate::auth::Role;
+use crate::auth::api_key::ApiKey;
+use crate::store::Store;
+use crate::store::api_keys::NewKey;
+
+/// What bootstrap made or found.
+pub struct Bootstrapped {
+    pub account_id: String,
+    pub user_id: String,
+    pub key: ApiKey,
+}
+
+/// Lower-cased and trimmed; rejects text that cannot be an address.
+pub fn normalise_email(email: &str) -> anyhow::Result<String> {
+    let email = email.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace) =>
+        {
+            Ok(email)
+        }
+        _ => bail!("{email:?} is not an email address"),
+    }
+}
+
+/// Finds or creates the user and the account (an account of which the user is
+/// Admin, by name), then issues a new admin key.
+pub async fn bootstrap(store: &Store, email: &str, account_name: &str) -> anyhow::Result<Bootstrapped> {
+    let email = normalise_email(email)?;
+    let account_name = account_name.trim();
+    if account_name.is_empty() {
+        bail!("the account name must not be empty");
+    }
+    let user_id = store.user_by_email_or_create(&email).await?;
+    let account_id = match store.admin_account_named(&user_id, account_name).await? {
+        Some(id) => id,
+        None => store.create_account(account_name, &user_id).await?,
+    };
+    let key = ApiKey::generate();
+    store
+        .insert_key(
+            &account_id,
+            &NewKey {
+                name: "bootstrap",
+                role: Role::Admin.as_str(),
+                hash: &key.hash(),
+                hint: &key.hint(),
+                created_by: &user_id,
+                expires_at: None,
+            },
+        )
+        .await?;
+    Ok(Bootstrapped {
+        account_id,
+        user_id,
+        key,
+    })
+}

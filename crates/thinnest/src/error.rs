@@ -1,0 +1,186 @@
+//! One error type, one JSON envelope: `{"error": code, "message": text, …}`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code such as `unauthorized` or `invalid_request`.
+    pub error: &'static str,
+    /// A sentence for the developer reading it.
+    pub message: String,
+    /// Per-field problems, on `invalid_request`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    HttpsRequired(String),
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        fields: BTreeMap<String, String>,
+    },
+    /// A request the server could not read: malformed JSON, wrong content type, too large…
+    #[error("{message}")]
+    Unreadable {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn not_found(what: &str) -> Self {
+        Error::NotFound(format!("No {what} with that id in this account."))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+
+    /// A 422 naming one field.
+    pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Error::Invalid {
+            message: format!("{field}: {problem}"),
+            fields: BTreeMap::from([(field.to_owned(), problem)]),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::HttpsRequired(_) => (StatusCode::FORBIDDEN, "https_required"),
+            Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            Error::Unreadable { status, code, .. } => (*status, code),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+/// Builds an envelope response; used by [`Error`] and by the fallbacks.
+pub fn envelope(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = ErrorBody {
+        error: code,
+        message,
+        fields: None,
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let (message, fields) = match self {
+            Error::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "internal error");
+                (
+                    "Something went wrong on our side. The x-request-id response header identifies this request in our logs.".to_owned(),
+                    None,
+                )
+            }
+            Error::Invalid { message, fields } => (message, Some(fields)),
+            other => (other.to_string(), None),
+        };
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                message,
+                fields,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"thinnest\""),
+            );
+        }
+        response
+    }
+}
+
+/// axum's rejection texts start with a generic sentence; keep the part that names the problem.
+fn rejection_detail(text: &str) -> String {
+    text.split_once(": ")
+        .map_or(text, |(_, detail)| detail)
+        .to_owned()
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        let detail = rejection_detail(&rejection.body_text());
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Error::Unreadable {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: "The request body is larger than this endpoint accepts.".to_owned(),
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::Unreadable {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: "Send the body as JSON with `Content-Type: application/json`."
+                    .to_owned(),
+            },
+            StatusCode::UNPROCESSABLE_ENTITY => Error::Invalid {
+                message: format!("The JSON body does not fit this endpoint: {detail}"),
+                fields: BTreeMap::new(),
+            },
+            _ => Error::Unreadable {
+                status: StatusCode::BAD_REQUEST,
+                code: "malformed_json",
+                message: format!("The body is not valid JSON: {detail}"),
+            },
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::Invalid {
+            message: format!(
+                "The query string does not fit this endpoint: {}",
+                rejection_detail(&rejection.body_text())
+            ),
+            fields: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::Unreadable {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_path",
+            message: rejection_detail(&rejection.body_text()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,103 @@
+//! HTTPS only. The plain-HTTP listener runs no handler: dashboard pages are
+//! redirected to HTTPS and everything else is refused with `https_required`.
+//! The same refusal applies behind a TLS-terminating proxy that reports
+//! `X-Forwarded-Proto: http`.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::auth::authenticate;
+use crate::error::Error;
+use crate::net::Client;
+use crate::store::security_events::KEY_SENT_OVER_HTTP;
+
+/// State of the plain-HTTP listener: the app and the HTTPS port to redirect to.
+#[derive(Clone)]
+pub struct GuardState {
+    pub app: AppState,
+    pub https_port: u16,
+}
+
+fn is_dashboard_page(request: &Request) -> bool {
+    let path = request.uri().path();
+    matches!(*request.method(), Method::GET | Method::HEAD)
+        && (path == "/app" || path.starts_with("/app/"))
+}
+
+fn https_location(state: &GuardState, headers: &HeaderMap, path_and_query: &str) -> String {
+    if let Some(base) = state.app.config.public_base() {
+        return format!("{base}{path_and_query}");
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .map(|a| a.host().to_owned())
+        .unwrap_or_else(|| state.app.config.listen.ip().to_string());
+    match state.https_port {
+        443 => format!("https://{host}{path_and_query}"),
+        port => format!("https://{host}:{port}{path_and_query}"),
+    }
+}
+
+/// Refuses a request that arrived over plain HTTP.
+async fn refuse(state: &GuardState, request: Request) -> Response {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let location = https_location(state, request.headers(), &path_and_query);
+    if is_dashboard_page(&request) {
+        return (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
+    if let Ok(key) = authenticate(&state.app.store, request.headers()).await {
+        let ip = request
+            .extensions()
+            .get::<Client>()
+            .map(|c| c.ip.to_string())
+            .unwrap_or_default();
+        if let Err(e) = state
+            .app
+            .store
+            .record_key_event(&key.account_id, &key.id, KEY_SENT_OVER_HTTP, &ip)
+            .await
+        {
+            tracing::error!(error = %e, "could not record a key sent over plain HTTP");
+        }
+    }
+    Error::HttpsRequired(format!(
+        "This API accepts HTTPS only; send the request to {location}. \
+         A key sent over plain HTTP may have been seen by others: rotate it."
+    ))
+    .into_response()
+}
+
+/// The whole plain-HTTP listener.
+pub async fn plain_http(State(state): State<GuardState>, request: Request) -> Response {
+    refuse(&state, request).await
+}
+
+/// Middleware on the HTTPS listener: refuses requests a trusted proxy received over plain HTTP.
+pub async fn forwarded_https_only(
+    State(state): State<GuardState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let plain = request
+        .extensions()
+        .get::<Client>()
+        .is_some_and(|c| c.forwarded_plain_http);
+    if plain {
+        refuse(&state, request).await
+    } else {
+        next.run(request).await
+    }
+}

@@ -1,0 +1,190 @@
+//! thinnest: the API and security layer for voice and chat agents.
+//!
+//! [`App::build`] makes the app from a [`Config`]; [`App::start`] binds the
+//! HTTPS listener and the plain-HTTP guard and serves until shut down.
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod net;
+pub mod store;
+pub mod tls;
+
+mod clock;
+mod ids;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use guard::GuardState;
+use store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+pub struct App {
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+/// A running server: its bound addresses and the means to stop it.
+pub struct Running {
+    pub https_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    handles: Vec<Handle<SocketAddr>>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    error::envelope(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Something went wrong on our side. The x-request-id response header identifies this request in our logs.".to_owned(),
+    )
+}
+
+/// Layers both listeners share: request id, tracing, panic safety, client address.
+fn with_common_layers(router: Router, state: &AppState) -> Router {
+    router
+        .layer(from_fn_with_state(state.clone(), net::client_context))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))
+}
+
+impl App {
+    /// Connects the store (running migrations) and loads or generates the TLS certificate.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        config.validate()?;
+        let store = Store::open(&config.store.resolved_database_url()?).await?;
+        let tls = tls::server_config(&config)?;
+        Ok(App {
+            state: AppState {
+                store,
+                config: Arc::new(config),
+            },
+            tls,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Binds both listeners and serves them in the background.
+    pub fn start(self) -> anyhow::Result<Running> {
+        let config = &self.state.config;
+        let https_listener = bind(config.listen)?;
+        let https_addr = https_listener.local_addr()?;
+        let guard_state = GuardState {
+            app: self.state.clone(),
+            https_port: https_addr.port(),
+        };
+        let mut handles = Vec::new();
+        let mut tasks = Vec::new();
+
+        let https_router = with_common_layers(
+            api::router(self.state.clone()).layer(from_fn_with_state(
+                guard_state.clone(),
+                guard::forwarded_https_only,
+            )),
+            &self.state,
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+        let handle = Handle::new();
+        let server = axum_server::from_tcp_rustls(https_listener, RustlsConfig::from_config(self.tls))?
+            .handle(handle.clone());
+        tasks.push(tokio::spawn(server.serve(
+            https_router.into_make_service_with_connect_info::<SocketAddr>(),
+        )));
+        handles.push(handle);
+
+        let http_addr = match config.http_listen.0 {
+            None => None,
+            Some(addr) => {
+                let listener = bind(addr)?;
+                let addr = listener.local_addr()?;
+                let router = with_common_layers(
+                    Router::new()
+                        .fallback(guard::plain_http)
+                        .with_state(guard_state),
+                    &self.state,
+                );
+                let handle = Handle::new();
+                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                tasks.push(tokio::spawn(server.serve(
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )));
+                handles.push(handle);
+                Some(addr)
+            }
+        };
+        Ok(Running {
+            https_addr,
+            http_addr,
+            handles,
+            tasks,
+        })
+    }
+}
+
+impl Running {
+    /// Stops accepting connections and lets in-flight requests finish within `grace`.
+    pub fn shutdown(&self, grace: Duration) {
+        for handle in &self.handles {
+            handle.graceful_shutdown(Some(grace));
+        }
+    }
+
+    /// Waits until every listener has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! Accounts (workspaces), users and memberships.
+
+use sqlx::Row;
+
+use super::Store;
+use crate::auth::Role;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+impl Store {
+    /// The user with this (normalised) email, created when missing.
+    pub async fn user_by_email_or_create(&self, email: &str) -> sqlx::Result<String> {
+        let id = new_id("user");
+        sqlx::query(
+            "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(email)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("id")
+    }
+
+    /// An account of which `user_id` is an Admin, found by name.
+    pub async fn admin_account_named(
+        &self,
+        user_id: &str,
+        name: &str,
+    ) -> sqlx::Result<Option<String>> {
+        sqlx::query(
+            "SELECT a.id FROM accounts a JOIN memberships m ON m.account_id = a.id \
+             WHERE m.user_id = $1 AND m.role = $2 AND a.name = $3 ORDER BY a.id LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(Role::Admin.as_str())
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|row| row.try_get("id"))
+        .transpose()
+    }
+
+    /// A new account with `user_id` as its first Admin.
+    pub async fn create_account(&self, name: &str, user_id: &str) -> sqlx::Result<String> {
+        let id = new_id("acct");
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(Role::Admin.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}

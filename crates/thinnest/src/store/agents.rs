@@ -1,0 +1,118 @@
+//! Agents.
+
+use super::Store;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub instructions: String,
+    pub first_message: String,
+    pub model: String,
+    /// Voice settings as JSON text.
+    pub voice: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The editable fields of an agent.
+#[derive(Debug, Clone)]
+pub struct AgentFields {
+    pub name: String,
+    pub description: String,
+    pub instructions: String,
+    pub first_message: String,
+    pub model: String,
+    pub voice: String,
+}
+
+macro_rules! agent_columns {
+    () => {
+        "id, name, description, instructions, first_message, model, voice, created_at, updated_at"
+    };
+}
+
+impl Store {
+    pub async fn insert_agent(&self, account_id: &str, f: &AgentFields) -> sqlx::Result<AgentRow> {
+        let now = now_ms();
+        sqlx::query_as(concat!(
+            "INSERT INTO agents (id, account_id, name, description, instructions, first_message, model, voice, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", agent_columns!()
+        ))
+        .bind(new_id("agent"))
+        .bind(account_id)
+        .bind(&f.name)
+        .bind(&f.description)
+        .bind(&f.instructions)
+        .bind(&f.first_message)
+        .bind(&f.model)
+        .bind(&f.voice)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+    }
+
+    /// Newest first; `before` is the id of the last agent of the previous page.
+    pub async fn list_agents(
+        &self,
+        account_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<AgentRow>> {
+        sqlx::query_as(concat!(
+            "SELECT ", agent_columns!(), " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(account_id)
+        .bind(before.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn get_agent(&self, account_id: &str, id: &str) -> sqlx::Result<Option<AgentRow>> {
+        sqlx::query_as(concat!(
+            "SELECT ", agent_columns!(), " FROM agents WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn update_agent(
+        &self,
+        account_id: &str,
+        id: &str,
+        f: &AgentFields,
+    ) -> sqlx::Result<Option<AgentRow>> {
+        sqlx::query_as(concat!(
+            "UPDATE agents SET name = $3, description = $4, instructions = $5, first_message = $6, \
+             model = $7, voice = $8, updated_at = $9 WHERE account_id = $1 AND id = $2 RETURNING ", agent_columns!()
+        ))
+        .bind(account_id)
+        .bind(id)
+        .bind(&f.name)
+        .bind(&f.description)
+        .bind(&f.instructions)
+        .bind(&f.first_message)
+        .bind(&f.model)
+        .bind(&f.voice)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// True when an agent was deleted.
+    pub async fn delete_agent(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,198 @@
+//! API keys: only the SHA-256 of a key and a display hint are stored.
+
+use super::Store;
+use crate::auth::api_key::KeyHash;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub role: String,
+    pub hint: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl KeyRow {
+    /// Usable now: neither revoked nor past its expiry.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A key row with its stored hash.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredKey {
+    #[sqlx(flatten)]
+    pub row: KeyRow,
+    pub key_hash: String,
+}
+
+/// The keys a caller may see: all of the account's, or the ones it created below Admin.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyScope<'a> {
+    All,
+    CreatedBy(&'a str),
+}
+
+impl KeyScope<'_> {
+    fn creator(&self) -> &str {
+        match self {
+            KeyScope::All => "",
+            KeyScope::CreatedBy(user) => user,
+        }
+    }
+}
+
+macro_rules! key_columns {
+    () => {
+        "id, account_id, name, role, hint, created_by, created_at, last_used_at, expires_at, revoked_at"
+    };
+}
+macro_rules! key_scope {
+    () => {
+        "($2 = '' OR (created_by = $2 AND role <> 'admin'))"
+    };
+}
+
+/// What a new key is made of.
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub hash: &'a KeyHash,
+    pub hint: &'a str,
+    pub created_by: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    account_id: &str,
+    key: &NewKey<'_>,
+) -> sqlx::Result<KeyRow> {
+    sqlx::query_as(concat!(
+        "INSERT INTO api_keys (id, account_id, name, role, key_hash, hint, created_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", key_columns!()
+    ))
+    .bind(new_id("key"))
+    .bind(account_id)
+    .bind(key.name)
+    .bind(key.role)
+    .bind(&key.hash.0)
+    .bind(key.hint)
+    .bind(key.created_by)
+    .bind(now_ms())
+    .bind(key.expires_at)
+    .fetch_one(executor)
+    .await
+}
+
+/// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
+async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    account_id: &str,
+    id: &str,
+    at: Option<i64>,
+) -> sqlx::Result<()> {
+    let query = match at {
+        None => sqlx::query(
+            "UPDATE api_keys SET revoked_at = $3 WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(id)
+        .bind(now_ms()),
+        Some(at) => sqlx::query(
+            "UPDATE api_keys SET expires_at = $3 \
+             WHERE account_id = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(account_id)
+        .bind(id)
+        .bind(at),
+    };
+    query.execute(executor).await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn insert_key(&self, account_id: &str, key: &NewKey<'_>) -> sqlx::Result<KeyRow> {
+        insert(self.pool(), account_id, key).await
+    }
+
+    /// The key with this hash, whatever its state, with the stored hash for a
+    /// constant-time check. This is how a request finds its account, so it is the
+    /// one lookup that cannot start from an account id.
+    pub async fn key_by_hash(&self, hash: &KeyHash) -> sqlx::Result<Option<StoredKey>> {
+        sqlx::query_as(concat!(
+            "SELECT ", key_columns!(), ", key_hash FROM api_keys WHERE key_hash = $1"
+        ))
+        .bind(&hash.0)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn list_keys(&self, account_id: &str, scope: KeyScope<'_>) -> sqlx::Result<Vec<KeyRow>> {
+        sqlx::query_as(concat!(
+            "SELECT ", key_columns!(), " FROM api_keys WHERE account_id = $1 AND ", key_scope!(), " ORDER BY id DESC"
+        ))
+        .bind(account_id)
+        .bind(scope.creator())
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn get_key(
+        &self,
+        account_id: &str,
+        scope: KeyScope<'_>,
+        id: &str,
+    ) -> sqlx::Result<Option<KeyRow>> {
+        sqlx::query_as(concat!(
+            "SELECT ", key_columns!(), " FROM api_keys WHERE account_id = $1 AND ", key_scope!(), " AND id = $3"
+        ))
+        .bind(account_id)
+        .bind(scope.creator())
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Revokes now; a key already revoked keeps its first revocation time.
+    pub async fn revoke_key(&self, account_id: &str, id: &str) -> sqlx::Result<()> {
+        end(self.pool(), account_id, id, None).await
+    }
+
+    /// Creates the replacement and ends the old key, now (`old_ends_at` None) or
+    /// at `old_ends_at`, in one transaction.
+    pub async fn rotate_key(
+        &self,
+        account_id: &str,
+        old_id: &str,
+        old_ends_at: Option<i64>,
+        new: &NewKey<'_>,
+    ) -> sqlx::Result<KeyRow> {
+        let mut tx = self.pool().begin().await?;
+        let created = insert(&mut *tx, account_id, new).await?;
+        end(&mut *tx, account_id, old_id, old_ends_at).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Records use, at most once a minute per key so that busy keys cost no writes.
+    pub async fn touch_key(&self, id: &str, now: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(now - 60_000)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

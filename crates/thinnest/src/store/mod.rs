@@ -1,0 +1,73 @@
+//! The store: one behaviour on SQLite (default) and PostgreSQL (many instances).
+//!
+//! Queries go through sqlx's `Any` driver with one SQL text for both databases
+//! (`$1` placeholders work on both); each capability has its own module whose
+//! functions take the account id first.
+
+pub mod accounts;
+pub mod agents;
+pub mod api_keys;
+pub mod security_events;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("unsupported database URL: expected sqlite://… or postgres://…");
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("cannot connect to the database")?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the writer and the bootstrap command
+            // write while a server runs; the setting is kept in the file.
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("cannot migrate the database")?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

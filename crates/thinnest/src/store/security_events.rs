@@ -1,0 +1,55 @@
+//! Security events recorded against an API key, e.g. a key sent over plain HTTP.
+
+use super::Store;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+/// What happened.
+pub const KEY_SENT_OVER_HTTP: &str = "key_sent_over_plain_http";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SecurityEventRow {
+    pub kind: String,
+    pub client_ip: Option<String>,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn record_key_event(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        kind: &str,
+        client_ip: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO security_events (id, account_id, api_key_id, kind, client_ip, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new_id("sev"))
+        .bind(account_id)
+        .bind(key_id)
+        .bind(kind)
+        .bind(client_ip)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The newest events of one key, at most 20.
+    pub async fn key_events(
+        &self,
+        account_id: &str,
+        key_id: &str,
+    ) -> sqlx::Result<Vec<SecurityEventRow>> {
+        sqlx::query_as(
+            "SELECT kind, client_ip, created_at FROM security_events \
+             WHERE account_id = $1 AND api_key_id = $2 ORDER BY id DESC LIMIT 20",
+        )
+        .bind(account_id)
+        .bind(key_id)
+        .fetch_all(self.pool())
+        .await
+    }
+}
