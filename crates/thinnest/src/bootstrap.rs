@@ -19,7 +19,9 @@ pub fn normalise_email(email: &str) -> anyhow::Result<String> {
     let email = email.trim().to_lowercase();
     match email.split_once('@') {
         Some((local, domain))
-            if !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace) =>
+            if !local.is_empty()
+                && domain.contains('.')
+                && !email.contains(char::is_whitespace) =>
         {
             Ok(email)
         }
@@ -29,7 +31,11 @@ pub fn normalise_email(email: &str) -> anyhow::Result<String> {
 
 /// Finds or creates the user and the account (an account of which the user is
 /// Admin, by name), then issues a new admin key.
-pub async fn bootstrap(store: &Store, email: &str, account_name: &str) -> anyhow::Result<Bootstrapped> {
+pub async fn bootstrap(
+    store: &Store,
+    email: &str,
+    account_name: &str,
+) -> anyhow::Result<Bootstrapped> {
     let email = normalise_email(email)?;
     let account_name = account_name.trim();
     if account_name.is_empty() {

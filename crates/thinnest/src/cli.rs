@@ -10,7 +10,11 @@ use crate::store::Store;
 use crate::{App, tls};
 
 #[derive(Debug, Parser)]
-#[command(name = "thinnest", version, about = "The thinnest server: API keys, agents and their security layer")]
+#[command(
+    name = "thinnest",
+    version,
+    about = "The thinnest server: API keys, agents and their security layer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,7 +61,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.tls_cert.is_none() {
         tracing::info!(
             "TLS: generated certificate; clients trust {}",
-            tls::generated_dir(&config.store.data_dir).join("ca.pem").display()
+            tls::generated_dir(&config.store.data_dir)
+                .join("ca.pem")
+                .display()
         );
     }
     tracing::info!(

@@ -145,8 +145,7 @@ impl From<JsonRejection> for Error {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::Unreadable {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 code: "unsupported_media_type",
-                message: "Send the body as JSON with `Content-Type: application/json`."
-                    .to_owned(),
+                message: "Send the body as JSON with `Content-Type: application/json`.".to_owned(),
             },
             StatusCode::UNPROCESSABLE_ENTITY => Error::Invalid {
                 message: format!("The JSON body does not fit this endpoint: {detail}"),

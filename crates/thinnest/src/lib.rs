@@ -136,8 +136,9 @@ impl App {
             HeaderValue::from_static(HSTS),
         ));
         let handle = Handle::new();
-        let server = axum_server::from_tcp_rustls(https_listener, RustlsConfig::from_config(self.tls))?
-            .handle(handle.clone());
+        let server =
+            axum_server::from_tcp_rustls(https_listener, RustlsConfig::from_config(self.tls))?
+                .handle(handle.clone());
         tasks.push(tokio::spawn(server.serve(
             https_router.into_make_service_with_connect_info::<SocketAddr>(),
         )));
@@ -156,9 +157,9 @@ impl App {
                 );
                 let handle = Handle::new();
                 let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-                tasks.push(tokio::spawn(server.serve(
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )));
+                tasks.push(tokio::spawn(
+                    server.serve(router.into_make_service_with_connect_info::<SocketAddr>()),
+                ));
                 handles.push(handle);
                 Some(addr)
             }

@@ -59,11 +59,7 @@ pub async fn client_context(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let client = Client::from_parts(
-        &state.config.trusted_proxy,
-        peer.ip(),
-        request.headers(),
-    );
+    let client = Client::from_parts(&state.config.trusted_proxy, peer.ip(), request.headers());
     request.extensions_mut().insert(client);
     next.run(request).await
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -36,7 +38,11 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Generates `ca.pem` (what clients trust), `cert.pem` (the chain) and `key.pem`
 /// once; later starts reuse them.
 fn ensure_generated(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let (ca_path, cert_path, key_path) = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
     if cert_path.exists() && key_path.exists() {
         return Ok((cert_path, key_path));
     }
@@ -55,7 +61,9 @@ fn ensure_generated(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ])?;
-    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let leaf_key = KeyPair::generate()?;
     let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
 

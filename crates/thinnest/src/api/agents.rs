@@ -174,7 +174,10 @@ async fn create_agent(
         },
         &voice,
     )?;
-    let row = state.store.insert_agent(&caller.account_id, &fields).await?;
+    let row = state
+        .store
+        .insert_agent(&caller.account_id, &fields)
+        .await?;
     Ok((StatusCode::CREATED, Json(row.try_into()?)))
 }
 
@@ -203,7 +206,10 @@ async fn list_agents(
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
-    let data = rows.into_iter().map(Agent::try_from).collect::<Result<_>>()?;
+    let data = rows
+        .into_iter()
+        .map(Agent::try_from)
+        .collect::<Result<_>>()?;
     Ok(Json(AgentPage { data, next_cursor }))
 }
 

@@ -173,7 +173,10 @@ async fn create_api_key(
     let expires_at = match body.expires_at.as_deref().map(parse_rfc3339) {
         None => None,
         Some(None) => {
-            check.fail("expires_at", "must be an RFC 3339 timestamp such as 2030-01-31T00:00:00Z");
+            check.fail(
+                "expires_at",
+                "must be an RFC 3339 timestamp such as 2030-01-31T00:00:00Z",
+            );
             None
         }
         Some(Some(at)) if at <= now_ms() => {
@@ -267,11 +270,17 @@ async fn rotate_api_key(
     let grace = body.and_then(|ApiJson(b)| b.grace_seconds).unwrap_or(0);
     let mut check = Check::new();
     if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        check.fail("grace_seconds", format!("must be between 0 and {MAX_GRACE_SECONDS}"));
+        check.fail(
+            "grace_seconds",
+            format!("must be between 0 and {MAX_GRACE_SECONDS}"),
+        );
     }
     let now = now_ms();
     if !old.is_active(now) {
-        check.fail("id", "the key is already revoked or expired; create a new key instead");
+        check.fail(
+            "id",
+            "the key is already revoked or expired; create a new key instead",
+        );
     }
     check.finish()?;
     let role = Role::parse(&old.role).unwrap_or(Role::Viewer);

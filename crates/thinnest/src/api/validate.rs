@@ -15,14 +15,23 @@ impl Check {
     }
 
     pub fn fail(&mut self, field: &str, problem: impl Into<String>) {
-        self.fields.entry(field.to_owned()).or_insert_with(|| problem.into());
+        self.fields
+            .entry(field.to_owned())
+            .or_insert_with(|| problem.into());
     }
 
     /// Text of `min..=max` characters.
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
         let len = value.chars().count();
         if len < min {
-            self.fail(field, if min == 1 { "must not be empty".to_owned() } else { format!("must be at least {min} characters") });
+            self.fail(
+                field,
+                if min == 1 {
+                    "must not be empty".to_owned()
+                } else {
+                    format!("must be at least {min} characters")
+                },
+            );
         } else if len > max {
             self.fail(field, format!("must be at most {max} characters"));
         }

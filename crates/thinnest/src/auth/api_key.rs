@@ -67,7 +67,9 @@ impl ApiKey {
     pub fn parse(text: &str) -> Option<ApiKey> {
         if text.len() != KEY_LEN
             || !text.starts_with(PREFIX)
-            || !text[PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric())
+            || !text[PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric())
         {
             return None;
         }

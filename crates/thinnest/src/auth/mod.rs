@@ -18,12 +18,10 @@ use crate::store::Store;
 use crate::store::api_keys::{KeyRow, KeyScope};
 use api_key::ApiKey;
 
-const MISSING: &str =
-    "Missing API key: send the header `Authorization: Bearer <your API key>`.";
+const MISSING: &str = "Missing API key: send the header `Authorization: Bearer <your API key>`.";
 const MALFORMED: &str =
     "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`.";
-const INVALID: &str =
-    "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one.";
+const INVALID: &str = "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one.";
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]
@@ -65,7 +63,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str> {
         .get(AUTHORIZATION)
         .ok_or(Error::Unauthorized(MISSING))?;
     let value = value.to_str().map_err(|_| Error::Unauthorized(MALFORMED))?;
-    let (scheme, token) = value.split_at_checked(7).ok_or(Error::Unauthorized(MALFORMED))?;
+    let (scheme, token) = value
+        .split_at_checked(7)
+        .ok_or(Error::Unauthorized(MALFORMED))?;
     if !scheme.eq_ignore_ascii_case("bearer ") || token.is_empty() || token.contains(' ') {
         return Err(Error::Unauthorized(MALFORMED));
     }
@@ -125,7 +125,14 @@ mod tests {
     fn the_bearer_scheme_is_case_insensitive_with_exactly_one_space() {
         assert_eq!(token("Bearer abc").unwrap(), "abc");
         assert_eq!(token("bEaReR abc").unwrap(), "abc");
-        for bad in ["Bearer  abc", "Bearer", "Bearer ", "Bearerabc", "Basic abc", "Bearer a b"] {
+        for bad in [
+            "Bearer  abc",
+            "Bearer",
+            "Bearer ",
+            "Bearerabc",
+            "Basic abc",
+            "Bearer a b",
+        ] {
             assert!(token(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -63,7 +63,9 @@ impl Store {
         limit: i64,
     ) -> sqlx::Result<Vec<AgentRow>> {
         sqlx::query_as(concat!(
-            "SELECT ", agent_columns!(), " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
              ORDER BY id DESC LIMIT $3"
         ))
         .bind(account_id)
@@ -75,7 +77,9 @@ impl Store {
 
     pub async fn get_agent(&self, account_id: &str, id: &str) -> sqlx::Result<Option<AgentRow>> {
         sqlx::query_as(concat!(
-            "SELECT ", agent_columns!(), " FROM agents WHERE account_id = $1 AND id = $2"
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE account_id = $1 AND id = $2"
         ))
         .bind(account_id)
         .bind(id)
@@ -91,7 +95,8 @@ impl Store {
     ) -> sqlx::Result<Option<AgentRow>> {
         sqlx::query_as(concat!(
             "UPDATE agents SET name = $3, description = $4, instructions = $5, first_message = $6, \
-             model = $7, voice = $8, updated_at = $9 WHERE account_id = $1 AND id = $2 RETURNING ", agent_columns!()
+             model = $7, voice = $8, updated_at = $9 WHERE account_id = $1 AND id = $2 RETURNING ",
+            agent_columns!()
         ))
         .bind(account_id)
         .bind(id)

@@ -129,16 +129,26 @@ impl Store {
     /// one lookup that cannot start from an account id.
     pub async fn key_by_hash(&self, hash: &KeyHash) -> sqlx::Result<Option<StoredKey>> {
         sqlx::query_as(concat!(
-            "SELECT ", key_columns!(), ", key_hash FROM api_keys WHERE key_hash = $1"
+            "SELECT ",
+            key_columns!(),
+            ", key_hash FROM api_keys WHERE key_hash = $1"
         ))
         .bind(&hash.0)
         .fetch_optional(self.pool())
         .await
     }
 
-    pub async fn list_keys(&self, account_id: &str, scope: KeyScope<'_>) -> sqlx::Result<Vec<KeyRow>> {
+    pub async fn list_keys(
+        &self,
+        account_id: &str,
+        scope: KeyScope<'_>,
+    ) -> sqlx::Result<Vec<KeyRow>> {
         sqlx::query_as(concat!(
-            "SELECT ", key_columns!(), " FROM api_keys WHERE account_id = $1 AND ", key_scope!(), " ORDER BY id DESC"
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys WHERE account_id = $1 AND ",
+            key_scope!(),
+            " ORDER BY id DESC"
         ))
         .bind(account_id)
         .bind(scope.creator())
@@ -153,7 +163,11 @@ impl Store {
         id: &str,
     ) -> sqlx::Result<Option<KeyRow>> {
         sqlx::query_as(concat!(
-            "SELECT ", key_columns!(), " FROM api_keys WHERE account_id = $1 AND ", key_scope!(), " AND id = $3"
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys WHERE account_id = $1 AND ",
+            key_scope!(),
+            " AND id = $3"
         ))
         .bind(account_id)
         .bind(scope.creator())

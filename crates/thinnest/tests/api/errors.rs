@@ -1,0 +1,142 @@
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::{TestApp, assert_error, read};
+
+/// Every route of the API, with a method, as the OpenAPI document lists them.
+async fn routes(app: &TestApp) -> Vec<(Method, String)> {
+    let (status, doc) = read(
+        app.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", "agent_00000000000000000000000000000000");
+            out.push((method.to_uppercase().parse().unwrap(), concrete));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_authenticated_endpoint_refuses_a_request_without_credentials() {
+    let app = TestApp::spawn().await;
+    let public = ["/health", "/openapi.json"];
+    let routes = routes(&app).await;
+    assert!(routes.len() >= 9, "{routes:?}");
+    for (method, path) in routes {
+        let response = app.request(method.clone(), &path).send().await.unwrap();
+        if public.contains(&path.as_str()) {
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            continue;
+        }
+        let got = read(response).await;
+        assert_error(&got, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_names_every_endpoint_and_the_bearer_scheme() {
+    let app = TestApp::spawn().await;
+    let (_, doc) = read(
+        app.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/agents",
+        "/agents/{id}",
+        "/api-keys",
+        "/api-keys/{id}",
+        "/api-keys/{id}/rotate",
+        "/health",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+}
+
+#[tokio::test]
+async fn unknown_routes_wrong_methods_and_unreadable_bodies_answer_in_json() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("a@example.com").await;
+    let send = |method: Method, path: &str| app.request(method, path).bearer_auth(&admin.key);
+
+    assert_error(
+        &read(send(Method::GET, "/nope").send().await.unwrap()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &read(send(Method::PUT, "/agents").send().await.unwrap()).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    let malformed = send(Method::POST, "/agents")
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &read(malformed).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    );
+    let wrong_type = send(Method::POST, "/agents")
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &read(wrong_type).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+    let too_large = send(Method::POST, "/agents")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &read(too_large).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+}
+
+#[tokio::test]
+async fn health_answers_without_credentials_and_every_response_has_a_request_id() {
+    let app = TestApp::spawn().await;
+    let response = app.request(Method::GET, "/health").send().await.unwrap();
+    assert!(response.headers().contains_key("x-request-id"));
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    let missing = app.request(Method::GET, "/agents").send().await.unwrap();
+    assert!(missing.headers().contains_key("x-request-id"));
+    let plain = app
+        .client
+        .get(format!("{}/agents", app.http))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().contains_key("x-request-id"));
+    let _: Value = plain.json().await.unwrap();
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real app over HTTPS, on SQLite, and on PostgreSQL when
+//! `THINNEST_TEST_DATABASE_URL` is set.
+
+mod agents;
+mod api_keys;
+mod authentication;
+mod errors;
+mod https;
+mod new_user;
+mod support;

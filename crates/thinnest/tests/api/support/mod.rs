@@ -1,0 +1,193 @@
+//! The real app on port 0, spoken to over HTTPS, on SQLite or, when
+//! `THINNEST_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database per test.
+
+pub mod db;
+pub mod process;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use thinnest::store::Store;
+use thinnest::{App, Config, Running};
+
+pub use db::TestDb;
+
+/// Parses `thinnest serve` flags, exactly as the binary does.
+#[derive(Parser)]
+struct ServeFlags {
+    #[command(flatten)]
+    config: Config,
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client that trusts only the given CA and never follows redirects.
+pub fn client_trusting(ca_pem: &[u8]) -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).expect("CA PEM")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A principal: an account and a key in it.
+#[derive(Clone)]
+pub struct Principal {
+    pub account_id: String,
+    pub key: String,
+}
+
+pub struct TestApp {
+    pub https: String,
+    pub http: String,
+    pub https_addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    pub db: TestDb,
+    pub store: Store,
+    running: Running,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(TestDb::new().await, &[]).await
+    }
+
+    /// An app on `db` with extra `serve` flags.
+    pub async fn spawn_with(db: TestDb, extra: &[&str]) -> TestApp {
+        install_crypto();
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut args = vec![
+            "serve".to_owned(),
+            "--data-dir".to_owned(),
+            data_dir.path().display().to_string(),
+            "--database-url".to_owned(),
+            db.url.clone(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--http-listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let config = ServeFlags::try_parse_from(args).expect("flags").config;
+        let app = App::build(config).await.expect("app builds");
+        let store = app.state().store.clone();
+        let running = app.start().expect("app starts");
+        let ca = std::fs::read(data_dir.path().join("tls/ca.pem")).expect("generated CA");
+        TestApp {
+            https: format!("https://localhost:{}", running.https_addr.port()),
+            http: format!(
+                "http://127.0.0.1:{}",
+                running.http_addr.expect("http guard").port()
+            ),
+            https_addr: running.https_addr,
+            client: client_trusting(&ca),
+            data_dir,
+            db,
+            store,
+            running,
+        }
+    }
+
+    /// A second instance sharing this one's database.
+    pub async fn second_instance(&self) -> TestApp {
+        TestApp::spawn_with(self.db.shared(), &[]).await
+    }
+
+    pub async fn stop(self) {
+        self.running.shutdown(Duration::from_secs(5));
+        self.running.wait().await.expect("clean stop");
+    }
+
+    /// A new account with an Admin key, as `thinnest bootstrap` makes it.
+    pub async fn account(&self, email: &str) -> Principal {
+        let made = thinnest::bootstrap::bootstrap(&self.store, email, "Default")
+            .await
+            .expect("bootstrap");
+        Principal {
+            account_id: made.account_id,
+            key: made.key.expose().to_owned(),
+        }
+    }
+
+    /// A key with `role` created through the API by `by`.
+    pub async fn key_with_role(&self, by: &Principal, role: &str) -> Principal {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api-keys",
+                &by.key,
+                Some(json!({"name": role, "role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Principal {
+            account_id: by.account_id.clone(),
+            key: body["key"].as_str().expect("key").to_owned(),
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.https))
+    }
+
+    /// An authenticated JSON call; returns the status and the parsed body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, key, None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, key, Some(body)).await
+    }
+
+    /// Creates an agent and returns its id.
+    pub async fn agent(&self, by: &Principal, name: &str) -> String {
+        let (status, body) = self.post("/agents", &by.key, json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// Status and JSON body of a response; asserts that any body is JSON.
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{status}: body is not JSON: {text}"));
+    (status, value)
+}
+
+/// Asserts an error envelope with this status and code.
+pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"], code, "{}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| m.len() > 10),
+        "a clear message: {}",
+        got.1
+    );
+}
