@@ -1,6 +1,8 @@
 //! Integration tests: the real app over HTTPS, on SQLite, and on PostgreSQL when
 //! `THINNEST_TEST_DATABASE_URL` is set.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod agents;
 mod api_keys;
 mod authentication;
