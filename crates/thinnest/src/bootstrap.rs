@@ -10,6 +10,7 @@ use crate::store::api_keys::NewKey;
 /// What bootstrap made or found.
 pub struct Bootstrapped {
     pub account_id: String,
+    pub email: String,
     pub user_id: String,
     pub key: ApiKey,
 }
@@ -62,6 +63,7 @@ pub async fn bootstrap(
         .await?;
     Ok(Bootstrapped {
         account_id,
+        email,
         user_id,
         key,
     })

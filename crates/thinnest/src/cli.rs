@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Store::open(&store.resolved_database_url()?).await?;
             let made = bootstrap(&db, &email, &account_name).await?;
             println!("account {} ({account_name})", made.account_id);
-            println!("admin {} ({})", made.user_id, email.trim().to_lowercase());
+            println!("admin {} ({})", made.user_id, made.email);
             println!("API key with full access; it is shown only now, so store it safely:");
             println!("{}", made.key.expose());
             Ok(())

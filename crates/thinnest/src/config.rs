@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use ipnet::IpNet;
 
 /// Where the data lives: shared by `serve` and the operator commands.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory for the SQLite file and the generated TLS certificate.
     #[arg(long, env = "THINNEST_DATA_DIR", default_value = "./thinnest-data")]
@@ -16,6 +16,27 @@ pub struct StoreArgs {
     /// `sqlite://…` or `postgres://…`; default: `thinnest.db` in the data directory.
     #[arg(long, env = "THINNEST_DATABASE_URL")]
     pub database_url: Option<String>,
+}
+
+/// The URL without its password, for Debug output.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redacted))
+            .finish()
+    }
 }
 
 impl StoreArgs {
@@ -92,5 +113,21 @@ impl Config {
     /// The public URL without a trailing slash, if one is configured.
     pub fn public_base(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let args = StoreArgs {
+            data_dir: PathBuf::from("d"),
+            database_url: Some("postgres://app:s3cret@db:5432/prod".to_owned()),
+        };
+        let debug = format!("{args:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db:5432/prod"), "{debug}");
     }
 }

@@ -23,6 +23,9 @@ const MALFORMED: &str =
     "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`.";
 const INVALID: &str = "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one.";
 
+/// How stale `last_used_at` may be: it is written at most once per this interval.
+const LAST_USED_PRECISION_MS: i64 = 60_000;
+
 /// An authenticated API caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -94,13 +97,21 @@ impl FromRequestParts<AppState> for Caller {
         let key = authenticate(&state.store, &parts.headers).await?;
         let role = Role::parse(&key.role)
             .ok_or_else(|| anyhow::anyhow!("api key {} has an unknown role", key.id))?;
-        let store = state.store.clone();
-        let key_id = key.id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.touch_key(&key_id, now_ms()).await {
-                tracing::warn!(error = %e, "could not record key use");
-            }
-        });
+        let now = now_ms();
+        if key
+            .last_used_at
+            .is_none_or(|at| at < now - LAST_USED_PRECISION_MS)
+        {
+            // Off the request path, and at most about once a minute per key, so that
+            // reading a key never waits for a write.
+            let store = state.store.clone();
+            let key_id = key.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_key(&key_id, now, LAST_USED_PRECISION_MS).await {
+                    tracing::warn!(error = %e, "could not record key use");
+                }
+            });
+        }
         Ok(Caller {
             account_id: key.account_id,
             key_id: key.id,

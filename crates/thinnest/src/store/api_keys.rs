@@ -197,14 +197,14 @@ impl Store {
         Ok(created)
     }
 
-    /// Records use, at most once a minute per key so that busy keys cost no writes.
-    pub async fn touch_key(&self, id: &str, now: i64) -> sqlx::Result<()> {
+    /// Records use unless it was recorded less than `precision_ms` ago.
+    pub async fn touch_key(&self, id: &str, now: i64, precision_ms: i64) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
         )
         .bind(id)
         .bind(now)
-        .bind(now - 60_000)
+        .bind(now - precision_ms)
         .execute(self.pool())
         .await?;
         Ok(())

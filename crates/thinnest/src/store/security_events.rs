@@ -15,6 +15,8 @@ pub struct SecurityEventRow {
 }
 
 impl Store {
+    /// Records an event, unless the same one (key, kind, address) was recorded in the
+    /// last minute: a client retrying in a loop leaves one line a minute, not thousands.
     pub async fn record_key_event(
         &self,
         account_id: &str,
@@ -22,16 +24,19 @@ impl Store {
         kind: &str,
         client_ip: &str,
     ) -> sqlx::Result<()> {
+        let now = now_ms();
         sqlx::query(
             "INSERT INTO security_events (id, account_id, api_key_id, kind, client_ip, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM security_events \
+             WHERE api_key_id = $3 AND kind = $4 AND client_ip = $5 AND created_at > $7)",
         )
         .bind(new_id("sev"))
         .bind(account_id)
         .bind(key_id)
         .bind(kind)
         .bind(client_ip)
-        .bind(now_ms())
+        .bind(now)
+        .bind(now - 60_000)
         .execute(self.pool())
         .await?;
         Ok(())
