@@ -85,8 +85,7 @@ async fn no_plaintext_key_is_stored_anywhere() {
         .await;
     let rotated = rotated["key"].as_str().unwrap().to_owned();
     // Sent over plain HTTP too, so the security event path is covered.
-    app.client
-        .get(format!("{}/agents", app.http))
+    app.plain(Method::GET, "/agents")
         .bearer_auth(&admin.key)
         .send()
         .await

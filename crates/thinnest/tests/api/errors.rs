@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{TestApp, assert_error, read};
+use crate::support::{TestApp, assert_error, read, send};
 
 /// Every route of the API, with a method, as the OpenAPI document lists them.
 async fn routes(app: &TestApp) -> Vec<(Method, String)> {
@@ -73,52 +73,45 @@ async fn the_openapi_document_is_3_1_and_names_every_endpoint_and_the_bearer_sch
 async fn unknown_routes_wrong_methods_and_unreadable_bodies_answer_in_json() {
     let app = TestApp::spawn().await;
     let admin = app.account("a@example.com").await;
-    let send = |method: Method, path: &str| app.request(method, path).bearer_auth(&admin.key);
+    let request = |method: Method, path: &str| app.request(method, path).bearer_auth(&admin.key);
 
     assert_error(
-        &read(send(Method::GET, "/nope").send().await.unwrap()).await,
+        &send(request(Method::GET, "/nope")).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     assert_error(
-        &read(send(Method::PUT, "/agents").send().await.unwrap()).await,
+        &send(request(Method::PUT, "/agents")).await,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
-    let malformed = send(Method::POST, "/agents")
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        &read(malformed).await,
-        StatusCode::BAD_REQUEST,
-        "malformed_json",
-    );
-    let wrong_type = send(Method::POST, "/agents")
-        .header("content-type", "text/plain")
-        .body("name=x")
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        &read(wrong_type).await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    );
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
-    let too_large = send(Method::POST, "/agents")
-        .header("content-type", "application/json")
-        .body(huge)
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        &read(too_large).await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-    );
+    let bodies = [
+        (
+            "application/json",
+            "{\"name\": ".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "text/plain",
+            "name=x".to_owned(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "application/json",
+            huge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ];
+    for (content_type, body, status, code) in bodies {
+        let post = request(Method::POST, "/agents")
+            .header("content-type", content_type)
+            .body(body);
+        assert_error(&send(post).await, status, code);
+    }
 }
 
 #[tokio::test]
@@ -131,12 +124,7 @@ async fn health_answers_without_credentials_and_every_response_has_a_request_id(
     assert_eq!(body["status"], "ok");
     let missing = app.request(Method::GET, "/agents").send().await.unwrap();
     assert!(missing.headers().contains_key("x-request-id"));
-    let plain = app
-        .client
-        .get(format!("{}/agents", app.http))
-        .send()
-        .await
-        .unwrap();
+    let plain = app.plain(Method::GET, "/agents").send().await.unwrap();
     assert!(plain.headers().contains_key("x-request-id"));
     let _: Value = plain.json().await.unwrap();
 }

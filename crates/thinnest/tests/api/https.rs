@@ -1,6 +1,6 @@
 use reqwest::{Method, StatusCode};
 
-use crate::support::{TestApp, TestDb, assert_error, read};
+use crate::support::{TestApp, TestDb, assert_error, read, send};
 
 #[tokio::test]
 async fn plain_http_api_calls_are_refused_and_a_key_sent_in_clear_is_recorded() {
@@ -8,31 +8,14 @@ async fn plain_http_api_calls_are_refused_and_a_key_sent_in_clear_is_recorded() 
     let admin = app.account("a@example.com").await;
     // Sent twice: a client retrying in a loop is recorded once a minute, not per request.
     for _ in 0..2 {
-        let got = read(
-            app.client
-                .get(format!("{}/agents", app.http))
-                .bearer_auth(&admin.key)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let got = send(app.plain(Method::GET, "/agents").bearer_auth(&admin.key)).await;
         assert_error(&got, StatusCode::FORBIDDEN, "https_required");
         assert!(got.1["message"].as_str().unwrap().contains("https://"));
     }
 
     for method in [Method::POST, Method::DELETE, Method::GET] {
-        let response = app
-            .client
-            .request(method, format!("{}/api-keys", app.http))
-            .send()
-            .await
-            .unwrap();
-        assert_error(
-            &read(response).await,
-            StatusCode::FORBIDDEN,
-            "https_required",
-        );
+        let got = send(app.plain(method, "/api-keys")).await;
+        assert_error(&got, StatusCode::FORBIDDEN, "https_required");
     }
 
     let (_, keys) = app.get("/api-keys", &admin.key).await;
@@ -48,8 +31,7 @@ async fn plain_http_api_calls_are_refused_and_a_key_sent_in_clear_is_recorded() 
 async fn dashboard_pages_over_plain_http_redirect_to_https() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
-        .get(format!("{}/app/login?next=%2Fapp", app.http))
+        .plain(Method::GET, "/app/login?next=%2Fapp")
         .send()
         .await
         .unwrap();
@@ -63,13 +45,8 @@ async fn dashboard_pages_over_plain_http_redirect_to_https() {
         )
     );
     // A form post is not redirected: it would resend its body in clear.
-    let post = app
-        .client
-        .post(format!("{}/app/login", app.http))
-        .send()
-        .await
-        .unwrap();
-    assert_error(&read(post).await, StatusCode::FORBIDDEN, "https_required");
+    let post = send(app.plain(Method::POST, "/app/login")).await;
+    assert_error(&post, StatusCode::FORBIDDEN, "https_required");
 }
 
 #[tokio::test]

@@ -138,6 +138,11 @@ impl TestApp {
         self.client.request(method, format!("{}{path}", self.https))
     }
 
+    /// A request to the plain-HTTP listener.
+    pub fn plain(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.http))
+    }
+
     /// An authenticated JSON call; returns the status and the parsed body (Null when empty).
     pub async fn call(
         &self,
@@ -150,7 +155,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        read(request.send().await.expect("request")).await
+        send(request).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
@@ -167,6 +172,11 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().expect("id").to_owned()
     }
+}
+
+/// Sends a request; returns the status and the JSON body.
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    read(request.send().await.expect("request")).await
 }
 
 /// Status and JSON body of a response; asserts that any body is JSON.

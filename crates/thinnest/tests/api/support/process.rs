@@ -37,6 +37,8 @@ fn port_after(line: &str, marker: &str) -> Option<u16> {
 
 impl ServerProcess {
     /// `thinnest serve` on ports chosen by the OS, with its data in `data_dir`.
+    /// Ports are flags; the data directory and database are `THINNEST_*`
+    /// variables, so both ways of configuring are exercised.
     pub async fn start(data_dir: &Path, database_url: &str) -> ServerProcess {
         let mut child = Command::new(BIN)
             .args([
@@ -46,10 +48,8 @@ impl ServerProcess {
                 "--http-listen",
                 "127.0.0.1:0",
             ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--database-url")
-            .arg(database_url)
+            .env("THINNEST_DATA_DIR", data_dir)
+            .env("THINNEST_DATABASE_URL", database_url)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
