@@ -1,5 +1,7 @@
 //! The README's path, as a new user walks it: the real binary, bootstrap, curl-like calls.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::support::process::{ServerProcess, bootstrap, ca_path, read_tree};
@@ -107,4 +109,39 @@ async fn a_new_user_serves_bootstraps_and_calls_the_api_over_https_only() {
             "a plaintext key is stored"
         );
     }
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &db.url).await;
+    let key = last_line(&bootstrap(dir.path(), &db.url, &["--email", "you@example.com"]).await);
+    let client = client_trusting(&std::fs::read(ca_path(dir.path())).unwrap());
+
+    // A request whose body arrives in two parts, with SIGTERM in between.
+    let (tx, rx) = tokio::sync::mpsc::channel::<&'static str>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|part| (Ok::<_, std::io::Error>(part), rx))
+    });
+    let request = client
+        .post(format!("https://127.0.0.1:{}/agents", server.https_port))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tx.send("{\"name\": \"drain").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal_terminate().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.send(" test\"}").await.unwrap();
+    drop(tx);
+
+    let (status, agent) = read(in_flight.await.unwrap().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    assert_eq!(agent["name"], "drain test");
+    assert_eq!(server.exit_code().await, Some(0));
 }

@@ -75,8 +75,8 @@ impl ServerProcess {
         }
     }
 
-    /// Sends SIGTERM and returns the exit code.
-    pub async fn terminate(mut self) -> Option<i32> {
+    /// Sends SIGTERM.
+    pub async fn signal_terminate(&self) {
         let pid = self.child.id().expect("pid").to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
@@ -84,7 +84,17 @@ impl ServerProcess {
             .await
             .expect("kill");
         assert!(sent.success());
+    }
+
+    /// Waits for the process to end and returns its exit code.
+    pub async fn exit_code(mut self) -> Option<i32> {
         self.child.wait().await.expect("wait").code()
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub async fn terminate(self) -> Option<i32> {
+        self.signal_terminate().await;
+        self.exit_code().await
     }
 }
 
