@@ -17,7 +17,7 @@ CREATE UNIQUE INDEX users_email ON users (email);
 CREATE TABLE memberships (
     account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    role TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'viewer')),
     created_at BIGINT NOT NULL,
     PRIMARY KEY (account_id, user_id)
 );
@@ -27,10 +27,16 @@ CREATE TABLE api_keys (
     id TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     name TEXT NOT NULL,
-    role TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'viewer')),
     key_hash TEXT NOT NULL,
     hint TEXT NOT NULL,
     created_by TEXT NOT NULL REFERENCES users (id),
+    -- A key and its rotations share a lineage: the id of the first key.
+    lineage_id TEXT NOT NULL,
+    -- The lineage of the API key that created this one; NULL when a person did.
+    created_by_key TEXT,
+    -- The key that replaced this one by rotation.
+    replaced_by TEXT,
     created_at BIGINT NOT NULL,
     last_used_at BIGINT,
     expires_at BIGINT,
@@ -38,6 +44,8 @@ CREATE TABLE api_keys (
 );
 CREATE UNIQUE INDEX api_keys_hash ON api_keys (key_hash);
 CREATE INDEX api_keys_account ON api_keys (account_id, id);
+CREATE INDEX api_keys_lineage ON api_keys (account_id, lineage_id);
+CREATE INDEX api_keys_created_by_key ON api_keys (account_id, created_by_key);
 
 CREATE TABLE security_events (
     id TEXT PRIMARY KEY,

@@ -22,7 +22,7 @@ pub fn normalise_email(email: &str) -> anyhow::Result<String> {
         Some((local, domain))
             if !local.is_empty()
                 && domain.contains('.')
-                && !email.contains(char::is_whitespace) =>
+                && !email.contains(|c: char| c.is_whitespace() || c.is_control()) =>
         {
             Ok(email)
         }
@@ -53,10 +53,11 @@ pub async fn bootstrap(
             &account_id,
             &NewKey {
                 name: "bootstrap",
-                role: Role::Admin.as_str(),
-                hash: &key.hash(),
-                hint: &key.hint(),
+                role: Role::Admin,
+                hash: key.hash(),
+                hint: key.hint(),
                 created_by: &user_id,
+                created_by_key: None,
                 expires_at: None,
             },
         )

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::bootstrap::bootstrap;
-use crate::config::{Config, StoreArgs};
+use crate::config::{Config, DEFAULT_DATA_DIR, StoreArgs};
 use crate::store::Store;
 use crate::{App, tls};
 
@@ -48,6 +48,19 @@ async fn shutdown_signal() -> std::io::Result<()> {
     }
 }
 
+/// The bootstrap command for this server's data, naming the same data directory
+/// and, without showing it, the same database.
+fn bootstrap_hint(store: &StoreArgs) -> String {
+    let mut hint = "thinnest bootstrap --email you@example.com".to_owned();
+    if store.data_dir != std::path::Path::new(DEFAULT_DATA_DIR) {
+        hint += &format!(" --data-dir {}", store.data_dir.display());
+    }
+    if store.database_url.is_some() {
+        hint += " (with the same --database-url or THINNEST_DATABASE_URL)";
+    }
+    hint
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let config = app.state().config.clone();
@@ -67,7 +80,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     tracing::info!(
-        "first time? create an account and an API key: thinnest bootstrap --email you@example.com"
+        "first time? create an account and an API key: {}",
+        bootstrap_hint(&config.store)
     );
     shutdown_signal().await?;
     tracing::info!("shutting down: finishing in-flight requests");

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
+pub const DEFAULT_DATA_DIR: &str = "./thinnest-data";
+
 /// Where the data lives: shared by `serve` and the operator commands.
 #[derive(Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory for the SQLite file and the generated TLS certificate.
-    #[arg(long, env = "THINNEST_DATA_DIR", default_value = "./thinnest-data")]
+    #[arg(long, env = "THINNEST_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// `sqlite://…` or `postgres://…`; default: `thinnest.db` in the data directory.
@@ -41,8 +43,13 @@ impl std::fmt::Debug for StoreArgs {
 
 impl StoreArgs {
     /// The database URL to connect to, creating the data directory for the default SQLite file.
+    /// A SQLite URL without `mode=` gets `mode=rwc`, so a new file is created.
     pub fn resolved_database_url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
+            if url.starts_with("sqlite:") && !url.contains("mode=") {
+                let joiner = if url.contains('?') { '&' } else { '?' };
+                return Ok(format!("{url}{joiner}mode=rwc"));
+            }
             return Ok(url.clone());
         }
         std::fs::create_dir_all(&self.data_dir)

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::AuthFailure;
+
 /// The body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -22,14 +24,16 @@ pub struct ErrorBody {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Unauthorized(&'static str),
+    #[error("{}", .0.message())]
+    Unauthorized(AuthFailure),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     HttpsRequired(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{message}")]
     Invalid {
         message: String,
@@ -55,21 +59,13 @@ impl Error {
         Error::Forbidden(message.into())
     }
 
-    /// A 422 naming one field.
-    pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
-        let problem = problem.into();
-        Error::Invalid {
-            message: format!("{field}: {problem}"),
-            fields: BTreeMap::from([(field.to_owned(), problem)]),
-        }
-    }
-
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::HttpsRequired(_) => (StatusCode::FORBIDDEN, "https_required"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             Error::Unreadable { status, code, .. } => (*status, code),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -96,6 +92,10 @@ pub fn envelope(status: StatusCode, code: &'static str, message: String) -> Resp
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let challenge = match &self {
+            Error::Unauthorized(failure) => Some(failure.challenge()),
+            _ => None,
+        };
         let (message, fields) = match self {
             Error::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
@@ -116,10 +116,10 @@ impl IntoResponse for Error {
             }),
         )
             .into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"thinnest\""),
+                HeaderValue::from_static(challenge),
             );
         }
         response
@@ -131,6 +131,24 @@ fn rejection_detail(text: &str) -> String {
     text.split_once(": ")
         .map_or(text, |(_, detail)| detail)
         .to_owned()
+}
+
+/// The field a deserialisation error names, and its problem: serde reports a path
+/// prefix (`voice.speed: invalid type…`) or, at the top level, `missing field `name``.
+fn field_problem(detail: &str) -> Option<(String, String)> {
+    let detail = detail.rsplit_once(" at line ").map_or(detail, |(d, _)| d);
+    if let Some((path, problem)) = detail.split_once(": ")
+        && !path.contains(' ')
+    {
+        return Some((path.to_owned(), problem.to_owned()));
+    }
+    ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|start| {
+            let rest = detail.strip_prefix(start)?;
+            let name = rest.split('`').next()?;
+            Some((name.to_owned(), detail.to_owned()))
+        })
 }
 
 impl From<JsonRejection> for Error {
@@ -148,8 +166,8 @@ impl From<JsonRejection> for Error {
                 message: "Send the body as JSON with `Content-Type: application/json`.".to_owned(),
             },
             StatusCode::UNPROCESSABLE_ENTITY => Error::Invalid {
+                fields: field_problem(&detail).into_iter().collect(),
                 message: format!("The JSON body does not fit this endpoint: {detail}"),
-                fields: BTreeMap::new(),
             },
             _ => Error::Unreadable {
                 status: StatusCode::BAD_REQUEST,
@@ -183,3 +201,38 @@ impl From<PathRejection> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::field_problem;
+
+    #[test]
+    fn deserialisation_errors_name_their_field() {
+        let cases = [
+            (
+                "role: unknown variant `owner`, expected one of `viewer` at line 1 column 27",
+                Some("role"),
+            ),
+            (
+                "voice.speed: invalid type: string \"x\", expected f64 at line 1 column 9",
+                Some("voice.speed"),
+            ),
+            ("missing field `name` at line 1 column 2", Some("name")),
+            (
+                "unknown field `colour`, expected one of `name` at line 1 column 9",
+                Some("colour"),
+            ),
+            (
+                "invalid type: integer `1`, expected a map at line 1 column 1",
+                None,
+            ),
+        ];
+        for (detail, field) in cases {
+            assert_eq!(
+                field_problem(detail).map(|(f, _)| f).as_deref(),
+                field,
+                "{detail}"
+            );
+        }
+    }
+}

@@ -24,9 +24,9 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
@@ -62,12 +62,7 @@ pub struct Running {
 const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a handler panicked");
-    error::envelope(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "Something went wrong on our side. The x-request-id response header identifies this request in our logs.".to_owned(),
-    )
+    error::Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
 }
 
 /// Layers both listeners share: request id, tracing, panic safety, client address.

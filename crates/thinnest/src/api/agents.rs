@@ -159,9 +159,10 @@ fn fields_with_voice(mut fields: AgentFields, voice: &Voice) -> Result<AgentFiel
 async fn create_agent(
     state: axum::extract::State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateAgent>,
+    body: Result<ApiJson<CreateAgent>>,
 ) -> Result<(StatusCode, Json<Agent>)> {
     caller.require(Permission::AgentsWrite)?;
+    let ApiJson(body) = body?;
     let voice = body.voice.unwrap_or_default();
     let fields = fields_with_voice(
         AgentFields {
@@ -213,10 +214,19 @@ async fn list_agents(
     Ok(Json(AgentPage { data, next_cursor }))
 }
 
+/// An id that could name an agent; anything else is not found without a query.
+fn agent_id(id: &str) -> Result<&str> {
+    if is_id("agent", id) {
+        Ok(id)
+    } else {
+        Err(Error::not_found("agent"))
+    }
+}
+
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<AgentRow> {
     state
         .store
-        .get_agent(&caller.account_id, id)
+        .get_agent(&caller.account_id, agent_id(id)?)
         .await?
         .ok_or_else(|| Error::not_found("agent"))
 }
@@ -241,9 +251,10 @@ async fn update_agent(
     state: axum::extract::State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<UpdateAgent>,
+    body: Result<ApiJson<UpdateAgent>>,
 ) -> Result<Json<Agent>> {
     caller.require(Permission::AgentsWrite)?;
+    let ApiJson(body) = body?;
     let current = Agent::try_from(find(&state, &caller, &id).await?)?;
     let voice = body.voice.unwrap_or(current.voice);
     let fields = fields_with_voice(
@@ -274,7 +285,11 @@ async fn delete_agent(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode> {
     caller.require(Permission::AgentsWrite)?;
-    if state.store.delete_agent(&caller.account_id, &id).await? {
+    if state
+        .store
+        .delete_agent(&caller.account_id, agent_id(&id)?)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::not_found("agent"))

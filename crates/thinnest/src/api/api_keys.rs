@@ -14,7 +14,8 @@ use crate::AppState;
 use crate::auth::api_key::ApiKey;
 use crate::auth::{Caller, Role};
 use crate::clock::{now_ms, parse_rfc3339, rfc3339};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
+use crate::ids::is_id;
 use crate::store::api_keys::{KeyRow, NewKey};
 use crate::store::security_events::SecurityEventRow;
 
@@ -52,6 +53,8 @@ pub struct ApiKeyInfo {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The key that replaced this one by rotation.
+    pub replaced_by: Option<String>,
 }
 
 impl From<KeyRow> for ApiKeyInfo {
@@ -66,7 +69,7 @@ impl From<KeyRow> for ApiKeyInfo {
         };
         ApiKeyInfo {
             status,
-            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            role: row.role,
             id: row.id,
             name: row.name,
             hint: row.hint,
@@ -75,6 +78,7 @@ impl From<KeyRow> for ApiKeyInfo {
             last_used_at: row.last_used_at.map(rfc3339),
             expires_at: row.expires_at.map(rfc3339),
             revoked_at: row.revoked_at.map(rfc3339),
+            replaced_by: row.replaced_by,
         }
     }
 }
@@ -85,7 +89,13 @@ pub struct CreatedApiKey {
     #[serde(flatten)]
     pub info: ApiKeyInfo,
     /// The secret. Store it now: it is never shown again.
-    pub key: String,
+    #[serde(serialize_with = "expose_key")]
+    #[schema(value_type = String)]
+    pub key: ApiKey,
+}
+
+fn expose_key<S: serde::Serializer>(key: &ApiKey, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(key.expose())
 }
 
 /// Something that happened to a key, e.g. `key_sent_over_plain_http`.
@@ -114,11 +124,6 @@ pub struct ApiKeyDetail {
     pub security_events: Vec<SecurityEvent>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyList {
-    pub data: Vec<ApiKeyInfo>,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
@@ -136,8 +141,14 @@ pub struct RotateApiKey {
     pub grace_seconds: Option<i64>,
 }
 
-/// Makes a key with the given attributes; the caller may not hand out more than its role.
-fn new_secret(caller: &Caller, role: Role) -> Result<ApiKey> {
+/// A fresh secret and the row that stores its hash. Nobody hands out a role above
+/// their own.
+fn mint<'a>(
+    caller: &'a Caller,
+    name: &'a str,
+    role: Role,
+    expires_at: Option<i64>,
+) -> Result<(ApiKey, NewKey<'a>)> {
     if role > caller.role {
         return Err(Error::forbidden(format!(
             "A key with the {} role cannot create a key with the {} role.",
@@ -145,15 +156,25 @@ fn new_secret(caller: &Caller, role: Role) -> Result<ApiKey> {
             role.as_str()
         )));
     }
-    Ok(ApiKey::generate())
+    let secret = ApiKey::generate();
+    let new = NewKey {
+        name,
+        role,
+        hash: secret.hash(),
+        hint: secret.hint(),
+        created_by: &caller.user_id,
+        created_by_key: Some(&caller.key_lineage),
+        expires_at,
+    };
+    Ok((secret, new))
 }
 
-fn created(row: KeyRow, secret: &ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
+fn created(row: KeyRow, key: ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
     (
         StatusCode::CREATED,
         Json(CreatedApiKey {
             info: row.into(),
-            key: secret.expose().to_owned(),
+            key,
         }),
     )
 }
@@ -164,9 +185,10 @@ fn created(row: KeyRow, secret: &ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
 async fn create_api_key(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateApiKey>,
+    body: Result<ApiJson<CreateApiKey>>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
     caller.key_scope()?;
+    let ApiJson(body) = body?;
     let mut check = Check::new();
     let name = body.name.trim();
     check.text("name", name, 1, 100);
@@ -186,26 +208,26 @@ async fn create_api_key(
         Some(at) => at,
     };
     check.finish()?;
-    let role = body.role.unwrap_or(caller.role);
-    let secret = new_secret(&caller, role)?;
-    let row = state
-        .store
-        .insert_key(
-            &caller.account_id,
-            &NewKey {
-                name,
-                role: role.as_str(),
-                hash: &secret.hash(),
-                hint: &secret.hint(),
-                created_by: &caller.user_id,
-                expires_at,
-            },
-        )
-        .await?;
-    Ok(created(row, &secret))
+    let (secret, new) = mint(&caller, name, body.role.unwrap_or(caller.role), expires_at)?;
+    let row = state.store.insert_key(&caller.account_id, &new).await?;
+    Ok(created(row, secret))
 }
 
-/// List API keys: an Admin sees all of the account's, an Editor the ones it created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyListItem {
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// How many security events the key has; `GET /api-keys/{id}` lists them.
+    pub security_event_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyListItem>,
+}
+
+/// List API keys, newest first: an Admin sees all of the account's; an Editor its own
+/// key, its rotations and the keys they created.
 #[utoipa::path(get, path = "/api-keys", tag = "api-keys",
     responses((status = 200, body = ApiKeyList), ErrorResponses), security(("api_key" = [])))]
 async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>> {
@@ -213,15 +235,25 @@ async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<
         .store
         .list_keys(&caller.account_id, caller.key_scope()?)
         .await?;
-    Ok(Json(ApiKeyList {
-        data: rows.into_iter().map(ApiKeyInfo::from).collect(),
-    }))
+    let counts = state.store.key_event_counts(&caller.account_id).await?;
+    let data = rows
+        .into_iter()
+        .map(|row| ApiKeyListItem {
+            security_event_count: counts.get(&row.id).copied().unwrap_or(0),
+            info: row.into(),
+        })
+        .collect();
+    Ok(Json(ApiKeyList { data }))
 }
 
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow> {
+    let scope = caller.key_scope()?;
+    if !is_id("key", id) {
+        return Err(Error::not_found("API key"));
+    }
     state
         .store
-        .get_key(&caller.account_id, caller.key_scope()?, id)
+        .get_key(&caller.account_id, scope, id)
         .await?
         .ok_or_else(|| Error::not_found("API key"))
 }
@@ -255,19 +287,22 @@ async fn revoke_api_key(
     Ok(Json(find(&state, &caller, &id).await?.into()))
 }
 
-/// Rotate an API key: a new key with the same name and role; the old one stops
-/// now or after `grace_seconds`.
+const ROTATED_ALREADY: &str = "This key is revoked, expired or already rotated, so it cannot be rotated; rotate its replacement or create a new key.";
+
+/// Rotate an API key: a new key with the same name, role and expiry; the old one
+/// stops now or after `grace_seconds`. A key can be rotated once.
 #[utoipa::path(post, path = "/api-keys/{id}/rotate", tag = "api-keys", params(("id" = String, Path)),
     request_body(content = Option<RotateApiKey>),
-    responses((status = 201, body = CreatedApiKey), ErrorResponses), security(("api_key" = [])))]
+    responses((status = 201, body = CreatedApiKey), (status = 409, body = ErrorBody), ErrorResponses),
+    security(("api_key" = [])))]
 async fn rotate_api_key(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    body: Option<ApiJson<RotateApiKey>>,
+    body: Result<Option<ApiJson<RotateApiKey>>>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
     let old = find(&state, &caller, &id).await?;
-    let grace = body.and_then(|ApiJson(b)| b.grace_seconds).unwrap_or(0);
+    let grace = body?.and_then(|ApiJson(b)| b.grace_seconds).unwrap_or(0);
     let mut check = Check::new();
     if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
         check.fail(
@@ -275,31 +310,15 @@ async fn rotate_api_key(
             format!("must be between 0 and {MAX_GRACE_SECONDS}"),
         );
     }
-    let now = now_ms();
-    if !old.is_active(now) {
-        check.fail(
-            "id",
-            "the key is already revoked or expired; create a new key instead",
-        );
-    }
     check.finish()?;
-    let role = Role::parse(&old.role).unwrap_or(Role::Viewer);
-    let secret = new_secret(&caller, role)?;
+    let (secret, mut new) = mint(&caller, &old.name, old.role, old.expires_at)?;
+    // The replacement stays where the old key was: same creator lineage.
+    new.created_by_key = old.created_by_key.as_deref();
+    let ends_at = (grace > 0).then(|| now_ms() + grace * 1000);
     let row = state
         .store
-        .rotate_key(
-            &caller.account_id,
-            &old.id,
-            (grace > 0).then_some(now + grace * 1000),
-            &NewKey {
-                name: &old.name,
-                role: role.as_str(),
-                hash: &secret.hash(),
-                hint: &secret.hint(),
-                created_by: &caller.user_id,
-                expires_at: None,
-            },
-        )
-        .await?;
-    Ok(created(row, &secret))
+        .rotate_key(&caller.account_id, &old, ends_at, &new)
+        .await?
+        .ok_or_else(|| Error::Conflict(ROTATED_ALREADY.to_owned()))?;
+    Ok(created(row, secret))
 }

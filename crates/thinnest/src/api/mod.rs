@@ -33,6 +33,9 @@ pub enum ErrorResponses {
     /// No such object in this account (`not_found`).
     #[response(status = 404)]
     NotFound(ErrorBody),
+    /// The endpoint exists, but not with this method (`method_not_allowed`).
+    #[response(status = 405)]
+    MethodNotAllowed(ErrorBody),
     /// Body too large (`payload_too_large`).
     #[response(status = 413)]
     TooLarge(ErrorBody),
@@ -42,6 +45,9 @@ pub enum ErrorResponses {
     /// Validation failed (`invalid_request`, with `fields`).
     #[response(status = 422)]
     Invalid(ErrorBody),
+    /// Our fault (`internal_error`); the `x-request-id` header identifies the request in our logs.
+    #[response(status = 500)]
+    Internal(ErrorBody),
 }
 
 struct BearerAuth;
@@ -97,18 +103,14 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
-/// Builds the OpenAPI document and the router together.
-pub fn router_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API router, with the OpenAPI document built from the same routes.
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .merge(health::router())
         .merge(agents::router())
         .merge(api_keys::router())
-        .split_for_parts()
-}
-
-pub fn router(state: AppState) -> Router {
-    let (router, openapi) = router_and_openapi();
+        .split_for_parts();
     let doc = serde_json::to_value(&openapi).unwrap_or_default();
     router
         .layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))

@@ -20,8 +20,12 @@ impl Check {
             .or_insert_with(|| problem.into());
     }
 
-    /// Text of `min..=max` characters.
+    /// Text of `min..=max` characters, without NUL (which PostgreSQL cannot store).
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if value.contains('\0') {
+            self.fail(field, "must not contain NUL characters");
+            return;
+        }
         let len = value.chars().count();
         if len < min {
             self.fail(

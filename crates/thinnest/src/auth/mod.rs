@@ -18,10 +18,42 @@ use crate::store::Store;
 use crate::store::api_keys::{KeyRow, KeyScope};
 use api_key::ApiKey;
 
-const MISSING: &str = "Missing API key: send the header `Authorization: Bearer <your API key>`.";
-const MALFORMED: &str =
-    "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`.";
-const INVALID: &str = "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one.";
+/// Why a request is not authenticated. Each has its own message and RFC 6750 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// A header that is not `Bearer <token>`.
+    Malformed,
+    /// A mistyped, unknown, expired or revoked key: one answer for all, so that
+    /// nobody learns whether a key ever existed.
+    InvalidKey,
+}
+
+impl AuthFailure {
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => {
+                "Missing API key: send the header `Authorization: Bearer <your API key>`."
+            }
+            AuthFailure::Malformed => {
+                "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`."
+            }
+            AuthFailure::InvalidKey => {
+                "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one."
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    pub fn challenge(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "Bearer realm=\"thinnest\"",
+            AuthFailure::Malformed => "Bearer realm=\"thinnest\", error=\"invalid_request\"",
+            AuthFailure::InvalidKey => "Bearer realm=\"thinnest\", error=\"invalid_token\"",
+        }
+    }
+}
 
 /// How stale `last_used_at` may be: it is written at most once per this interval.
 const LAST_USED_PRECISION_MS: i64 = 60_000;
@@ -31,6 +63,8 @@ const LAST_USED_PRECISION_MS: i64 = 60_000;
 pub struct Caller {
     pub account_id: String,
     pub key_id: String,
+    /// The lineage of the presented key: the key and its rotations.
+    pub key_lineage: String,
     /// The user who created the key the caller presented.
     pub user_id: String,
     pub role: Role,
@@ -55,7 +89,7 @@ impl Caller {
         Ok(if Permission::ApiKeysAll.allowed_for(self.role) {
             KeyScope::All
         } else {
-            KeyScope::CreatedBy(&self.user_id)
+            KeyScope::Lineage(&self.key_lineage)
         })
     }
 }
@@ -64,28 +98,28 @@ impl Caller {
 fn bearer_token(headers: &HeaderMap) -> Result<&str> {
     let value = headers
         .get(AUTHORIZATION)
-        .ok_or(Error::Unauthorized(MISSING))?;
-    let value = value.to_str().map_err(|_| Error::Unauthorized(MALFORMED))?;
-    let (scheme, token) = value
-        .split_at_checked(7)
-        .ok_or(Error::Unauthorized(MALFORMED))?;
+        .ok_or(Error::Unauthorized(AuthFailure::Missing))?;
+    let malformed = || Error::Unauthorized(AuthFailure::Malformed);
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.split_at_checked(7).ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer ") || token.is_empty() || token.contains(' ') {
-        return Err(Error::Unauthorized(MALFORMED));
+        return Err(malformed());
     }
     Ok(token)
 }
 
 /// The active key presented in these headers.
 pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<KeyRow> {
-    let key = ApiKey::parse(bearer_token(headers)?).ok_or(Error::Unauthorized(INVALID))?;
+    let invalid = Error::Unauthorized(AuthFailure::InvalidKey);
+    let key = ApiKey::parse(bearer_token(headers)?).ok_or(invalid)?;
     let hash = key.hash();
     let stored = store
         .key_by_hash(&hash)
         .await?
-        .ok_or(Error::Unauthorized(INVALID))?;
+        .ok_or(Error::Unauthorized(AuthFailure::InvalidKey))?;
     let same: bool = stored.key_hash.as_bytes().ct_eq(hash.0.as_bytes()).into();
     if !same || !stored.row.is_active(now_ms()) {
-        return Err(Error::Unauthorized(INVALID));
+        return Err(Error::Unauthorized(AuthFailure::InvalidKey));
     }
     Ok(stored.row)
 }
@@ -95,8 +129,6 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let key = authenticate(&state.store, &parts.headers).await?;
-        let role = Role::parse(&key.role)
-            .ok_or_else(|| anyhow::anyhow!("api key {} has an unknown role", key.id))?;
         let now = now_ms();
         if key
             .last_used_at
@@ -115,8 +147,9 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller {
             account_id: key.account_id,
             key_id: key.id,
+            key_lineage: key.lineage_id,
             user_id: key.created_by,
-            role,
+            role: key.role,
         })
     }
 }

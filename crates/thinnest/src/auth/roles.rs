@@ -21,13 +21,23 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+}
 
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "viewer" => Some(Role::Viewer),
-            "editor" => Some(Role::Editor),
-            "admin" => Some(Role::Admin),
-            _ => None,
+/// A role name the store does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role {0:?}")]
+pub struct UnknownRole(String);
+
+/// How the store's text becomes a role: the one place role names are read.
+impl TryFrom<String> for Role {
+    type Error = UnknownRole;
+
+    fn try_from(text: String) -> Result<Role, UnknownRole> {
+        match text.as_str() {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(UnknownRole(text)),
         }
     }
 }

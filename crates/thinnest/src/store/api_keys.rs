@@ -1,6 +1,7 @@
 //! API keys: only the SHA-256 of a key and a display hint are stored.
 
 use super::Store;
+use crate::auth::Role;
 use crate::auth::api_key::KeyHash;
 use crate::clock::now_ms;
 use crate::ids::new_id;
@@ -10,9 +11,13 @@ pub struct KeyRow {
     pub id: String,
     pub account_id: String,
     pub name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub hint: String,
     pub created_by: String,
+    pub lineage_id: String,
+    pub created_by_key: Option<String>,
+    pub replaced_by: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
@@ -34,59 +39,71 @@ pub struct StoredKey {
     pub key_hash: String,
 }
 
-/// The keys a caller may see: all of the account's, or the ones it created below Admin.
+/// The keys a caller may see: all of the account's, or, for a key below Admin, its own
+/// lineage (itself and its rotations) and the keys that lineage created.
 #[derive(Debug, Clone, Copy)]
 pub enum KeyScope<'a> {
     All,
-    CreatedBy(&'a str),
+    Lineage(&'a str),
 }
 
 impl KeyScope<'_> {
-    fn creator(&self) -> &str {
+    fn lineage(&self) -> &str {
         match self {
             KeyScope::All => "",
-            KeyScope::CreatedBy(user) => user,
+            KeyScope::Lineage(lineage) => lineage,
         }
     }
 }
 
 macro_rules! key_columns {
     () => {
-        "id, account_id, name, role, hint, created_by, created_at, last_used_at, expires_at, revoked_at"
+        "id, account_id, name, role, hint, created_by, lineage_id, created_by_key, replaced_by, \
+         created_at, last_used_at, expires_at, revoked_at"
     };
 }
 macro_rules! key_scope {
     () => {
-        "($2 = '' OR (created_by = $2 AND role <> 'admin'))"
+        "($2 = '' OR ((lineage_id = $2 OR created_by_key = $2) AND role <> 'admin'))"
     };
 }
 
 /// What a new key is made of.
 pub struct NewKey<'a> {
     pub name: &'a str,
-    pub role: &'a str,
-    pub hash: &'a KeyHash,
-    pub hint: &'a str,
+    pub role: Role,
+    pub hash: KeyHash,
+    pub hint: String,
+    /// The person on whose behalf it is made.
     pub created_by: &'a str,
+    /// The lineage of the API key that made it, if a key did.
+    pub created_by_key: Option<&'a str>,
     pub expires_at: Option<i64>,
 }
 
+/// Inserts a key with this id; a key starts its own lineage unless it continues one.
 async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     account_id: &str,
+    id: &str,
+    lineage_id: &str,
     key: &NewKey<'_>,
 ) -> sqlx::Result<KeyRow> {
     sqlx::query_as(concat!(
-        "INSERT INTO api_keys (id, account_id, name, role, key_hash, hint, created_by, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", key_columns!()
+        "INSERT INTO api_keys (id, account_id, name, role, key_hash, hint, created_by, lineage_id, \
+         created_by_key, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+        key_columns!()
     ))
-    .bind(new_id("key"))
+    .bind(id)
     .bind(account_id)
     .bind(key.name)
-    .bind(key.role)
+    .bind(key.role.as_str())
     .bind(&key.hash.0)
-    .bind(key.hint)
+    .bind(&key.hint)
     .bind(key.created_by)
+    .bind(lineage_id)
+    .bind(key.created_by_key)
     .bind(now_ms())
     .bind(key.expires_at)
     .fetch_one(executor)
@@ -121,7 +138,8 @@ async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 
 impl Store {
     pub async fn insert_key(&self, account_id: &str, key: &NewKey<'_>) -> sqlx::Result<KeyRow> {
-        insert(self.pool(), account_id, key).await
+        let id = new_id("key");
+        insert(self.pool(), account_id, &id, &id, key).await
     }
 
     /// The key with this hash, whatever its state, with the stored hash for a
@@ -151,7 +169,7 @@ impl Store {
             " ORDER BY id DESC"
         ))
         .bind(account_id)
-        .bind(scope.creator())
+        .bind(scope.lineage())
         .fetch_all(self.pool())
         .await
     }
@@ -170,7 +188,7 @@ impl Store {
             " AND id = $3"
         ))
         .bind(account_id)
-        .bind(scope.creator())
+        .bind(scope.lineage())
         .bind(id)
         .fetch_optional(self.pool())
         .await
@@ -181,20 +199,36 @@ impl Store {
         end(self.pool(), account_id, id, None).await
     }
 
-    /// Creates the replacement and ends the old key, now (`old_ends_at` None) or
-    /// at `old_ends_at`, in one transaction.
+    /// Replaces an active, not yet rotated key by a new one of the same lineage,
+    /// and ends the old one now (`old_ends_at` None) or at `old_ends_at`. All or
+    /// nothing: `None` when the old key was already rotated, revoked or expired,
+    /// which also settles two rotations racing for one key.
     pub async fn rotate_key(
         &self,
         account_id: &str,
-        old_id: &str,
+        old: &KeyRow,
         old_ends_at: Option<i64>,
         new: &NewKey<'_>,
-    ) -> sqlx::Result<KeyRow> {
+    ) -> sqlx::Result<Option<KeyRow>> {
+        let new_id = new_id("key");
         let mut tx = self.pool().begin().await?;
-        let created = insert(&mut *tx, account_id, new).await?;
-        end(&mut *tx, account_id, old_id, old_ends_at).await?;
+        let claimed = sqlx::query(
+            "UPDATE api_keys SET replaced_by = $3 WHERE account_id = $1 AND id = $2 \
+             AND replaced_by IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)",
+        )
+        .bind(account_id)
+        .bind(&old.id)
+        .bind(&new_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
+        end(&mut *tx, account_id, &old.id, old_ends_at).await?;
         tx.commit().await?;
-        Ok(created)
+        Ok(Some(created))
     }
 
     /// Records use unless it was recorded less than `precision_ms` ago.

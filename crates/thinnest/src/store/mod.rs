@@ -16,7 +16,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -24,7 +24,6 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    backend: Backend,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -55,15 +54,11 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot migrate the database")?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// True when the database answers.

@@ -57,4 +57,19 @@ impl Store {
         .fetch_all(self.pool())
         .await
     }
+
+    /// How many events each key of the account has.
+    pub async fn key_event_counts(
+        &self,
+        account_id: &str,
+    ) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT api_key_id, COUNT(*) FROM security_events \
+             WHERE account_id = $1 AND api_key_id IS NOT NULL GROUP BY api_key_id",
+        )
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
 }

@@ -124,6 +124,16 @@ async fn a_viewer_reads_agents_but_cannot_change_them() {
             Some(json!({"name": "x"})),
         ),
         (
+            Method::POST,
+            "/agents".to_owned(),
+            Some(json!({"colour": 1})),
+        ),
+        (
+            Method::PATCH,
+            format!("/agents/{id}"),
+            Some(json!({"name": 5})),
+        ),
+        (
             Method::PATCH,
             format!("/agents/{id}"),
             Some(json!({"name": "x"})),
@@ -189,11 +199,26 @@ async fn bad_agent_input_is_a_clear_4xx() {
         got.1
     );
 
-    assert_error(
-        &app.post("/agents", &admin.key, json!({})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_request",
-    );
+    let got = app.post("/agents", &admin.key, json!({})).await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(got.1["fields"]["name"].is_string(), "{}", got.1);
+    let got = app
+        .post("/agents", &admin.key, json!({"name": "a\u{0}b"}))
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    for path in [
+        "/agents/agent_%00",
+        "/agents/nope",
+        "/agents/agent_01A21FE9E727737F8E5906C20093085A",
+    ] {
+        assert_error(
+            &app.get(path, &admin.key).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        let deleted = app.call(Method::DELETE, path, &admin.key, None).await;
+        assert_error(&deleted, StatusCode::NOT_FOUND, "not_found");
+    }
     for query in ["limit=0", "limit=101", "limit=ten", "cursor=nope"] {
         assert_error(
             &app.get(&format!("/agents?{query}"), &admin.key).await,

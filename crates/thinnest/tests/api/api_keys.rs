@@ -274,41 +274,155 @@ async fn nobody_creates_a_key_with_more_power_than_their_own() {
     assert_eq!(status, StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn an_editor_sees_and_changes_only_the_keys_it_may_hold() {
-    let app = TestApp::spawn().await;
-    let admin = app.account("a@example.com").await;
-    let editor = app.key_with_role(&admin, "editor").await;
-    let admin_key_id = key_id(&app, &admin, "bootstrap").await;
-
-    let (status, list) = app.get("/api-keys", &editor.key).await;
-    assert_eq!(status, StatusCode::OK);
-    let names: Vec<&Value> = list["data"]
+/// The names an editor's list shows.
+async fn names(app: &TestApp, key: &str) -> Vec<String> {
+    let (status, list) = app.get("/api-keys", key).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut names: Vec<String> = list["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| &k["name"])
+        .map(|k| k["name"].as_str().unwrap().to_owned())
         .collect();
-    assert!(
-        names.iter().all(|n| *n != "bootstrap"),
-        "an editor sees the admin key: {list}"
-    );
-    for (method, path) in [
-        (Method::GET, format!("/api-keys/{admin_key_id}")),
-        (Method::DELETE, format!("/api-keys/{admin_key_id}")),
-        (Method::POST, format!("/api-keys/{admin_key_id}/rotate")),
-    ] {
-        assert_error(
-            &app.call(method, &path, &editor.key, None).await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        );
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn an_editor_key_manages_only_itself_and_the_keys_it_created() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("a@example.com").await;
+    let editor = app.key_with_role(&admin, "editor").await;
+    let _peer = app.key_with_role(&admin, "viewer").await;
+    let (status, _) = app
+        .post(
+            "/api-keys",
+            &editor.key,
+            json!({"name": "mine", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(names(&app, &editor.key).await, ["editor", "mine"]);
+
+    // Keys the admin made, its own and another editor's or viewer's, are out of reach.
+    for other in ["bootstrap", "viewer"] {
+        let id = key_id(&app, &admin, other).await;
+        for (method, path) in [
+            (Method::GET, format!("/api-keys/{id}")),
+            (Method::DELETE, format!("/api-keys/{id}")),
+            (Method::POST, format!("/api-keys/{id}/rotate")),
+        ] {
+            assert_error(
+                &app.call(method, &path, &editor.key, None).await,
+                StatusCode::NOT_FOUND,
+                "not_found",
+            );
+        }
     }
     assert_eq!(
-        app.get("/agents", &admin.key).await.0,
+        app.get("/agents", &_peer.key).await.0,
         StatusCode::OK,
-        "admin key untouched"
+        "the viewer key untouched"
     );
+
+    // After rotating itself, the editor still holds what it created.
+    let own_id = key_id(&app, &admin, "editor").await;
+    let (status, rotated) = app
+        .call(
+            Method::POST,
+            &format!("/api-keys/{own_id}/rotate"),
+            &editor.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let editor2 = rotated["key"].as_str().unwrap();
+    assert_eq!(names(&app, editor2).await, ["editor", "editor", "mine"]);
+    let mine = key_id(&app, &admin, "mine").await;
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/api-keys/{mine}"), editor2, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_name_role_and_expiry() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("a@example.com").await;
+    let (_, made) = app
+        .post(
+            "/api-keys",
+            &admin.key,
+            json!({"name": "ci", "role": "editor", "expires_at": "2030-01-01T00:00:00Z"}),
+        )
+        .await;
+    let id = made["id"].as_str().unwrap();
+    let (status, new) = app
+        .call(
+            Method::POST,
+            &format!("/api-keys/{id}/rotate"),
+            made["key"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{new}");
+    assert_eq!((&new["name"], &new["role"]), (&made["name"], &made["role"]));
+    assert_eq!(new["expires_at"], "2030-01-01T00:00:00.000Z");
+    let (_, old) = app.get(&format!("/api-keys/{id}"), &admin.key).await;
+    assert_eq!(old["replaced_by"], new["id"]);
+}
+
+#[tokio::test]
+async fn a_key_is_replaced_once_even_when_rotations_race() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("a@example.com").await;
+    app.key_with_role(&admin, "viewer").await;
+    let id = key_id(&app, &admin, "viewer").await;
+    let path = format!("/api-keys/{id}/rotate");
+    let rotations = (0..6).map(|_| app.call(Method::POST, &path, &admin.key, None));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(rotations)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::CREATED, StatusCode::CONFLICT].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        names(&app, &admin.key).await,
+        ["bootstrap", "viewer", "viewer"]
+    );
+
+    // A revoked key cannot be brought back by rotating it.
+    app.key_with_role(&admin, "editor").await;
+    let editor = key_id(&app, &admin, "editor").await;
+    app.call(
+        Method::DELETE,
+        &format!("/api-keys/{editor}"),
+        &admin.key,
+        None,
+    )
+    .await;
+    let got = app
+        .call(
+            Method::POST,
+            &format!("/api-keys/{editor}/rotate"),
+            &admin.key,
+            None,
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict");
 }
 
 #[tokio::test]

@@ -14,6 +14,17 @@ async fn a_request_without_credentials_is_401_with_www_authenticate_and_a_helpfu
         response.headers()["www-authenticate"].to_str().unwrap(),
         "Bearer realm=\"thinnest\""
     );
+    // A bad key gets the RFC 6750 error code as well.
+    let bad = app
+        .request(reqwest::Method::GET, "/agents")
+        .bearer_auth("tai_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.headers()["www-authenticate"].to_str().unwrap(),
+        "Bearer realm=\"thinnest\", error=\"invalid_token\""
+    );
     let got = read(response).await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(

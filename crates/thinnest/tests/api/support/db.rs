@@ -8,6 +8,8 @@ pub struct TestDb {
     pub url: String,
     /// The SQLite file's directory, kept alive as long as the database is used.
     dir: Option<std::sync::Arc<TempDir>>,
+    /// The server URL and name of a PostgreSQL database this value created and drops.
+    created: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -27,6 +29,7 @@ impl TestDb {
                 TestDb {
                     url: format!("{prefix}/{name}"),
                     dir: None,
+                    created: Some((base, name)),
                 }
             }
             _ => {
@@ -34,6 +37,7 @@ impl TestDb {
                 TestDb {
                     url: format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
                     dir: Some(std::sync::Arc::new(dir)),
+                    created: None,
                 }
             }
         }
@@ -44,6 +48,7 @@ impl TestDb {
         TestDb {
             url: self.url.clone(),
             dir: self.dir.clone(),
+            created: None,
         }
     }
 
@@ -74,5 +79,29 @@ impl TestDb {
             }
         }
         out
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the PostgreSQL database this value created, closing what still uses it.
+    fn drop(&mut self) {
+        let Some((base, name)) = self.created.take() else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut admin = sqlx::AnyConnection::connect(&base).await.ok()?;
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin.execute(sqlx::AssertSqlSafe(drop)).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop test database {}", self.url);
+        }
     }
 }
