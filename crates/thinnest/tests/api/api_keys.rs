@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{Principal, TestApp, assert_error};
 
@@ -293,7 +293,7 @@ async fn an_editor_key_manages_only_itself_and_the_keys_it_created() {
     let app = TestApp::spawn().await;
     let admin = app.account("a@example.com").await;
     let editor = app.key_with_role(&admin, "editor").await;
-    let _peer = app.key_with_role(&admin, "viewer").await;
+    let peer = app.key_with_role(&admin, "viewer").await;
     let (status, _) = app
         .post(
             "/api-keys",
@@ -320,7 +320,7 @@ async fn an_editor_key_manages_only_itself_and_the_keys_it_created() {
         }
     }
     assert_eq!(
-        app.get("/agents", &_peer.key).await.0,
+        app.get("/agents", &peer.key).await.0,
         StatusCode::OK,
         "the viewer key untouched"
     );
