@@ -3,16 +3,16 @@ use serde_json::Value;
 
 use crate::support::{TestApp, assert_error, read, send};
 
+/// The OpenAPI document, fetched without credentials.
+async fn openapi(app: &TestApp) -> Value {
+    let (status, doc) = send(app.request(Method::GET, "/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    doc
+}
+
 /// Every route of the API, with a method, as the OpenAPI document lists them.
 async fn routes(app: &TestApp) -> Vec<(Method, String)> {
-    let (status, doc) = read(
-        app.request(Method::GET, "/openapi.json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let doc = openapi(app).await;
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -43,13 +43,7 @@ async fn every_authenticated_endpoint_refuses_a_request_without_credentials() {
 #[tokio::test]
 async fn the_openapi_document_is_3_1_and_names_every_endpoint_and_the_bearer_scheme() {
     let app = TestApp::spawn().await;
-    let (_, doc) = read(
-        app.request(Method::GET, "/openapi.json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let doc = openapi(&app).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [
         "/agents",

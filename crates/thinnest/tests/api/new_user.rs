@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::support::process::{ServerProcess, bootstrap, ca_path, read_tree};
-use crate::support::{TestDb, assert_error, client_trusting, read};
+use crate::support::{TestDb, assert_error, assert_not_stored, client_trusting, read};
 
 fn last_line(text: &str) -> String {
     text.lines().last().unwrap_or_default().to_owned()
@@ -102,13 +102,7 @@ async fn a_new_user_serves_bootstraps_and_calls_the_api_over_https_only() {
 
     let mut stored = read_tree(dir.path());
     stored.extend(db.dump().await);
-    for secret in [&key, &same, &other] {
-        let needle = secret.as_bytes();
-        assert!(
-            !stored.windows(needle.len()).any(|w| w == needle),
-            "a plaintext key is stored"
-        );
-    }
+    assert_not_stored(&stored, &[&key, &same, &other]);
 }
 
 #[tokio::test]

@@ -191,6 +191,18 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// Asserts that none of `secrets` occurs anywhere in `stored`.
+pub fn assert_not_stored(stored: &[u8], secrets: &[&str]) {
+    assert!(!stored.is_empty(), "nothing was read");
+    for secret in secrets {
+        let needle = secret.as_bytes();
+        assert!(
+            !stored.windows(needle.len()).any(|w| w == needle),
+            "a plaintext key is stored"
+        );
+    }
+}
+
 /// Asserts an error envelope with this status and code.
 pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(got.0, status, "{}", got.1);
