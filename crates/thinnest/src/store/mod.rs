@@ -39,13 +39,18 @@ impl Store {
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite://… or postgres://…");
         };
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .max_connections(if sqlite { 8 } else { 16 })
+            // A ping before every use buys nothing for a local file and costs a round
+            // trip to SQLite's worker thread per query; PostgreSQL keeps it, to replace
+            // connections the server dropped before they fail a request.
+            .test_before_acquire(!sqlite)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
             .context("cannot connect to the database")?;
-        if backend == Backend::Sqlite {
+        if sqlite {
             // WAL lets readers run beside the writer and the bootstrap command
             // write while a server runs; the setting is kept in the file.
             pool.execute("PRAGMA journal_mode = WAL").await?;
