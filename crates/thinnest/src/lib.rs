@@ -65,10 +65,19 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     error::Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
 }
 
-/// Layers both listeners share: request id, tracing, panic safety, client address.
+/// Layers both listeners share: request id, tracing, panic safety, client address,
+/// and headers that keep responses (some hold secrets) out of caches and sniffers.
 fn with_common_layers(router: Router, state: &AppState) -> Router {
     router
         .layer(from_fn_with_state(state.clone(), net::client_context))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(

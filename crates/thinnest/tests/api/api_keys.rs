@@ -3,7 +3,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Principal, TestApp, assert_error, assert_not_stored};
+use crate::support::{Principal, TestApp, assert_error, assert_not_stored, read};
 
 /// The id of the key with this name, as the admin's list shows it.
 async fn key_id(app: &TestApp, admin: &Principal, name: &str) -> String {
@@ -23,9 +23,19 @@ async fn key_id(app: &TestApp, admin: &Principal, name: &str) -> String {
 async fn a_created_key_is_shown_once_and_lists_show_only_its_hint() {
     let app = TestApp::spawn().await;
     let admin = app.account("a@example.com").await;
-    let (status, created) = app
-        .post("/api-keys", &admin.key, json!({"name": "ci"}))
-        .await;
+    let response = app
+        .request(Method::POST, "/api-keys")
+        .bearer_auth(&admin.key)
+        .json(&json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "a secret must not be cached"
+    );
+    let (status, created) = read(response).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["key"].as_str().unwrap();
     assert!(secret.starts_with("tai_"));
