@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use clap::{Parser, Subcommand};
 
 use crate::bootstrap::bootstrap;
-use crate::config::{Config, DEFAULT_DATA_DIR, StoreArgs};
+use crate::config::{Config, DEFAULT_DATA_DIR, LimitArgs, StoreArgs};
+use crate::ratelimit::Class;
 use crate::store::Store;
 use crate::{App, tls};
 
@@ -35,6 +38,88 @@ pub enum Command {
         #[arg(long, default_value = "Default")]
         account_name: String,
     },
+    /// Show or change an account's rate limits (they apply at once, on every instance).
+    Limits {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: LimitsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsAction {
+    /// Print the account's limit per class, marking overrides.
+    Show {
+        #[arg(long)]
+        account: String,
+    },
+    /// Override one class's limit for the account.
+    Set {
+        #[arg(long)]
+        account: String,
+        /// agent_crud, conversation, call_trigger, knowledge_upload or other.
+        #[arg(long, value_parser = parse_class)]
+        class: Class,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        per_minute: u32,
+    },
+    /// Remove an override: the class goes back to the default.
+    Unset {
+        #[arg(long)]
+        account: String,
+        #[arg(long, value_parser = parse_class)]
+        class: Class,
+    },
+}
+
+fn parse_class(text: &str) -> Result<Class, String> {
+    Class::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+/// Runs a `limits` action and prints the account's limits afterwards.
+async fn limits(store: StoreArgs, action: LimitsAction) -> anyhow::Result<()> {
+    let defaults = LimitArgs::from_env()?.defaults();
+    let db = Store::open(&store.resolved_database_url()?).await?;
+    let account = match &action {
+        LimitsAction::Show { account }
+        | LimitsAction::Set { account, .. }
+        | LimitsAction::Unset { account, .. } => account.clone(),
+    };
+    let Some(text) = db.rate_limit_overrides(&account).await? else {
+        anyhow::bail!("no account {account}");
+    };
+    let mut overrides: BTreeMap<String, u32> = serde_json::from_str(&text).unwrap_or_default();
+    match action {
+        LimitsAction::Show { .. } => {}
+        LimitsAction::Set {
+            class, per_minute, ..
+        } => {
+            overrides.insert(class.as_str().to_owned(), per_minute);
+        }
+        LimitsAction::Unset { class, .. } => {
+            overrides.remove(class.as_str());
+        }
+    }
+    db.set_rate_limit_overrides(&account, &serde_json::to_string(&overrides)?)
+        .await?;
+    let effective = defaults.with_overrides(&serde_json::to_string(&overrides)?);
+    for class in Class::ALL {
+        let marker = if overrides.contains_key(class.as_str()) {
+            " (override)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<17} {:>6}/min{marker}",
+            class.as_str(),
+            effective.get(class)
+        );
+    }
+    Ok(())
 }
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -107,5 +192,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", made.key.expose());
             Ok(())
         }
+        Command::Limits { store, action } => limits(store, action).await,
     }
 }

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
+use crate::ratelimit::Limits;
+
 pub const DEFAULT_DATA_DIR: &str = "./thinnest-data";
 
 /// Where the data lives: shared by `serve` and the operator commands.
-#[derive(Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory for the SQLite file and the generated TLS certificate.
     #[arg(long, env = "THINNEST_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
@@ -17,27 +19,40 @@ pub struct StoreArgs {
 
     /// `sqlite://…` or `postgres://…`; default: `thinnest.db` in the data directory.
     #[arg(long, env = "THINNEST_DATABASE_URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
 }
 
-/// The URL without its password, for Debug output.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
+/// A URL that may hold a password: its Debug output hides the password.
+#[derive(Clone)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
-impl std::fmt::Debug for StoreArgs {
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreArgs")
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(redacted))
-            .finish()
+        let url = &self.0;
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let user = url[scheme_end + 3..at]
+                    .split(':')
+                    .next()
+                    .unwrap_or_default();
+                write!(f, "{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+            }
+            _ => write!(f, "{url}"),
+        }
     }
 }
 
@@ -46,11 +61,12 @@ impl StoreArgs {
     /// A SQLite URL without `mode=` gets `mode=rwc`, so a new file is created.
     pub fn resolved_database_url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
+            let url = url.expose();
             if url.starts_with("sqlite:") && !url.contains("mode=") {
                 let joiner = if url.contains('?') { '&' } else { '?' };
                 return Ok(format!("{url}{joiner}mode=rwc"));
             }
-            return Ok(url.clone());
+            return Ok(url.to_owned());
         }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
@@ -103,6 +119,79 @@ pub struct Config {
     /// CIDRs of proxies whose X-Forwarded-Proto / X-Forwarded-For are believed (comma-separated).
     #[arg(long, env = "THINNEST_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<IpNet>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// Rate limits: defaults per class (per account and rolling minute), the key-guessing
+/// guard, and where budgets live.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// `off` serves without rate limits (behind a gateway that limits, or to benchmark).
+    #[arg(long, env = "THINNEST_RATE_LIMITING", value_enum, default_value = "on")]
+    pub rate_limiting: Switch,
+
+    /// Redis shared by all instances, e.g. `redis://127.0.0.1:6379`; default: in-process.
+    #[arg(long, env = "THINNEST_REDIS_URL")]
+    pub redis_url: Option<SecretUrl>,
+
+    /// Prefix of this installation's Redis keys.
+    #[arg(long, env = "THINNEST_REDIS_PREFIX", default_value = "thinnest")]
+    pub redis_prefix: String,
+
+    /// Agent CRUD requests per account and minute.
+    #[arg(long, env = "THINNEST_LIMIT_AGENT_CRUD", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_agent_crud: u32,
+
+    /// Chat/conversation requests per account and minute.
+    #[arg(long, env = "THINNEST_LIMIT_CONVERSATION", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_conversation: u32,
+
+    /// Call triggers per account and minute.
+    #[arg(long, env = "THINNEST_LIMIT_CALL_TRIGGER", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_call_trigger: u32,
+
+    /// Knowledge uploads per account and minute.
+    #[arg(long, env = "THINNEST_LIMIT_KNOWLEDGE_UPLOAD", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_knowledge_upload: u32,
+
+    /// Requests to every other authenticated endpoint per account and minute.
+    #[arg(long, env = "THINNEST_LIMIT_OTHER", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_other: u32,
+
+    /// Failed authentications (401) per client address and minute; past it, 429
+    /// before any key is looked up.
+    #[arg(long, env = "THINNEST_AUTH_FAILURE_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failure_limit: u32,
+}
+
+impl LimitArgs {
+    /// The settings as `THINNEST_*` variables give them, for commands other than `serve`.
+    pub fn from_env() -> anyhow::Result<LimitArgs> {
+        #[derive(clap::Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            limits: LimitArgs,
+        }
+        Ok(<FromEnv as clap::Parser>::try_parse_from(["thinnest"])?.limits)
+    }
+
+    pub fn defaults(&self) -> Limits {
+        Limits::new(
+            self.limit_agent_crud,
+            self.limit_conversation,
+            self.limit_call_trigger,
+            self.limit_knowledge_upload,
+            self.limit_other,
+        )
+    }
 }
 
 impl Config {
@@ -131,7 +220,7 @@ mod tests {
     fn debug_output_hides_the_database_password() {
         let args = StoreArgs {
             data_dir: PathBuf::from("d"),
-            database_url: Some("postgres://app:s3cret@db:5432/prod".to_owned()),
+            database_url: Some(SecretUrl("postgres://app:s3cret@db:5432/prod".to_owned())),
         };
         let debug = format!("{args:?}");
         assert!(!debug.contains("s3cret"), "{debug}");

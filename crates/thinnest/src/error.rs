@@ -20,6 +20,9 @@ pub struct ErrorBody {
     /// Per-field problems, on `invalid_request`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,
+    /// Seconds to wait before retrying, on `rate_limit_exceeded`; also in `Retry-After`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,9 @@ pub enum Error {
     HttpsRequired(String),
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests; retry after this many seconds.
+    #[error("Too many requests. Please retry after {0} seconds.")]
+    RateLimited(u64),
     #[error("{message}")]
     Invalid {
         message: String,
@@ -66,6 +72,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::HttpsRequired(_) => (StatusCode::FORBIDDEN, "https_required"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded"),
             Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             Error::Unreadable { status, code, .. } => (*status, code),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -85,6 +92,7 @@ pub fn envelope(status: StatusCode, code: &'static str, message: String) -> Resp
         error: code,
         message,
         fields: None,
+        retry_after: None,
     };
     (status, Json(body)).into_response()
 }
@@ -94,6 +102,10 @@ impl IntoResponse for Error {
         let (status, code) = self.status_and_code();
         let challenge = match &self {
             Error::Unauthorized(failure) => Some(failure.challenge()),
+            _ => None,
+        };
+        let retry_after = match &self {
+            Error::RateLimited(seconds) => Some(*seconds),
             _ => None,
         };
         let (message, fields) = match self {
@@ -113,9 +125,15 @@ impl IntoResponse for Error {
                 error: code,
                 message,
                 fields,
+                retry_after,
             }),
         )
             .into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -9,10 +9,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::auth::authenticate;
+use crate::auth::lookup;
+use crate::clock::now_ms;
 use crate::error::Error;
 use crate::net::Client;
+use crate::ratelimit::Class;
 use crate::store::security_events::KEY_SENT_OVER_HTTP;
+use crate::usage::{Outcome, UsageEvent};
 
 /// State of the plain-HTTP listener: the app and the HTTPS port to redirect to.
 #[derive(Clone)]
@@ -58,20 +61,36 @@ async fn refuse(state: &GuardState, request: Request) -> Response {
         )
             .into_response();
     }
-    if let Ok(key) = authenticate(&state.app.store, request.headers()).await {
-        let ip = request
+    if let Ok(stored) = lookup(&state.app.store, request.headers()).await
+        && stored.row.is_active(now_ms())
+    {
+        let key = stored.row;
+        let client_ip = request
             .extensions()
             .get::<Client>()
-            .map(|c| c.ip.to_string())
-            .unwrap_or_default();
+            .map_or(std::net::Ipv6Addr::UNSPECIFIED.into(), |c| c.ip);
         if let Err(e) = state
             .app
             .store
-            .record_key_event(&key.account_id, &key.id, KEY_SENT_OVER_HTTP, &ip)
+            .record_key_event(
+                &key.account_id,
+                &key.id,
+                KEY_SENT_OVER_HTTP,
+                &client_ip.to_string(),
+            )
             .await
         {
             tracing::error!(error = %e, "could not record a key sent over plain HTTP");
         }
+        state.app.usage.record(UsageEvent {
+            class: Class::of(request.method(), request.uri().path()),
+            account_id: key.account_id,
+            key_id: key.id,
+            outcome: Outcome::HttpsRequired,
+            client_ip,
+            at: now_ms(),
+            authenticated: false,
+        });
     }
     Error::HttpsRequired(format!(
         "This API accepts HTTPS only; send the request to {location}. \

@@ -9,10 +9,13 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gate;
 pub mod guard;
 pub mod net;
+pub mod ratelimit;
 pub mod store;
 pub mod tls;
+pub mod usage;
 
 mod clock;
 mod ids;
@@ -37,18 +40,25 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 use guard::GuardState;
+use ratelimit::{Limiter, Limits};
 use store::Store;
+use usage::{UsageRecorder, UsageWriter};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    pub limiter: Arc<Limiter>,
+    /// Default limits per class, before an account's overrides.
+    pub limits: Limits,
+    pub usage: UsageRecorder,
 }
 
 pub struct App {
     state: AppState,
     tls: Arc<rustls::ServerConfig>,
+    usage_writer: UsageWriter,
 }
 
 /// A running server: its bound addresses and the means to stop it.
@@ -57,6 +67,7 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
     handles: Vec<Handle<SocketAddr>>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    usage_writer: UsageWriter,
 }
 
 const HSTS: &str = "max-age=63072000; includeSubDomains";
@@ -103,12 +114,21 @@ impl App {
         config.validate()?;
         let store = Store::open(&config.store.resolved_database_url()?).await?;
         let tls = tls::server_config(&config)?;
+        let limiter = Limiter::new(
+            config.limits.redis_url.as_ref().map(|u| u.expose()),
+            &config.limits.redis_prefix,
+        )?;
+        let (usage, usage_writer) = usage::start(store.clone());
         Ok(App {
             state: AppState {
                 store,
+                limits: config.limits.defaults(),
                 config: Arc::new(config),
+                limiter: Arc::new(limiter),
+                usage,
             },
             tls,
+            usage_writer,
         })
     }
 
@@ -173,6 +193,7 @@ impl App {
             http_addr,
             handles,
             tasks,
+            usage_writer: self.usage_writer,
         })
     }
 }
@@ -185,11 +206,12 @@ impl Running {
         }
     }
 
-    /// Waits until every listener has stopped.
+    /// Waits until every listener has stopped, then writes the pending usage counts.
     pub async fn wait(self) -> anyhow::Result<()> {
         for task in self.tasks {
             task.await??;
         }
+        self.usage_writer.finish().await;
         Ok(())
     }
 }

@@ -21,6 +21,8 @@ pub struct Health {
     pub status: &'static str,
     /// `ok`
     pub database: &'static str,
+    /// Which limiter decides: `in_process`, `redis`, or `in_process_redis_unreachable`.
+    pub rate_limiter: &'static str,
 }
 
 /// Whether this instance and its database answer.
@@ -32,6 +34,7 @@ async fn health(State(state): State<AppState>) -> axum::response::Response {
         Json(Health {
             status: "ok",
             database: "ok",
+            rate_limiter: state.limiter.status(),
         })
         .into_response()
     } else {

@@ -4,6 +4,7 @@ mod agents;
 mod api_keys;
 mod extract;
 mod health;
+mod usage;
 mod validate;
 
 use axum::http::{Method, StatusCode, Uri};
@@ -17,6 +18,8 @@ pub use extract::{ApiJson, ApiPath, ApiQuery};
 
 use crate::AppState;
 use crate::error::{ErrorBody, envelope};
+use crate::gate::gate;
+use axum::middleware::from_fn_with_state;
 
 /// The error responses an authenticated endpoint can give, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
@@ -45,6 +48,9 @@ pub enum ErrorResponses {
     /// Validation failed (`invalid_request`, with `fields`).
     #[response(status = 422)]
     Invalid(ErrorBody),
+    /// Rate limit or key-guessing guard (`rate_limit_exceeded`, with `retry_after` and `Retry-After`).
+    #[response(status = 429)]
+    TooManyRequests(ErrorBody),
     /// Our fault (`internal_error`); the `x-request-id` header identifies the request in our logs.
     #[response(status = 500)]
     Internal(ErrorBody),
@@ -103,13 +109,18 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
-/// The API router, with the OpenAPI document built from the same routes.
+/// The API router, with the OpenAPI document built from the same routes. Every
+/// route but `/health` and `/openapi.json` sits behind the [gate](crate::gate).
 pub fn router(state: AppState) -> Router {
+    let authenticated = OpenApiRouter::new()
+        .merge(agents::router())
+        .merge(api_keys::router())
+        .merge(usage::router())
+        .route_layer(from_fn_with_state(state.clone(), gate));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .merge(health::router())
-        .merge(agents::router())
-        .merge(api_keys::router())
+        .merge(authenticated)
         .split_for_parts();
     let doc = serde_json::to_value(&openapi).unwrap_or_default();
     router

@@ -11,11 +11,9 @@ use subtle::ConstantTimeEq;
 
 pub use roles::{Permission, Role};
 
-use crate::AppState;
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::api_keys::{KeyRow, KeyScope};
+use crate::store::api_keys::{KeyRow, KeyScope, StoredKey};
 use api_key::ApiKey;
 
 /// Why a request is not authenticated. Each has its own message and RFC 6750 error code.
@@ -54,9 +52,6 @@ impl AuthFailure {
         }
     }
 }
-
-/// How stale `last_used_at` may be: it is written at most once per this interval.
-const LAST_USED_PRECISION_MS: i64 = 60_000;
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]
@@ -108,8 +103,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str> {
     Ok(token)
 }
 
-/// The active key presented in these headers.
-pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<KeyRow> {
+/// The key presented in these headers, whatever its state: missing, malformed and
+/// unknown keys are refused here; the caller checks [`KeyRow::is_active`].
+pub async fn lookup(store: &Store, headers: &HeaderMap) -> Result<StoredKey> {
     let invalid = Error::Unauthorized(AuthFailure::InvalidKey);
     let key = ApiKey::parse(bearer_token(headers)?).ok_or(invalid)?;
     let hash = key.hash();
@@ -118,38 +114,35 @@ pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<KeyRow> 
         .await?
         .ok_or(Error::Unauthorized(AuthFailure::InvalidKey))?;
     let same: bool = stored.key_hash.as_bytes().ct_eq(hash.0.as_bytes()).into();
-    if !same || !stored.row.is_active(now_ms()) {
+    if !same {
         return Err(Error::Unauthorized(AuthFailure::InvalidKey));
     }
-    Ok(stored.row)
+    Ok(stored)
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let key = authenticate(&state.store, &parts.headers).await?;
-        let now = now_ms();
-        if key
-            .last_used_at
-            .is_none_or(|at| at < now - LAST_USED_PRECISION_MS)
-        {
-            // Off the request path, and at most about once a minute per key, so that
-            // reading a key never waits for a write.
-            let store = state.store.clone();
-            let key_id = key.id.clone();
-            tokio::spawn(async move {
-                if let Err(e) = store.touch_key(&key_id, now, LAST_USED_PRECISION_MS).await {
-                    tracing::warn!(error = %e, "could not record key use");
-                }
-            });
-        }
-        Ok(Caller {
+impl Caller {
+    /// The caller of an active key.
+    pub fn of(key: KeyRow) -> Caller {
+        Caller {
             account_id: key.account_id,
             key_id: key.id,
             key_lineage: key.lineage_id,
             user_id: key.created_by,
             role: key.role,
+        }
+    }
+}
+
+/// Handlers take the `Caller` that the gate put into the request.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "{} is routed without the authentication gate",
+                parts.uri.path()
+            ))
         })
     }
 }

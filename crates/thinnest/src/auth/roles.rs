@@ -53,6 +53,8 @@ pub enum Permission {
     ApiKeysOwn,
     /// See and revoke every API key of the account.
     ApiKeysAll,
+    /// Read the account's usage.
+    UsageRead,
 }
 
 impl Permission {
@@ -61,7 +63,7 @@ impl Permission {
         match self {
             Permission::AgentsRead => Role::Viewer,
             Permission::AgentsWrite | Permission::ApiKeysOwn => Role::Editor,
-            Permission::ApiKeysAll => Role::Admin,
+            Permission::ApiKeysAll | Permission::UsageRead => Role::Admin,
         }
     }
 
@@ -75,6 +77,7 @@ impl Permission {
             Permission::AgentsWrite => "create or change agents",
             Permission::ApiKeysOwn => "manage API keys",
             Permission::ApiKeysAll => "manage every API key of the account",
+            Permission::UsageRead => "read the account's usage",
         }
     }
 }
@@ -91,6 +94,7 @@ mod tests {
             (AgentsWrite, [false, true, true]),
             (ApiKeysOwn, [false, true, true]),
             (ApiKeysAll, [false, false, true]),
+            (UsageRead, [false, false, true]),
         ];
         for (permission, expected) in table {
             let got = [Role::Viewer, Role::Editor, Role::Admin].map(|r| permission.allowed_for(r));

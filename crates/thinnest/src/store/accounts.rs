@@ -68,4 +68,23 @@ impl Store {
         tx.commit().await?;
         Ok(id)
     }
+
+    /// The account's rate-limit overrides as stored (`{"agent_crud": 2}`), if the account exists.
+    pub async fn rate_limit_overrides(&self, account_id: &str) -> sqlx::Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT rate_limits FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(text,)| text))
+    }
+
+    pub async fn set_rate_limit_overrides(&self, account_id: &str, json: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE accounts SET rate_limits = $2 WHERE id = $1")
+            .bind(account_id)
+            .bind(json)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }

@@ -20,6 +20,7 @@ pub struct KeyRow {
     pub replaced_by: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
@@ -31,12 +32,13 @@ impl KeyRow {
     }
 }
 
-/// A key row with its stored hash.
+/// A key row with its stored hash and its account's rate-limit overrides.
 #[derive(Debug, sqlx::FromRow)]
 pub struct StoredKey {
     #[sqlx(flatten)]
     pub row: KeyRow,
     pub key_hash: String,
+    pub rate_limits: String,
 }
 
 /// The keys a caller may see: all of the account's, or, for a key below Admin, its own
@@ -59,7 +61,7 @@ impl KeyScope<'_> {
 macro_rules! key_columns {
     () => {
         "id, account_id, name, role, hint, created_by, lineage_id, created_by_key, replaced_by, \
-         created_at, last_used_at, expires_at, revoked_at"
+         created_at, last_used_at, last_used_ip, expires_at, revoked_at"
     };
 }
 macro_rules! key_scope {
@@ -143,13 +145,15 @@ impl Store {
     }
 
     /// The key with this hash, whatever its state, with the stored hash for a
-    /// constant-time check. This is how a request finds its account, so it is the
-    /// one lookup that cannot start from an account id.
+    /// constant-time check and the account's rate-limit overrides, in one query.
+    /// This is how a request finds its account, so it is the one lookup that
+    /// cannot start from an account id.
     pub async fn key_by_hash(&self, hash: &KeyHash) -> sqlx::Result<Option<StoredKey>> {
         sqlx::query_as(concat!(
             "SELECT ",
             key_columns!(),
-            ", key_hash FROM api_keys WHERE key_hash = $1"
+            ", key_hash, (SELECT rate_limits FROM accounts WHERE accounts.id = api_keys.account_id) \
+             AS rate_limits FROM api_keys WHERE key_hash = $1"
         ))
         .bind(&hash.0)
         .fetch_optional(self.pool())
@@ -229,18 +233,5 @@ impl Store {
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
         tx.commit().await?;
         Ok(Some(created))
-    }
-
-    /// Records use unless it was recorded less than `precision_ms` ago.
-    pub async fn touch_key(&self, id: &str, now: i64, precision_ms: i64) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(now - precision_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(())
     }
 }

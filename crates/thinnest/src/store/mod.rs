@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agents;
 pub mod api_keys;
 pub mod security_events;
+pub mod usage;
 
 use std::time::Duration;
 

@@ -1,0 +1,117 @@
+//! Rate limits per account and class over any rolling minute, and the guard that
+//! slows down clients guessing keys. In-process by default; with Redis, every
+//! instance shares one budget. If Redis stops answering, the in-process limiter
+//! decides until it is back: requests keep being served, each instance limiting on
+//! its own, rather than all failing because a shared counter is out of reach.
+
+mod class;
+mod redis;
+mod window;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use class::{Class, Limits};
+pub use window::{Decision, LocalWindows, Mode, WINDOW_MS};
+
+use crate::clock::now_ms;
+use redis::RedisWindows;
+
+/// How often, at most, an unreachable Redis is logged.
+const WARN_EVERY_MS: i64 = 60_000;
+
+pub struct Limiter {
+    local: LocalWindows,
+    redis: Option<RedisWindows>,
+    redis_down: AtomicBool,
+    last_warning: AtomicI64,
+}
+
+impl Limiter {
+    /// In-process only, or shared through Redis at `redis_url` under `prefix`.
+    pub fn new(redis_url: Option<&str>, prefix: &str) -> anyhow::Result<Limiter> {
+        let redis = redis_url
+            .map(|url| RedisWindows::new(url, prefix))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("invalid --redis-url: {e}"))?;
+        Ok(Limiter {
+            local: LocalWindows::default(),
+            redis,
+            redis_down: AtomicBool::new(false),
+            last_warning: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    /// Decides for the budget `key` with `limit` requests per window.
+    pub async fn decide(&self, key: &str, limit: u32, mode: Mode) -> Decision {
+        if let Some(redis) = &self.redis {
+            match redis.decide(key, limit, mode).await {
+                Ok(decision) => {
+                    if self.redis_down.swap(false, Ordering::Relaxed) {
+                        tracing::info!("Redis answers again: rate limits are shared again");
+                    }
+                    return decision;
+                }
+                Err(error) => {
+                    self.redis_down.store(true, Ordering::Relaxed);
+                    let now = now_ms();
+                    let last = self.last_warning.load(Ordering::Relaxed);
+                    if now - last >= WARN_EVERY_MS
+                        && self
+                            .last_warning
+                            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        tracing::warn!(%error, "Redis unreachable: limiting in process until it answers");
+                    }
+                }
+            }
+        }
+        self.local.decide(key, limit, now_ms(), mode)
+    }
+
+    /// Which limiter decides now, for `/health`.
+    pub fn status(&self) -> &'static str {
+        match (&self.redis, self.redis_down.load(Ordering::Relaxed)) {
+            (None, _) => "in_process",
+            (Some(_), false) => "redis",
+            (Some(_), true) => "in_process_redis_unreachable",
+        }
+    }
+}
+
+/// Whole seconds until `ms` have passed, rounded up, at least 1.
+pub fn seconds_until(ms: i64) -> u64 {
+    u64::try_from((ms.max(1) + 999) / 1000).unwrap_or(1)
+}
+
+/// The rate-limit headers of a response: the common `X-RateLimit-*` trio and the
+/// IETF draft's `RateLimit-Policy` / `RateLimit` fields.
+pub fn set_headers(headers: &mut HeaderMap, class: Class, decision: &Decision) {
+    let reset = if decision.reset_ms > 0 {
+        seconds_until(decision.reset_ms)
+    } else {
+        0
+    };
+    let reset_at = u64::try_from(now_ms() / 1000).unwrap_or(0) + reset;
+    let name = class.as_str();
+    let pairs = [
+        ("x-ratelimit-limit", decision.limit.to_string()),
+        ("x-ratelimit-remaining", decision.remaining.to_string()),
+        ("x-ratelimit-reset", reset_at.to_string()),
+        (
+            "ratelimit-policy",
+            format!("\"{name}\";q={};w={}", decision.limit, WINDOW_MS / 1000),
+        ),
+        (
+            "ratelimit",
+            format!("\"{name}\";r={};t={reset}", decision.remaining),
+        ),
+    ];
+    for (header, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(header), value);
+        }
+    }
+}

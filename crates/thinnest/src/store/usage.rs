@@ -1,0 +1,77 @@
+//! Usage counts per key, class, outcome and hour, and each key's latest use.
+
+use super::Store;
+
+/// A count to add.
+pub struct CountRow {
+    pub account_id: String,
+    pub key_id: String,
+    pub class: &'static str,
+    pub outcome: &'static str,
+    pub hour: i64,
+    pub count: i64,
+}
+
+/// A key's latest authenticated request.
+pub struct LastUse {
+    pub key_id: String,
+    pub at: i64,
+    pub client_ip: String,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UsageRow {
+    pub api_key_id: String,
+    pub class: String,
+    pub outcome: String,
+    pub hour: i64,
+    pub count: i64,
+}
+
+impl Store {
+    /// Adds counts and records latest uses, in one transaction.
+    pub async fn write_usage(&self, counts: &[CountRow], uses: &[LastUse]) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for c in counts {
+            sqlx::query(
+                "INSERT INTO usage_counts (account_id, api_key_id, class, outcome, hour, count) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (account_id, hour, api_key_id, class, outcome) \
+                 DO UPDATE SET count = usage_counts.count + excluded.count",
+            )
+            .bind(&c.account_id)
+            .bind(&c.key_id)
+            .bind(c.class)
+            .bind(c.outcome)
+            .bind(c.hour)
+            .bind(c.count)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for u in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $2, last_used_ip = $3 \
+                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
+            )
+            .bind(&u.key_id)
+            .bind(u.at)
+            .bind(&u.client_ip)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// The account's counts for hours starting in `[from, to)`.
+    pub async fn usage(&self, account_id: &str, from: i64, to: i64) -> sqlx::Result<Vec<UsageRow>> {
+        sqlx::query_as(
+            "SELECT api_key_id, class, outcome, hour, count FROM usage_counts \
+             WHERE account_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+        )
+        .bind(account_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+    }
+}
