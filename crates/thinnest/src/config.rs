@@ -14,11 +14,11 @@ pub const DEFAULT_DATA_DIR: &str = "./thinnest-data";
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory for the SQLite file and the generated TLS certificate.
-    #[arg(long, env = "THINNEST_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    #[arg(long, env = "THINNEST_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
 
     /// `sqlite://…` or `postgres://…`; default: `thinnest.db` in the data directory.
-    #[arg(long, env = "THINNEST_DATABASE_URL")]
+    #[arg(long, env = "THINNEST_DATABASE_URL", global = true)]
     pub database_url: Option<SecretUrl>,
 }
 

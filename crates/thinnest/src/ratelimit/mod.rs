@@ -57,7 +57,7 @@ impl Limiter {
                     self.redis_down.store(true, Ordering::Relaxed);
                     let now = now_ms();
                     let last = self.last_warning.load(Ordering::Relaxed);
-                    if now - last >= WARN_EVERY_MS
+                    if now.saturating_sub(last) >= WARN_EVERY_MS
                         && self
                             .last_warning
                             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)

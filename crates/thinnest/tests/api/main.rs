@@ -9,4 +9,5 @@ mod authentication;
 mod errors;
 mod https;
 mod new_user;
+mod rate_limits;
 mod support;

@@ -53,6 +53,15 @@ pub struct TestApp {
     pub db: TestDb,
     pub store: Store,
     running: Running,
+    extra: Vec<String>,
+    redis_prefix: String,
+}
+
+/// The Redis the tests share rate limits through, if any.
+pub fn redis_url() -> Option<String> {
+    std::env::var("THINNEST_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 impl TestApp {
@@ -60,8 +69,14 @@ impl TestApp {
         TestApp::spawn_with(TestDb::new().await, &[]).await
     }
 
-    /// An app on `db` with extra `serve` flags.
+    /// An app on `db` with extra `serve` flags. When `THINNEST_TEST_REDIS_URL` is set,
+    /// rate limits live in that Redis under a prefix of this app's own.
     pub async fn spawn_with(db: TestDb, extra: &[&str]) -> TestApp {
+        let prefix = format!("thinnest-test-{}", uuid::Uuid::new_v4().simple());
+        TestApp::start(db, extra, &prefix).await
+    }
+
+    async fn start(db: TestDb, extra: &[&str], redis_prefix: &str) -> TestApp {
         install_crypto();
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut args = vec![
@@ -75,6 +90,14 @@ impl TestApp {
             "--http-listen".to_owned(),
             "127.0.0.1:0".to_owned(),
         ];
+        if let Some(redis) = redis_url().filter(|_| !extra.contains(&"--redis-url")) {
+            args.extend([
+                "--redis-url".to_owned(),
+                redis,
+                "--redis-prefix".to_owned(),
+                redis_prefix.to_owned(),
+            ]);
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let config = ServeFlags::try_parse_from(args).expect("flags").config;
         let app = App::build(config).await.expect("app builds");
@@ -93,12 +116,15 @@ impl TestApp {
             db,
             store,
             running,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            redis_prefix: redis_prefix.to_owned(),
         }
     }
 
-    /// A second instance sharing this one's database.
+    /// A second instance sharing this one's database, flags and Redis budgets.
     pub async fn second_instance(&self) -> TestApp {
-        TestApp::spawn_with(self.db.shared(), &[]).await
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        TestApp::start(self.db.shared(), &extra, &self.redis_prefix).await
     }
 
     pub async fn stop(self) {
@@ -164,6 +190,26 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, key, Some(body)).await
+    }
+
+    /// `thinnest limits set` for this app's database, as an operator runs it.
+    pub async fn set_limit(&self, account: &Principal, class: &str, per_minute: u32) -> String {
+        let n = per_minute.to_string();
+        let args = [
+            "--account",
+            account.account_id.as_str(),
+            "--class",
+            class,
+            "--per-minute",
+            &n,
+        ];
+        process::run(
+            &["limits", "set"],
+            self.data_dir.path(),
+            &self.db.url,
+            &args,
+        )
+        .await
     }
 
     /// Creates an agent and returns its id.

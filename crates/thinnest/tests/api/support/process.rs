@@ -98,10 +98,10 @@ impl ServerProcess {
     }
 }
 
-/// Runs `thinnest bootstrap` and returns its stdout.
-pub async fn bootstrap(data_dir: &Path, database_url: &str, args: &[&str]) -> String {
+/// Runs `thinnest <command> --data-dir … --database-url … <args>` and returns its stdout.
+pub async fn run(command: &[&str], data_dir: &Path, database_url: &str, args: &[&str]) -> String {
     let out = Command::new(BIN)
-        .arg("bootstrap")
+        .args(command)
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--database-url")
@@ -109,13 +109,18 @@ pub async fn bootstrap(data_dir: &Path, database_url: &str, args: &[&str]) -> St
         .args(args)
         .output()
         .await
-        .expect("run bootstrap");
+        .expect("run thinnest");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Runs `thinnest bootstrap` and returns its stdout.
+pub async fn bootstrap(data_dir: &Path, database_url: &str, args: &[&str]) -> String {
+    run(&["bootstrap"], data_dir, database_url, args).await
 }
 
 /// The generated CA users trust, in a data directory.
