@@ -10,6 +10,7 @@ use crate::store::api_keys::NewKey;
 /// What bootstrap made or found.
 pub struct Bootstrapped {
     pub account_id: String,
+    pub key_id: String,
     pub email: String,
     pub user_id: String,
     pub key: ApiKey,
@@ -48,7 +49,7 @@ pub async fn bootstrap(
         None => store.create_account(account_name, &user_id).await?,
     };
     let key = ApiKey::generate();
-    store
+    let row = store
         .insert_key(
             &account_id,
             &NewKey {
@@ -64,6 +65,7 @@ pub async fn bootstrap(
         .await?;
     Ok(Bootstrapped {
         account_id,
+        key_id: row.id,
         email,
         user_id,
         key,

@@ -11,3 +11,4 @@ mod https;
 mod new_user;
 mod rate_limits;
 mod support;
+mod usage;

@@ -41,6 +41,7 @@ pub fn client_trusting(ca_pem: &[u8]) -> reqwest::Client {
 #[derive(Clone)]
 pub struct Principal {
     pub account_id: String,
+    pub key_id: String,
     pub key: String,
 }
 
@@ -127,9 +128,11 @@ impl TestApp {
         TestApp::start(self.db.shared(), &extra, &self.redis_prefix).await
     }
 
-    pub async fn stop(self) {
+    /// Stops gracefully; the database lives on as long as the returned value.
+    pub async fn stop(self) -> TestDb {
         self.running.shutdown(Duration::from_secs(5));
         self.running.wait().await.expect("clean stop");
+        self.db
     }
 
     /// A new account with an Admin key, as `thinnest bootstrap` makes it.
@@ -139,6 +142,7 @@ impl TestApp {
             .expect("bootstrap");
         Principal {
             account_id: made.account_id,
+            key_id: made.key_id,
             key: made.key.expose().to_owned(),
         }
     }
@@ -156,6 +160,7 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         Principal {
             account_id: by.account_id.clone(),
+            key_id: body["id"].as_str().expect("id").to_owned(),
             key: body["key"].as_str().expect("key").to_owned(),
         }
     }
