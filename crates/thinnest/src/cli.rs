@@ -92,21 +92,24 @@ async fn limits(store: StoreArgs, action: LimitsAction) -> anyhow::Result<()> {
     let Some(text) = db.rate_limit_overrides(&account).await? else {
         anyhow::bail!("no account {account}");
     };
-    let mut overrides: BTreeMap<String, u32> = serde_json::from_str(&text).unwrap_or_default();
-    match action {
-        LimitsAction::Show { .. } => {}
+    let mut overrides: BTreeMap<String, u32> = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("account {account} has unreadable overrides {text:?}: {e}"))?;
+    let changed = match action {
+        LimitsAction::Show { .. } => false,
         LimitsAction::Set {
             class, per_minute, ..
         } => {
             overrides.insert(class.as_str().to_owned(), per_minute);
+            true
         }
-        LimitsAction::Unset { class, .. } => {
-            overrides.remove(class.as_str());
-        }
+        LimitsAction::Unset { class, .. } => overrides.remove(class.as_str()).is_some(),
+    };
+    let text = serde_json::to_string(&overrides)?;
+    if changed {
+        db.set_rate_limit_overrides(&account, &text).await?;
     }
-    db.set_rate_limit_overrides(&account, &serde_json::to_string(&overrides)?)
-        .await?;
-    let effective = defaults.with_overrides(&serde_json::to_string(&overrides)?);
+    let effective = defaults.with_overrides(&text);
+    println!("limits of {account} per minute (defaults as configured in this environment):");
     for class in Class::ALL {
         let marker = if overrides.contains_key(class.as_str()) {
             " (override)"

@@ -1,6 +1,8 @@
 //! The gate every authenticated route sits behind:
 //! key-guessing guard → authentication → rate limit → handler → usage count.
 
+use std::net::IpAddr;
+
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,71 +20,97 @@ fn refused(decision: &Decision) -> Response {
     Error::RateLimited(seconds_until(decision.reset_ms)).into_response()
 }
 
-/// Counts a failed authentication against the client's address.
-async fn count_failure(state: &AppState, failures: &str) {
+/// The request's client address (unspecified if unknown).
+pub fn client_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<Client>()
+        .map_or(std::net::Ipv6Addr::UNSPECIFIED.into(), |c| c.ip)
+}
+
+/// The budget of failed authentications of an address. An IPv6 client usually holds
+/// a whole /64, so it is counted as one.
+fn failures_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("auth-failures:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!(
+                "auth-failures:{:x}:{:x}:{:x}:{:x}::/64",
+                s[0], s[1], s[2], s[3]
+            )
+        }
+    }
+}
+
+/// The key-guessing guard: a refusal when the address failed to authenticate too often.
+pub async fn guard_refusal(state: &AppState, ip: IpAddr) -> Option<Response> {
+    if state.config.limits.rate_limiting == Switch::Off {
+        return None;
+    }
+    let limit = state.config.limits.auth_failure_limit;
+    let decision = state
+        .limiter
+        .decide(&failures_of(ip), limit, Mode::Peek)
+        .await;
+    (!decision.allowed).then(|| refused(&decision))
+}
+
+/// Counts a failed authentication against the address.
+pub async fn count_failure(state: &AppState, ip: IpAddr) {
     if state.config.limits.rate_limiting == Switch::On {
         let limit = state.config.limits.auth_failure_limit;
-        state.limiter.decide(failures, limit, Mode::Take).await;
+        state
+            .limiter
+            .decide(&failures_of(ip), limit, Mode::Take)
+            .await;
     }
 }
 
 pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let limiting = state.config.limits.rate_limiting == Switch::On;
-    let client_ip = request
-        .extensions()
-        .get::<Client>()
-        .map(|c| c.ip)
-        .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED.into());
-    let failures = format!("auth-failures:{client_ip}");
-
+    let ip = client_ip(&request);
     // A client that keeps failing to authenticate is slowed down before any lookup.
-    if limiting {
-        let guard = state
-            .limiter
-            .decide(
-                &failures,
-                state.config.limits.auth_failure_limit,
-                Mode::Peek,
-            )
-            .await;
-        if !guard.allowed {
-            return refused(&guard);
-        }
+    if let Some(refusal) = guard_refusal(&state, ip).await {
+        return refusal;
     }
     let class = Class::of(request.method(), request.uri().path());
     let stored = match lookup(&state.store, request.headers()).await {
         Ok(stored) => stored,
         Err(error) => {
             if matches!(error, Error::Unauthorized(_)) {
-                count_failure(&state, &failures).await;
+                count_failure(&state, ip).await;
             }
             return error.into_response();
         }
     };
     let now = now_ms();
     let key = stored.row;
-    let mut event = UsageEvent {
+    let event = UsageEvent {
         account_id: key.account_id.clone(),
         key_id: key.id.clone(),
         class,
         outcome: Outcome::Status(401),
-        client_ip,
+        client_ip: ip,
         at: now,
         authenticated: false,
     };
     if !key.is_active(now) {
-        count_failure(&state, &failures).await;
+        count_failure(&state, ip).await;
         state.usage.record(event);
         return Error::Unauthorized(AuthFailure::InvalidKey).into_response();
     }
-    event.authenticated = true;
+    let mut counted = state.usage.on_drop(UsageEvent {
+        authenticated: true,
+        ..event
+    });
 
-    let decision = if limiting {
-        let limit = state.limits.with_overrides(&stored.rate_limits).get(class);
-        let budget = format!("budget:{}:{}", key.account_id, class.as_str());
-        Some(state.limiter.decide(&budget, limit, Mode::Take).await)
-    } else {
-        None
+    let decision = match state.config.limits.rate_limiting {
+        Switch::On => {
+            let limit = state.limits.with_overrides(&stored.rate_limits).get(class);
+            let budget = format!("budget:{}:{}", key.account_id, class.as_str());
+            Some(state.limiter.decide(&budget, limit, Mode::Take).await)
+        }
+        Switch::Off => None,
     };
     let mut response = match &decision {
         Some(decision) if !decision.allowed => refused(decision),
@@ -94,7 +122,24 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     if let Some(decision) = &decision {
         set_headers(response.headers_mut(), class, decision);
     }
-    event.outcome = Outcome::of(response.status());
-    state.usage.record(event);
+    counted.set_outcome(Outcome::of(response.status()));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failures_of;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_block() {
+        let a = failures_of("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = failures_of("2001:db8:1:2:bbbb::9".parse().unwrap());
+        let c = failures_of("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            failures_of("203.0.113.5".parse().unwrap()),
+            "auth-failures:203.0.113.5"
+        );
+    }
 }

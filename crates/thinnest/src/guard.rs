@@ -9,11 +9,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::auth::lookup;
+use std::net::IpAddr;
+
+use crate::auth::{AuthFailure, lookup};
 use crate::clock::now_ms;
 use crate::error::Error;
+use crate::gate::{client_ip, count_failure, guard_refusal};
 use crate::net::Client;
 use crate::ratelimit::Class;
+use crate::store::api_keys::KeyRow;
 use crate::store::security_events::KEY_SENT_OVER_HTTP;
 use crate::usage::{Outcome, UsageEvent};
 
@@ -46,6 +50,27 @@ fn https_location(state: &GuardState, headers: &HeaderMap, path_and_query: &str)
     }
 }
 
+/// Records that a valid key travelled in clear: a security event on the key, and usage.
+async fn key_sent_in_clear(app: &AppState, key: KeyRow, class: Class, client_ip: IpAddr) {
+    let ip = client_ip.to_string();
+    if let Err(e) = app
+        .store
+        .record_key_event(&key.account_id, &key.id, KEY_SENT_OVER_HTTP, &ip)
+        .await
+    {
+        tracing::error!(error = %e, "could not record a key sent over plain HTTP");
+    }
+    app.usage.record(UsageEvent {
+        account_id: key.account_id,
+        key_id: key.id,
+        class,
+        outcome: Outcome::HttpsRequired,
+        client_ip,
+        at: now_ms(),
+        authenticated: false,
+    });
+}
+
 /// Refuses a request that arrived over plain HTTP.
 async fn refuse(state: &GuardState, request: Request) -> Response {
     let path_and_query = request
@@ -61,36 +86,19 @@ async fn refuse(state: &GuardState, request: Request) -> Response {
         )
             .into_response();
     }
-    if let Ok(stored) = lookup(&state.app.store, request.headers()).await
-        && stored.row.is_active(now_ms())
-    {
-        let key = stored.row;
-        let client_ip = request
-            .extensions()
-            .get::<Client>()
-            .map_or(std::net::Ipv6Addr::UNSPECIFIED.into(), |c| c.ip);
-        if let Err(e) = state
-            .app
-            .store
-            .record_key_event(
-                &key.account_id,
-                &key.id,
-                KEY_SENT_OVER_HTTP,
-                &client_ip.to_string(),
-            )
-            .await
-        {
-            tracing::error!(error = %e, "could not record a key sent over plain HTTP");
+    let client_ip = client_ip(&request);
+    // The key is looked up only to warn its owner, and never for a guessing address.
+    if guard_refusal(&state.app, client_ip).await.is_none() {
+        match lookup(&state.app.store, request.headers()).await {
+            Ok(stored) if stored.row.is_active(now_ms()) => {
+                let class = Class::of(request.method(), request.uri().path());
+                key_sent_in_clear(&state.app, stored.row, class, client_ip).await;
+            }
+            Ok(_) | Err(Error::Unauthorized(AuthFailure::InvalidKey)) => {
+                count_failure(&state.app, client_ip).await;
+            }
+            Err(_) => {}
         }
-        state.app.usage.record(UsageEvent {
-            class: Class::of(request.method(), request.uri().path()),
-            account_id: key.account_id,
-            key_id: key.id,
-            outcome: Outcome::HttpsRequired,
-            client_ip,
-            at: now_ms(),
-            authenticated: false,
-        });
     }
     Error::HttpsRequired(format!(
         "This API accepts HTTPS only; send the request to {location}. \

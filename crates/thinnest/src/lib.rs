@@ -208,10 +208,14 @@ impl Running {
 
     /// Waits until every listener has stopped, then writes the pending usage counts.
     pub async fn wait(self) -> anyhow::Result<()> {
+        let mut outcome = Ok(());
         for task in self.tasks {
-            task.await??;
+            let ended = task.await.map_err(anyhow::Error::from).and_then(|r| Ok(r?));
+            if outcome.is_ok() {
+                outcome = ended;
+            }
         }
         self.usage_writer.finish().await;
-        Ok(())
+        outcome
     }
 }

@@ -3,7 +3,7 @@
 //! background task, so that counting costs the request path one channel send.
 //! Graceful shutdown writes what is pending.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -21,16 +21,19 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// What became of a request, as usage counts it. 401, 403, 429 and plain-HTTP
 /// refusals are kept apart from the other client errors so they stand out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
     Status(u16),
     HttpsRequired,
+    /// The request ended without a response: the client went away or the handler panicked.
+    Abandoned,
 }
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::HttpsRequired => "https_required",
+            Outcome::Abandoned => "abandoned",
             Outcome::Status(401) => "401",
             Outcome::Status(403) => "403",
             Outcome::Status(429) => "429",
@@ -71,6 +74,38 @@ impl UsageRecorder {
             tracing::error!("usage writer has stopped: a request was not counted");
         }
     }
+
+    /// Counts `event` when the returned guard drops: with the outcome set on it by
+    /// then, or as abandoned if the request never completed.
+    pub fn on_drop(&self, mut event: UsageEvent) -> CountOnDrop {
+        event.outcome = Outcome::Abandoned;
+        CountOnDrop {
+            event: Some(event),
+            recorder: self.clone(),
+        }
+    }
+}
+
+/// See [`UsageRecorder::on_drop`].
+pub struct CountOnDrop {
+    event: Option<UsageEvent>,
+    recorder: UsageRecorder,
+}
+
+impl CountOnDrop {
+    pub fn set_outcome(&mut self, outcome: Outcome) {
+        if let Some(event) = &mut self.event {
+            event.outcome = outcome;
+        }
+    }
+}
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            self.recorder.record(event);
+        }
+    }
 }
 
 /// The background writer; [`UsageWriter::finish`] writes what is pending and stops it.
@@ -88,10 +123,12 @@ impl UsageWriter {
     }
 }
 
+/// Ordered maps, so that every instance writes rows in the same order and
+/// concurrent writers on PostgreSQL cannot deadlock.
 #[derive(Default)]
 struct Pending {
-    counts: HashMap<(String, String, Class, Outcome, i64), i64>,
-    last_use: HashMap<String, (i64, IpAddr)>,
+    counts: BTreeMap<(String, String, Class, Outcome, i64), i64>,
+    last_use: BTreeMap<String, (i64, IpAddr)>,
 }
 
 impl Pending {

@@ -51,6 +51,8 @@ pub struct ApiKeyInfo {
     /// Id of the user who created the key.
     pub created_by: String,
     pub last_used_at: Option<String>,
+    /// The client address of the latest authenticated request.
+    pub last_client_ip: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
     /// The key that replaced this one by rotation.
@@ -76,6 +78,7 @@ impl From<KeyRow> for ApiKeyInfo {
             created_at: rfc3339(row.created_at),
             created_by: row.created_by,
             last_used_at: row.last_used_at.map(rfc3339),
+            last_client_ip: row.last_used_ip,
             expires_at: row.expires_at.map(rfc3339),
             revoked_at: row.revoked_at.map(rfc3339),
             replaced_by: row.replaced_by,

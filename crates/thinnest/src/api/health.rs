@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::config::Switch;
 use crate::error::{ErrorBody, envelope};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,7 +22,7 @@ pub struct Health {
     pub status: &'static str,
     /// `ok`
     pub database: &'static str,
-    /// Which limiter decides: `in_process`, `redis`, or `in_process_redis_unreachable`.
+    /// Which limiter decides: `in_process`, `redis`, `in_process_redis_unreachable`, or `off`.
     pub rate_limiter: &'static str,
 }
 
@@ -34,7 +35,10 @@ async fn health(State(state): State<AppState>) -> axum::response::Response {
         Json(Health {
             status: "ok",
             database: "ok",
-            rate_limiter: state.limiter.status(),
+            rate_limiter: match state.config.limits.rate_limiting {
+                Switch::On => state.limiter.status(),
+                Switch::Off => "off",
+            },
         })
         .into_response()
     } else {

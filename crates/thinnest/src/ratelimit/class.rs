@@ -3,11 +3,9 @@
 use std::collections::BTreeMap;
 
 use axum::http::Method;
-use serde::Serialize;
 
 /// A budget an account spends per rolling minute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {
     /// Every `/agents` route and its sub-routes.
     AgentCrud,
@@ -96,12 +94,14 @@ impl Limits {
     }
 
     /// These limits with an account's overrides (`{"agent_crud": 2}`) applied;
-    /// unknown classes and malformed text are ignored.
+    /// unknown classes, zero and malformed text are ignored.
     pub fn with_overrides(mut self, overrides: &str) -> Self {
         if overrides.len() > 2 {
             let parsed: BTreeMap<String, u32> = serde_json::from_str(overrides).unwrap_or_default();
             for (class, n) in parsed {
-                if let Some(class) = Class::parse(&class) {
+                if let Some(class) = Class::parse(&class)
+                    && n > 0
+                {
                     self.per_minute[class as usize] = n;
                 }
             }
@@ -138,10 +138,15 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_the_classes_they_name() {
-        let limits =
-            Limits::new(60, 120, 30, 20, 60).with_overrides(r#"{"agent_crud": 2, "nope": 9}"#);
+        let limits = Limits::new(60, 120, 30, 20, 60)
+            .with_overrides(r#"{"agent_crud": 2, "other": 0, "nope": 9}"#);
         assert_eq!(limits.get(Class::AgentCrud), 2);
         assert_eq!(limits.get(Class::Conversation), 120);
+        assert_eq!(
+            limits.get(Class::Other),
+            60,
+            "zero would refuse forever: ignored"
+        );
         assert_eq!(
             Limits::new(1, 2, 3, 4, 5)
                 .with_overrides("garbage")

@@ -8,7 +8,7 @@ mod class;
 mod redis;
 mod window;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -20,11 +20,15 @@ use redis::RedisWindows;
 
 /// How often, at most, an unreachable Redis is logged.
 const WARN_EVERY_MS: i64 = 60_000;
+/// After Redis fails, how long the in-process limiter decides before Redis is tried
+/// again, so that an outage costs requests no waiting.
+const RETRY_REDIS_AFTER_MS: i64 = 5_000;
 
 pub struct Limiter {
     local: LocalWindows,
     redis: Option<RedisWindows>,
-    redis_down: AtomicBool,
+    /// While `now` is before this time, Redis is not asked (0: ask).
+    redis_retry_at: AtomicI64,
     last_warning: AtomicI64,
 }
 
@@ -38,24 +42,27 @@ impl Limiter {
         Ok(Limiter {
             local: LocalWindows::default(),
             redis,
-            redis_down: AtomicBool::new(false),
-            last_warning: AtomicI64::new(i64::MIN),
+            redis_retry_at: AtomicI64::new(0),
+            last_warning: AtomicI64::new(0),
         })
     }
 
     /// Decides for the budget `key` with `limit` requests per window.
     pub async fn decide(&self, key: &str, limit: u32, mode: Mode) -> Decision {
-        if let Some(redis) = &self.redis {
+        let now = now_ms();
+        if let Some(redis) = &self.redis
+            && now >= self.redis_retry_at.load(Ordering::Relaxed)
+        {
             match redis.decide(key, limit, mode).await {
                 Ok(decision) => {
-                    if self.redis_down.swap(false, Ordering::Relaxed) {
+                    if self.redis_retry_at.swap(0, Ordering::Relaxed) != 0 {
                         tracing::info!("Redis answers again: rate limits are shared again");
                     }
                     return decision;
                 }
                 Err(error) => {
-                    self.redis_down.store(true, Ordering::Relaxed);
-                    let now = now_ms();
+                    self.redis_retry_at
+                        .store(now_ms() + RETRY_REDIS_AFTER_MS, Ordering::Relaxed);
                     let last = self.last_warning.load(Ordering::Relaxed);
                     if now.saturating_sub(last) >= WARN_EVERY_MS
                         && self
@@ -73,10 +80,10 @@ impl Limiter {
 
     /// Which limiter decides now, for `/health`.
     pub fn status(&self) -> &'static str {
-        match (&self.redis, self.redis_down.load(Ordering::Relaxed)) {
+        match (&self.redis, self.redis_retry_at.load(Ordering::Relaxed)) {
             (None, _) => "in_process",
-            (Some(_), false) => "redis",
-            (Some(_), true) => "in_process_redis_unreachable",
+            (Some(_), 0) => "redis",
+            (Some(_), _) => "in_process_redis_unreachable",
         }
     }
 }

@@ -25,8 +25,9 @@ if count < limit then
   end
 end
 local reset = 0
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+local at = math.max(count - limit, 0)
+local freeing = redis.call('ZRANGE', KEYS[1], at, at, 'WITHSCORES')
+if freeing[2] then reset = tonumber(freeing[2]) + window - now end
 return {allowed, count, reset}
 ";
 

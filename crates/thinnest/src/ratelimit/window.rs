@@ -40,11 +40,14 @@ pub fn decide(log: &mut VecDeque<i64>, limit: u32, now: i64, mode: Mode) -> Deci
         log.push_back(now);
     }
     let used = u32::try_from(log.len()).unwrap_or(u32::MAX);
+    // A slot frees when the count falls below the limit: when the entry `used - limit`
+    // (oldest first) leaves the window. After a limit was lowered that is not the oldest.
+    let freeing = log.get(log.len().saturating_sub(limit as usize));
     Decision {
         allowed,
         limit,
         remaining: limit.saturating_sub(used),
-        reset_ms: log.front().map_or(0, |&oldest| oldest + WINDOW_MS - now),
+        reset_ms: freeing.map_or(0, |&t| t + WINDOW_MS - now),
     }
 }
 
@@ -115,6 +118,20 @@ mod tests {
             decide(&mut log, 2, 60_000, Mode::Take).allowed,
             "the first left the window"
         );
+    }
+
+    #[test]
+    fn after_a_limit_is_lowered_the_wait_is_until_the_count_falls_below_it() {
+        let mut log = VecDeque::new();
+        for t in [0, 10_000, 20_000, 30_000] {
+            assert!(decide(&mut log, 10, t, Mode::Take).allowed);
+        }
+        // Four counted, limit now 2: three must leave, the third at 20 000 + 60 000.
+        let refused = decide(&mut log, 2, 40_000, Mode::Take);
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset_ms, 40_000);
+        assert!(!decide(&mut log, 2, 69_999, Mode::Take).allowed);
+        assert!(decide(&mut log, 2, 80_000, Mode::Take).allowed);
     }
 
     #[test]

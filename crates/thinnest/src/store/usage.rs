@@ -49,13 +49,15 @@ impl Store {
             .await?;
         }
         for u in uses {
+            // At most once a minute per key, so busy keys do not rewrite their row each second.
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = $2, last_used_ip = $3 \
-                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
+                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $4)",
             )
             .bind(&u.key_id)
             .bind(u.at)
             .bind(&u.client_ip)
+            .bind(u.at - 60_000)
             .execute(&mut *tx)
             .await?;
         }
