@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Load benchmark: unauthenticated GET /health vs authenticated GET /agents,
-# over keep-alive HTTPS on 127.0.0.1, measuring the server's CPU time per request.
+# Load benchmark: unauthenticated GET /health vs authenticated GET /agents, and
+# GET /agents with the rate limiter on vs off, over keep-alive HTTPS on 127.0.0.1,
+# measuring the server's CPU time per request; then rate-limit decisions per second
+# in process and, if Redis answers on 127.0.0.1:6379, through Redis.
 # See bench/README.md. Usage: bench/run.sh   (settings: the BENCH_* variables below)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -11,30 +13,40 @@ DURATION="${BENCH_DURATION:-10}"         # seconds per measured run
 THREADS="${BENCH_THREADS:-1}"            # wrk threads
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"   # wrk keep-alive connections
 WARMUP="${BENCH_WARMUP:-2}"              # seconds of unmeasured load before each run; 0 = none
+ROUNDS="${BENCH_ROUNDS:-3}"              # alternating limiter on/off runs of GET /agents, each
 AGENTS="${BENCH_AGENTS:-10}"             # agents created, so GET /agents returns this many
-SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"      # 1 = use the existing target/release/thinnest
+LIMITER_SECONDS="${BENCH_LIMITER_SECONDS:-3}"  # seconds per row of the limiter example
+SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"      # 1 = use the existing release binaries
 
 HOST=127.0.0.1                           # deliberately not configurable: local only
+REDIS_URL="redis://127.0.0.1:6379"       # likewise
+# "On" keeps the limiter deciding every request, under a limit the runs never reach
+# (a refusal would void them): agent CRUD, the class of GET /agents, per minute.
+HUGE_LIMIT=1000000000
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release/thinnest"
+EXAMPLE="$ROOT/target/release/examples/limiter_decisions"
 OUT_DIR="$ROOT/bench/out"
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
 
-for v in DURATION THREADS CONNECTIONS WARMUP AGENTS PORT; do
+for v in DURATION THREADS CONNECTIONS WARMUP ROUNDS AGENTS PORT LIMITER_SECONDS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, got '${!v}'"
 done
-(( DURATION > 0 && THREADS > 0 && CONNECTIONS >= THREADS )) \
-  || die "need BENCH_DURATION > 0 and BENCH_CONNECTIONS >= BENCH_THREADS > 0"
+(( DURATION > 0 && ROUNDS > 0 && THREADS > 0 && CONNECTIONS >= THREADS )) \
+  || die "need BENCH_DURATION > 0, BENCH_ROUNDS > 0 and BENCH_CONNECTIONS >= BENCH_THREADS > 0"
+(( LIMITER_SECONDS >= 1 && LIMITER_SECONDS <= 50 )) || die "BENCH_LIMITER_SECONDS must be 1..50"
 
 # --- prerequisites ---------------------------------------------------------
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
-  log "building the release binary"
-  (cd "$ROOT" && cargo build --release -p thinnest)
+  log "building the release binary and the limiter example"
+  (cd "$ROOT" && cargo build --release -p thinnest --bin thinnest --example limiter_decisions)
 fi
-[[ -x "$BIN" ]] || die "$BIN is missing (build it, or unset BENCH_SKIP_BUILD)"
+for b in "$BIN" "$EXAMPLE"; do
+  [[ -x "$b" ]] || die "$b is missing (build it, or unset BENCH_SKIP_BUILD)"
+done
 
 if ! command -v wrk >/dev/null; then
   log "installing wrk"
@@ -46,32 +58,36 @@ command -v curl >/dev/null || die "curl is required"
 # --- server lifecycle --------------------------------------------------------
 
 DATA_DIR="$(mktemp -d -t thinnest-bench.XXXXXX)"
-SERVER_PID=""
+CA="$DATA_DIR/tls/ca.pem"
+declare -A PIDS BASES LOGS               # per server name: process id, https://host:port, log
 
+# stop_server NAME: SIGTERM, SIGKILL after 15 s.
 stop_server() {
-  [[ -n "$SERVER_PID" ]] || return 0
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID"
-    local i
+  local pid="${PIDS[$1]:-}" i
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
     for ((i = 0; i < 60; i++)); do            # up to 15 s for a graceful stop
-      kill -0 "$SERVER_PID" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.25
     done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      log "server did not stop after SIGTERM; sending SIGKILL"
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then
+      log "server '$1' did not stop after SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
+  wait "$pid" 2>/dev/null || true
+  unset "PIDS[$1]"
 }
 
 cleanup() {
-  local rc=$?
-  stop_server
-  if (( rc != 0 )) && [[ -f "$DATA_DIR/server.log" ]]; then
-    log "failed; last lines of the server log:"
-    tail -n 20 "$DATA_DIR/server.log" >&2 || true
+  local rc=$? name
+  for name in "${!PIDS[@]}"; do stop_server "$name"; done
+  if (( rc != 0 )); then
+    for name in "${!LOGS[@]}"; do
+      log "failed; last lines of the log of server '$name':"
+      tail -n 20 "${LOGS[$name]}" >&2 || true
+    done
   fi
   rm -rf "$DATA_DIR"
   exit "$rc"
@@ -82,25 +98,32 @@ trap 'exit 143' TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
-for ((p = PORT; p < PORT + 50; p++)); do
-  port_in_use "$p" || break
-done
-(( p < PORT + 50 )) || die "no free port in $PORT..$((PORT + 49))"
-PORT="$p"
-BASE="https://$HOST:$PORT"
-CA="$DATA_DIR/tls/ca.pem"
+# start_server NAME [serve flags...]: serves DATA_DIR (both servers share it: SQLite in
+# WAL mode) on the first free port from PORT and waits for /health to answer 200.
+start_server() {
+  local name="$1" p; shift
+  for ((p = PORT; p < PORT + 50; p++)); do
+    port_in_use "$p" || break
+  done
+  (( p < PORT + 50 )) || die "no free port in $PORT..$((PORT + 49))"
+  PORT=$((p + 1))
+  BASES[$name]="https://$HOST:$p"
+  LOGS[$name]="$DATA_DIR/server-$name.log"
+  log "starting server '$name' on ${BASES[$name]} (data in $DATA_DIR)"
+  "$BIN" serve --data-dir "$DATA_DIR" --listen "$HOST:$p" --http-listen off "$@" \
+    >"${LOGS[$name]}" 2>&1 &
+  PIDS[$name]=$!
+  local deadline=$((SECONDS + 30))
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA" "${BASES[$name]}/health" 2>/dev/null)" == 200 ]]; do
+    kill -0 "${PIDS[$name]}" 2>/dev/null || die "server $name exited during start-up"
+    (( SECONDS < deadline )) || die "server $name did not answer /health with 200 within 30 s"
+    sleep 0.2
+  done
+}
 
-log "starting the server on $BASE (data in $DATA_DIR)"
-"$BIN" serve --data-dir "$DATA_DIR" --listen "$HOST:$PORT" --http-listen off \
-  >"$DATA_DIR/server.log" 2>&1 &
-SERVER_PID=$!
-
-deadline=$((SECONDS + 30))
-until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA" "$BASE/health" 2>/dev/null)" == 200 ]]; do
-  kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited during start-up"
-  (( SECONDS < deadline )) || die "the server did not answer /health with 200 within 30 s"
-  sleep 0.2
-done
+# "on" limits every request under a limit no run reaches; "off" does not limit.
+start_server on --limit-agent-crud "$HUGE_LIMIT"
+BASE="${BASES[on]}"
 
 KEY="$(timeout 30 "$BIN" bootstrap --data-dir "$DATA_DIR" --email bench@example.com | tail -n 1)"
 [[ -n "$KEY" ]] || die "bootstrap printed no API key"
@@ -119,11 +142,11 @@ code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA" \
 
 CLK_TCK="$(getconf CLK_TCK)"
 
-# Server CPU ticks so far (utime + stime, fields 14 and 15 of /proc/PID/stat, all threads).
+# server_ticks NAME: the server's CPU ticks so far (utime + stime, fields 14 and 15 of /proc/PID/stat, all threads).
 # Fields are counted after the ")" closing the command name, which may hold spaces.
 server_ticks() {
   local stat rest f
-  stat="$(<"/proc/$SERVER_PID/stat")" || return 1
+  stat="$(<"/proc/${PIDS[$1]}/stat")" || return 1
   rest="${stat##*) }"          # starts at field 3
   read -ra f <<<"$rest"
   echo $(( f[11] + f[12] ))
@@ -154,23 +177,26 @@ parse_wrk() {
     }'
 }
 
-# run_load NAME EXPECT PATH [wrk args...]: warm-up, then a measured run; sets R_* for NAME.
+# run_load NAME SERVER EXPECT PATH [wrk args...]: a measured run against server SERVER,
+# after a warm-up if it is NAME's first; sets R_* for NAME, summing over its runs.
 # EXPECT is 2xx (any other status voids the run) or 4xx (the run measures a refusal).
-declare -A R_RPS R_P50 R_P99 R_CPU R_REQ R_ERR
+declare -A R_RPS R_P50 R_P99 R_CPU R_REQ R_ERR R_TICKS R_SECS
 run_load() {
-  local name="$1" expect="$2" path="$3"; shift 3
+  local name="$1" server="$2" expect="$3" path="$4"; shift 4
+  local url="${BASES[$server]}$path"
   local wrk=(wrk --threads "$THREADS" --connections "$CONNECTIONS" "$@")
-  if (( WARMUP > 0 )); then
+  if [[ -z "${R_REQ[$name]:-}" ]] && (( WARMUP > 0 )); then
     log "warming up $name for ${WARMUP}s"
-    timeout $((WARMUP + 30)) "${wrk[@]}" --duration "${WARMUP}s" "$BASE$path" >/dev/null
+    timeout $((WARMUP + 30)) "${wrk[@]}" --duration "${WARMUP}s" "$url" >/dev/null
   fi
   log "measuring $name for ${DURATION}s"
   local before after out parsed
-  before="$(server_ticks)"
-  out="$(timeout $((DURATION + 30)) "${wrk[@]}" --duration "${DURATION}s" --latency "$BASE$path")"
-  after="$(server_ticks)"
+  before="$(server_ticks "$server")"
+  out="$(timeout $((DURATION + 30)) "${wrk[@]}" --duration "${DURATION}s" --latency "$url")"
+  after="$(server_ticks "$server")"
   mkdir -p "$OUT_DIR"
-  printf '%s\n' "$out" >"$OUT_DIR/wrk-$name.txt"
+  [[ -n "${R_REQ[$name]:-}" ]] || : >"$OUT_DIR/wrk-$name.txt"
+  printf '%s\n' "$out" >>"$OUT_DIR/wrk-$name.txt"
   parsed="$(parse_wrk <<<"$out")" || die "could not parse wrk output for $name:"$'\n'"$out"
   local req rps p50 p99 bad err
   read -r req rps p50 p99 bad err <<<"$parsed"
@@ -180,17 +206,48 @@ run_load() {
     (( bad == req )) || die "$name: expected only refusals, got $((req - bad)) successes"
   fi
   (( req > 0 )) || die "$name: wrk completed no requests"
-  R_REQ[$name]="$req" R_RPS[$name]="$rps" R_P50[$name]="$p50" R_P99[$name]="$p99" R_ERR[$name]="$err"
-  R_CPU[$name]="$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$req" \
+  # Sums over the runs; p50 and p99 are the highest of them.
+  R_REQ[$name]=$((${R_REQ[$name]:-0} + req)) R_ERR[$name]=$((${R_ERR[$name]:-0} + err))
+  R_TICKS[$name]=$((${R_TICKS[$name]:-0} + after - before))
+  R_SECS[$name]="$(awk -v s="${R_SECS[$name]:-0}" -v n="$req" -v r="$rps" 'BEGIN { print s + n / r }')"
+  R_RPS[$name]="$(awk -v n="${R_REQ[$name]}" -v s="${R_SECS[$name]}" 'BEGIN { print n / s }')"
+  R_P50[$name]="$(awk -v a="${R_P50[$name]:-0}" -v b="$p50" 'BEGIN { print (a > b ? a : b) }')"
+  R_P99[$name]="$(awk -v a="${R_P99[$name]:-0}" -v b="$p99" 'BEGIN { print (a > b ? a : b) }')"
+  R_CPU[$name]="$(awk -v t="${R_TICKS[$name]}" -v hz="$CLK_TCK" -v n="${R_REQ[$name]}" \
     'BEGIN { printf "%.2f", t / hz / n * 1e6 }')"
 }
 
-run_load health 2xx /health
-run_load agents 2xx /agents -H "Authorization: Bearer $KEY"
+AUTH=(-H "Authorization: Bearer $KEY")
+run_load health on 2xx /health
 # Authentication alone: a valid key, then a 404 for an id that cannot exist, with no query.
-run_load auth 4xx /agents/unknown -H "Authorization: Bearer $KEY"
+run_load auth on 4xx /agents/unknown "${AUTH[@]}"
+# The limiter on vs off: two servers on the same data, loaded in turn (on-off, off-on, ...)
+# so that the machine's drift falls on both alike.
+start_server off --rate-limiting off
+for ((r = 1; r <= ROUNDS; r++)); do
+  order=(on off); (( r % 2 )) || order=(off on)
+  for server in "${order[@]}"; do
+    name=agents; [[ "$server" == on ]] || name=agents_off
+    run_load "$name" "$server" 2xx /agents "${AUTH[@]}"
+  done
+done
+stop_server on
+stop_server off
 
-stop_server
+# --- limiter decisions per second ---------------------------------------------------
+
+limiter_args=(--seconds "$LIMITER_SECONDS")
+if command -v redis-cli >/dev/null \
+  && [[ "$(timeout 5 redis-cli -u "$REDIS_URL" ping 2>/dev/null)" == PONG ]]; then
+  limiter_args+=(--redis-url "$REDIS_URL")
+  REDIS_NOTE=""
+else
+  REDIS_NOTE="no Redis answered redis-cli ping at $REDIS_URL: in-process rows only"
+  log "$REDIS_NOTE"
+fi
+log "measuring limiter decisions (${LIMITER_SECONDS}s per row)"
+LIMITER_TABLE="$(timeout $((LIMITER_SECONDS * 4 + 60)) "$EXAMPLE" "${limiter_args[@]}")" \
+  || die "the limiter_decisions example failed"
 
 # --- report -------------------------------------------------------------------
 
@@ -201,17 +258,20 @@ report() {
   rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   git -C "$ROOT" diff --quiet HEAD 2>/dev/null || rev="$rev+dirty"
   echo "thinnest load benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit $rev"
-  echo "wrk: ${DURATION}s per run (after ${WARMUP}s warm-up), $THREADS thread(s), $CONNECTIONS keep-alive HTTPS connections to $HOST:$PORT"
+  echo "wrk: ${DURATION}s per run (after ${WARMUP}s warm-up), $THREADS thread(s), $CONNECTIONS keep-alive HTTPS connections to $HOST"
+  echo "rate limiting on (in process, agent CRUD limit $HUGE_LIMIT/min) except in the last row (--rate-limiting off);"
+  echo "the GET /agents rows sum $ROUNDS alternating runs each (p50/p99: the highest run's)"
   echo
-  printf '%-22s %12s %10s %10s  %s\n' endpoint requests/s 'p50 ms' 'p99 ms' 'server CPU µs/req'
+  printf '%-26s %12s %10s %10s  %s\n' endpoint requests/s 'p50 ms' 'p99 ms' 'server CPU µs/req'
   local name label
-  for name in health agents auth; do
+  for name in health agents auth agents_off; do
     case "$name" in
       health) label="GET /health (no auth)" ;;
       agents) label="GET /agents (API key)" ;;
       auth) label="auth only (API key)" ;;
+      agents_off) label="GET /agents, limiter off" ;;
     esac
-    printf '%-22s %12.0f %10.3f %10.3f  %17s\n' "$label" \
+    printf '%-26s %12.0f %10.3f %10.3f  %17s\n' "$label" \
       "${R_RPS[$name]}" "${R_P50[$name]}" "${R_P99[$name]}" "${R_CPU[$name]}"
   done
   echo
@@ -219,11 +279,16 @@ report() {
     "CPU-per-request ratio $(ratio "${R_CPU[agents]}" "${R_CPU[health]}")"
   echo "authentication alone/unauthenticated: throughput ratio $(ratio "${R_RPS[auth]}" "${R_RPS[health]}")," \
     "CPU-per-request ratio $(ratio "${R_CPU[auth]}" "${R_CPU[health]}")"
-  for name in health agents auth; do
+  echo "limiter on/off (GET /agents): throughput ratio $(ratio "${R_RPS[agents]}" "${R_RPS[agents_off]}")," \
+    "CPU-per-request ratio $(ratio "${R_CPU[agents]}" "${R_CPU[agents_off]}")"
+  for name in health agents auth agents_off; do
     (( R_ERR[$name] == 0 )) || echo "warning: wrk reported ${R_ERR[$name]} socket errors on $name"
   done
   echo "machine: nproc=$(nproc); wrk shares these cores with the server, so requests/s and latency" \
     "depend on the load generator too; server CPU µs/request is the steadier figure."
+  echo
+  echo "$LIMITER_TABLE"
+  [[ -z "$REDIS_NOTE" ]] || echo "$REDIS_NOTE"
 }
 
 report | tee "$OUT_DIR/latest.txt"
