@@ -29,12 +29,16 @@ const DEFAULT_MODEL: &str = "builtin";
 #[serde(deny_unknown_fields, default)]
 pub struct Voice {
     /// Speech provider, e.g. `builtin`.
+    #[schema(min_length = 1, max_length = 50, pattern = r"^[^\x00]*$")]
     pub provider: String,
     /// The provider's voice id.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00]*$")]
     pub voice_id: String,
     /// BCP 47 language tag.
+    #[schema(min_length = 2, max_length = 35, pattern = r"^[^\x00]*$")]
     pub language: String,
     /// Speaking rate, 0.5 to 2.0.
+    #[schema(minimum = 0.5, maximum = 2.0)]
     pub speed: f64,
 }
 
@@ -90,14 +94,19 @@ impl TryFrom<AgentRow> for Agent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
+    #[schema(max_length = 200, pattern = r"^[^\x00]*\S[^\x00]*$")]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: String,
     #[serde(default)]
+    #[schema(max_length = 50000, pattern = r"^[^\x00]*$")]
     pub instructions: String,
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub first_message: String,
     /// Default `builtin`.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00]*$")]
     pub model: Option<String>,
     pub voice: Option<Voice>,
 }
@@ -106,20 +115,28 @@ pub struct CreateAgent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
+    #[schema(max_length = 200, pattern = r"^[^\x00]*\S[^\x00]*$")]
     pub name: Option<String>,
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
+    #[schema(max_length = 50000, pattern = r"^[^\x00]*$")]
     pub instructions: Option<String>,
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub first_message: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00]*$")]
     pub model: Option<String>,
     pub voice: Option<Voice>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListAgents {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^agent_[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 

@@ -130,10 +130,12 @@ pub struct ApiKeyDetail {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    #[schema(max_length = 100, pattern = r"^[^\x00]*\S[^\x00]*$")]
     pub name: String,
     /// Default `admin`; never more than the caller's own role.
     pub role: Option<Role>,
     /// RFC 3339, in the future.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
@@ -141,6 +143,7 @@ pub struct CreateApiKey {
 #[serde(deny_unknown_fields)]
 pub struct RotateApiKey {
     /// How long the old key keeps working, 0 (default) to 604800 seconds.
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_seconds: Option<i64>,
 }
 
@@ -302,10 +305,13 @@ async fn rotate_api_key(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    body: Result<Option<ApiJson<RotateApiKey>>>,
+    body: Result<Option<ApiJson<Option<RotateApiKey>>>>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
     let old = find(&state, &caller, &id).await?;
-    let grace = body?.and_then(|ApiJson(b)| b.grace_seconds).unwrap_or(0);
+    let grace = body?
+        .and_then(|ApiJson(b)| b)
+        .and_then(|b| b.grace_seconds)
+        .unwrap_or(0);
     let mut check = Check::new();
     if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
         check.fail(

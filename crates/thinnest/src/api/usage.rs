@@ -36,11 +36,14 @@ pub enum Granularity {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// RFC 3339; default 24 hours before `to`. Rounded down to the hour.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339; default now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// `hour` (default) or `day`.
     pub granularity: Option<Granularity>,
