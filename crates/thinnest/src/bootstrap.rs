@@ -6,6 +6,7 @@ use crate::auth::Role;
 use crate::auth::api_key::ApiKey;
 use crate::store::Store;
 use crate::store::api_keys::NewKey;
+use crate::store::audit::Actor;
 
 /// What bootstrap made or found.
 pub struct Bootstrapped {
@@ -61,6 +62,7 @@ pub async fn bootstrap(
                 created_by_key: None,
                 expires_at: None,
             },
+            &Actor::operator("thinnest bootstrap"),
         )
         .await?;
     Ok(Bootstrapped {

@@ -10,6 +10,7 @@ use crate::bootstrap::bootstrap;
 use crate::config::{Config, DEFAULT_DATA_DIR, LimitArgs, StoreArgs};
 use crate::ratelimit::Class;
 use crate::store::Store;
+use crate::store::audit::Actor;
 use crate::{App, tls};
 
 #[derive(Debug, Parser)]
@@ -94,19 +95,23 @@ async fn limits(store: StoreArgs, action: LimitsAction) -> anyhow::Result<()> {
     };
     let mut overrides: BTreeMap<String, u32> = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("account {account} has unreadable overrides {text:?}: {e}"))?;
-    let changed = match action {
-        LimitsAction::Show { .. } => false,
+    let change = match action {
+        LimitsAction::Show { .. } => None,
         LimitsAction::Set {
             class, per_minute, ..
         } => {
             overrides.insert(class.as_str().to_owned(), per_minute);
-            true
+            Some(serde_json::json!({"class": class.as_str(), "per_minute": per_minute}))
         }
-        LimitsAction::Unset { class, .. } => overrides.remove(class.as_str()).is_some(),
+        LimitsAction::Unset { class, .. } => overrides
+            .remove(class.as_str())
+            .map(|_| serde_json::json!({"class": class.as_str(), "per_minute": null})),
     };
     let text = serde_json::to_string(&overrides)?;
-    if changed {
-        db.set_rate_limit_overrides(&account, &text).await?;
+    if let Some(detail) = change {
+        let actor = Actor::operator("thinnest limits");
+        db.set_rate_limit_overrides(&account, &text, &actor, detail)
+            .await?;
     }
     let effective = defaults.with_overrides(&text);
     println!("limits of {account} per minute (defaults as configured in this environment):");

@@ -115,7 +115,7 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     let mut response = match &decision {
         Some(decision) if !decision.allowed => refused(decision),
         _ => {
-            request.extensions_mut().insert(Caller::of(key));
+            request.extensions_mut().insert(Caller::of(key, ip));
             next.run(request).await
         }
     };

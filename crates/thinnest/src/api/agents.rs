@@ -3,10 +3,11 @@
 use axum::Json;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::page::PageQuery;
 use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::AppState;
@@ -128,18 +129,6 @@ pub struct UpdateAgent {
     pub voice: Option<Voice>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListAgents {
-    /// Page size, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^agent_[0-9a-f]{32}$")]
-    pub cursor: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentPage {
     pub data: Vec<Agent>,
@@ -200,30 +189,20 @@ async fn create_agent(
 }
 
 /// List the account's agents, newest first.
-#[utoipa::path(get, path = "/agents", tag = "agents", params(ListAgents),
+#[utoipa::path(get, path = "/agents", tag = "agents", params(PageQuery),
     responses((status = 200, body = AgentPage), ErrorResponses), security(("api_key" = [])))]
 async fn list_agents(
     state: axum::extract::State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<ListAgents>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<AgentPage>> {
     caller.require(Permission::AgentsRead)?;
-    let limit = query.limit.unwrap_or(20);
-    let mut check = Check::new();
-    if !(1..=100).contains(&limit) {
-        check.fail("limit", "must be between 1 and 100");
-    }
-    if query.cursor.as_deref().is_some_and(|c| !is_id("agent", c)) {
-        check.fail("cursor", "is not a cursor returned by this endpoint");
-    }
-    check.finish()?;
-    let mut rows = state
+    let page = query.checked("agent")?;
+    let rows = state
         .store
-        .list_agents(&caller.account_id, query.cursor.as_deref(), limit + 1)
+        .list_agents(&caller.account_id, page.before, page.fetch())
         .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+    let (rows, next_cursor) = page.split(rows, |r| &r.id);
     let data = rows
         .into_iter()
         .map(Agent::try_from)

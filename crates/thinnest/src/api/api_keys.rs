@@ -215,7 +215,10 @@ async fn create_api_key(
     };
     check.finish()?;
     let (secret, new) = mint(&caller, name, body.role.unwrap_or(caller.role), expires_at)?;
-    let row = state.store.insert_key(&caller.account_id, &new).await?;
+    let row = state
+        .store
+        .insert_key(&caller.account_id, &new, &caller.actor())
+        .await?;
     Ok(created(row, secret))
 }
 
@@ -289,7 +292,10 @@ async fn revoke_api_key(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiKeyInfo>> {
     let row = find(&state, &caller, &id).await?;
-    state.store.revoke_key(&caller.account_id, &row.id).await?;
+    state
+        .store
+        .revoke_key(&caller.account_id, &row.id, &caller.actor())
+        .await?;
     Ok(Json(find(&state, &caller, &id).await?.into()))
 }
 
@@ -326,7 +332,7 @@ async fn rotate_api_key(
     let ends_at = (grace > 0).then(|| now_ms() + grace * 1000);
     let row = state
         .store
-        .rotate_key(&caller.account_id, &old, ends_at, &new)
+        .rotate_key(&caller.account_id, &old, ends_at, &new, &caller.actor())
         .await?
         .ok_or_else(|| Error::Conflict(ROTATED_ALREADY.to_owned()))?;
     Ok(created(row, secret))

@@ -2,8 +2,10 @@
 
 mod agents;
 mod api_keys;
+mod audit_log;
 mod extract;
 mod health;
+mod page;
 mod usage;
 mod validate;
 
@@ -116,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(api_keys::router())
         .merge(usage::router())
+        .merge(audit_log::router())
         .route_layer(from_fn_with_state(state.clone(), gate));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))

@@ -3,6 +3,8 @@
 pub mod api_key;
 mod roles;
 
+use std::net::IpAddr;
+
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -14,6 +16,7 @@ pub use roles::{Permission, Role};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::api_keys::{KeyRow, KeyScope, StoredKey};
+use crate::store::audit::Actor;
 use api_key::ApiKey;
 
 /// Why a request is not authenticated. Each has its own message and RFC 6750 error code.
@@ -63,6 +66,7 @@ pub struct Caller {
     /// The user who created the key the caller presented.
     pub user_id: String,
     pub role: Role,
+    pub client_ip: IpAddr,
 }
 
 impl Caller {
@@ -121,15 +125,21 @@ pub async fn lookup(store: &Store, headers: &HeaderMap) -> Result<StoredKey> {
 }
 
 impl Caller {
-    /// The caller of an active key.
-    pub fn of(key: KeyRow) -> Caller {
+    /// The caller of an active key, from this address.
+    pub fn of(key: KeyRow, client_ip: IpAddr) -> Caller {
         Caller {
             account_id: key.account_id,
             key_id: key.id,
             key_lineage: key.lineage_id,
             user_id: key.created_by,
             role: key.role,
+            client_ip,
         }
+    }
+
+    /// This caller as the audit log names it.
+    pub fn actor(&self) -> Actor {
+        Actor::api_key(&self.key_id, self.client_ip)
     }
 }
 

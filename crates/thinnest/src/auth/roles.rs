@@ -55,6 +55,8 @@ pub enum Permission {
     ApiKeysAll,
     /// Read the account's usage.
     UsageRead,
+    /// Read the account's audit log.
+    AuditLogRead,
 }
 
 impl Permission {
@@ -63,7 +65,9 @@ impl Permission {
         match self {
             Permission::AgentsRead => Role::Viewer,
             Permission::AgentsWrite | Permission::ApiKeysOwn => Role::Editor,
-            Permission::ApiKeysAll | Permission::UsageRead => Role::Admin,
+            Permission::ApiKeysAll | Permission::UsageRead | Permission::AuditLogRead => {
+                Role::Admin
+            }
         }
     }
 
@@ -78,6 +82,7 @@ impl Permission {
             Permission::ApiKeysOwn => "manage API keys",
             Permission::ApiKeysAll => "manage every API key of the account",
             Permission::UsageRead => "read the account's usage",
+            Permission::AuditLogRead => "read the account's audit log",
         }
     }
 }
@@ -95,6 +100,7 @@ mod tests {
             (ApiKeysOwn, [false, true, true]),
             (ApiKeysAll, [false, false, true]),
             (UsageRead, [false, false, true]),
+            (AuditLogRead, [false, false, true]),
         ];
         for (permission, expected) in table {
             let got = [Role::Viewer, Role::Editor, Role::Admin].map(|r| permission.allowed_for(r));

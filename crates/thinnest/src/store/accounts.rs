@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::Store;
+use super::audit::{self, Actor, Change};
 use crate::auth::Role;
 use crate::clock::now_ms;
 use crate::ids::new_id;
@@ -79,12 +80,27 @@ impl Store {
         Ok(row.map(|(text,)| text))
     }
 
-    pub async fn set_rate_limit_overrides(&self, account_id: &str, json: &str) -> sqlx::Result<()> {
+    /// Replaces the account's overrides, recording the change in the audit log.
+    pub async fn set_rate_limit_overrides(
+        &self,
+        account_id: &str,
+        json: &str,
+        actor: &Actor,
+        detail: serde_json::Value,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE accounts SET rate_limits = $2 WHERE id = $1")
             .bind(account_id)
             .bind(json)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let change = Change {
+            action: "account.rate_limits_changed",
+            target_type: "account",
+            target_id: account_id,
+            detail,
+        };
+        audit::record(&mut *tx, account_id, actor, change).await?;
+        tx.commit().await
     }
 }

@@ -1,6 +1,7 @@
 //! API keys: only the SHA-256 of a key and a display hint are stored.
 
 use super::Store;
+use super::audit::{self, Actor, Change};
 use crate::auth::Role;
 use crate::auth::api_key::KeyHash;
 use crate::clock::now_ms;
@@ -113,12 +114,13 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 }
 
 /// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
+/// True when the key changed.
 async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     account_id: &str,
     id: &str,
     at: Option<i64>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let query = match at {
         None => sqlx::query(
             "UPDATE api_keys SET revoked_at = $3 WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL",
@@ -134,14 +136,29 @@ async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         .bind(id)
         .bind(at),
     };
-    query.execute(executor).await?;
-    Ok(())
+    Ok(query.execute(executor).await?.rows_affected() > 0)
 }
 
 impl Store {
-    pub async fn insert_key(&self, account_id: &str, key: &NewKey<'_>) -> sqlx::Result<KeyRow> {
+    pub async fn insert_key(
+        &self,
+        account_id: &str,
+        key: &NewKey<'_>,
+        actor: &Actor,
+    ) -> sqlx::Result<KeyRow> {
         let id = new_id("key");
-        insert(self.pool(), account_id, &id, &id, key).await
+        let mut tx = self.pool().begin().await?;
+        let row = insert(&mut *tx, account_id, &id, &id, key).await?;
+        let detail = serde_json::json!({"name": key.name, "role": key.role.as_str()});
+        let change = Change {
+            action: "api_key.created",
+            target_type: "api_key",
+            target_id: &id,
+            detail,
+        };
+        audit::record(&mut *tx, account_id, actor, change).await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// The key with this hash, whatever its state, with the stored hash for a
@@ -199,8 +216,18 @@ impl Store {
     }
 
     /// Revokes now; a key already revoked keeps its first revocation time.
-    pub async fn revoke_key(&self, account_id: &str, id: &str) -> sqlx::Result<()> {
-        end(self.pool(), account_id, id, None).await
+    pub async fn revoke_key(&self, account_id: &str, id: &str, actor: &Actor) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        if end(&mut *tx, account_id, id, None).await? {
+            let change = Change {
+                action: "api_key.revoked",
+                target_type: "api_key",
+                target_id: id,
+                detail: serde_json::json!({}),
+            };
+            audit::record(&mut *tx, account_id, actor, change).await?;
+        }
+        tx.commit().await
     }
 
     /// Replaces an active, not yet rotated key by a new one of the same lineage,
@@ -213,6 +240,7 @@ impl Store {
         old: &KeyRow,
         old_ends_at: Option<i64>,
         new: &NewKey<'_>,
+        actor: &Actor,
     ) -> sqlx::Result<Option<KeyRow>> {
         let new_id = new_id("key");
         let mut tx = self.pool().begin().await?;
@@ -231,6 +259,16 @@ impl Store {
         }
         let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
+        let change = Change {
+            action: "api_key.rotated",
+            target_type: "api_key",
+            target_id: &old.id,
+            detail: serde_json::json!({
+                "replaced_by": new_id,
+                "old_key_ends_at": old_ends_at.map(crate::clock::rfc3339),
+            }),
+        };
+        audit::record(&mut *tx, account_id, actor, change).await?;
         tx.commit().await?;
         Ok(Some(created))
     }

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod api_keys;
+pub mod audit;
 pub mod security_events;
 pub mod usage;
 

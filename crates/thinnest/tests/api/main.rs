@@ -5,6 +5,7 @@
 
 mod agents;
 mod api_keys;
+mod audit_log;
 mod authentication;
 mod errors;
 mod https;

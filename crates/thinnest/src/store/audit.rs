@@ -1,0 +1,101 @@
+//! The audit log: one row per change to an account's security-relevant objects,
+//! written in the same transaction as the change.
+
+use super::Store;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+/// Who made a change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `api_key` or `operator` (the command line).
+    pub kind: &'static str,
+    pub id: String,
+    pub client_ip: Option<String>,
+}
+
+impl Actor {
+    pub fn api_key(id: &str, client_ip: std::net::IpAddr) -> Actor {
+        Actor {
+            kind: "api_key",
+            id: id.to_owned(),
+            client_ip: Some(client_ip.to_string()),
+        }
+    }
+
+    /// The operator at the command line of the server's host.
+    pub fn operator(command: &str) -> Actor {
+        Actor {
+            kind: "operator",
+            id: command.to_owned(),
+            client_ip: None,
+        }
+    }
+}
+
+/// One change: what happened to which object, with details as a JSON object.
+pub struct Change<'a> {
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: &'a str,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub client_ip: Option<String>,
+    pub detail: String,
+    pub created_at: i64,
+}
+
+/// Records a change, in the caller's transaction.
+pub async fn record<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    account_id: &str,
+    actor: &Actor,
+    change: Change<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, account_id, actor_type, actor_id, action, target_type, target_id, \
+         client_ip, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(new_id("aud"))
+    .bind(account_id)
+    .bind(actor.kind)
+    .bind(&actor.id)
+    .bind(change.action)
+    .bind(change.target_type)
+    .bind(change.target_id)
+    .bind(actor.client_ip.as_deref())
+    .bind(change.detail.to_string())
+    .bind(now_ms())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Newest first; `before` is the id of the last entry of the previous page.
+    pub async fn audit_entries(
+        &self,
+        account_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<AuditRow>> {
+        sqlx::query_as(
+            "SELECT id, actor_type, actor_id, action, target_type, target_id, client_ip, detail, created_at \
+             FROM audit_log WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(account_id)
+        .bind(before.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+}
