@@ -1,6 +1,6 @@
 use reqwest::{Method, StatusCode};
 
-use crate::support::{TestApp, TestDb, assert_error, read, send};
+use crate::support::{TestApp, assert_error, read, send};
 
 #[tokio::test]
 async fn plain_http_api_calls_are_refused_and_a_key_sent_in_clear_is_recorded() {
@@ -61,8 +61,7 @@ async fn https_responses_carry_hsts() {
 
 #[tokio::test]
 async fn a_trusted_proxy_reporting_plain_http_is_refused_and_anyone_else_is_ignored() {
-    let trusting =
-        TestApp::spawn_with(TestDb::new().await, &["--trusted-proxy", "127.0.0.0/8"]).await;
+    let trusting = TestApp::with_flags(&["--trusted-proxy", "127.0.0.0/8"]).await;
     let admin = trusting.account("a@example.com").await;
     let forwarded = trusting
         .request(Method::GET, "/agents")

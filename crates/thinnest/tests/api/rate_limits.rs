@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestApp, TestDb, assert_error, read, redis_url, send};
+use crate::support::{TestApp, assert_error, read, redis_url, send};
 
 /// Asserts the exact 429 of the contract and returns its `retry_after`.
 async fn assert_rate_limited(response: reqwest::Response) -> u64 {
@@ -179,15 +179,12 @@ async fn after_waiting_retry_after_seconds_the_next_request_succeeds() {
 
 #[tokio::test]
 async fn many_failed_authentications_from_one_address_get_429_before_any_lookup() {
-    let app = TestApp::spawn_with(
-        TestDb::new().await,
-        &[
-            "--auth-failure-limit",
-            "5",
-            "--trusted-proxy",
-            "127.0.0.1/32",
-        ],
-    )
+    let app = TestApp::with_flags(&[
+        "--auth-failure-limit",
+        "5",
+        "--trusted-proxy",
+        "127.0.0.1/32",
+    ])
     .await;
     let a = app.account("a@example.com").await;
     let from = |ip: &'static str, key: &str| {
@@ -211,11 +208,7 @@ async fn many_failed_authentications_from_one_address_get_429_before_any_lookup(
 
 #[tokio::test]
 async fn limits_can_be_switched_off() {
-    let app = TestApp::spawn_with(
-        TestDb::new().await,
-        &["--rate-limiting", "off", "--limit-agent-crud", "1"],
-    )
-    .await;
+    let app = TestApp::with_flags(&["--rate-limiting", "off", "--limit-agent-crud", "1"]).await;
     let a = app.account("a@example.com").await;
     for _ in 0..3 {
         let response = app
@@ -231,11 +224,8 @@ async fn limits_can_be_switched_off() {
 
 #[tokio::test]
 async fn an_unreachable_redis_leaves_the_server_serving_on_the_in_process_limiter() {
-    let app = TestApp::spawn_with(
-        TestDb::new().await,
-        &["--redis-url", "redis://127.0.0.1:1", "--limit-other", "2"],
-    )
-    .await;
+    let app =
+        TestApp::with_flags(&["--redis-url", "redis://127.0.0.1:1", "--limit-other", "2"]).await;
     let a = app.account("a@example.com").await;
     let statuses: Vec<StatusCode> = join_all((0..3).map(|_| app.get("/api-keys", &a.key)))
         .await

@@ -3,7 +3,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Principal, TestApp, TestDb, assert_error};
+use crate::support::{Principal, TestApp, assert_error};
 
 fn key_entry<'a>(usage: &'a Value, key_id: &str) -> Option<&'a Value> {
     usage["by_key"]
@@ -144,7 +144,7 @@ async fn usage_counts_are_written_on_graceful_shutdown() {
 
 #[tokio::test]
 async fn usage_is_for_admins_of_the_account_and_checks_its_input() {
-    let app = TestApp::spawn_with(TestDb::new().await, &[]).await;
+    let app = TestApp::with_flags(&[]).await;
     let a = app.account("a@example.com").await;
     let b = app.account("b@example.com").await;
     assert_eq!(app.get("/agents", &a.key).await.0, StatusCode::OK);

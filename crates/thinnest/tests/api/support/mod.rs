@@ -67,7 +67,12 @@ pub fn redis_url() -> Option<String> {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(TestDb::new().await, &[]).await
+        TestApp::with_flags(&[]).await
+    }
+
+    /// An app on a fresh database with extra `serve` flags.
+    pub async fn with_flags(flags: &[&str]) -> TestApp {
+        TestApp::spawn_with(TestDb::new().await, flags).await
     }
 
     /// An app on `db` with extra `serve` flags. When `THINNEST_TEST_REDIS_URL` is set,
