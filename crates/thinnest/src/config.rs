@@ -122,6 +122,34 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+/// Dashboard sign-in: sessions and the email they send.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DashboardArgs {
+    /// SMTP server for outgoing email, e.g. `smtp://127.0.0.1:2525` or
+    /// `smtp://user:pass@mail.example.com:587?tls=required`; default: `<data-dir>/outbox/`.
+    #[arg(long, env = "THINNEST_SMTP_URL")]
+    pub smtp_url: Option<SecretUrl>,
+
+    /// Sender of outgoing email.
+    #[arg(
+        long,
+        env = "THINNEST_EMAIL_FROM",
+        default_value = "thinnest <no-reply@localhost>"
+    )]
+    pub email_from: String,
+
+    /// A dashboard session ends after this many minutes without a request.
+    #[arg(long, env = "THINNEST_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_idle_minutes: u32,
+
+    /// A dashboard session ends this many hours after sign-in, whatever happens.
+    #[arg(long, env = "THINNEST_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_max_hours: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod email;
 pub mod error;
 pub mod gate;
 pub mod guard;
@@ -39,6 +41,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
+use email::Mailer;
 use guard::GuardState;
 use ratelimit::{Limiter, Limits};
 use store::Store;
@@ -53,6 +56,7 @@ pub struct AppState {
     /// Default limits per class, before an account's overrides.
     pub limits: Limits,
     pub usage: UsageRecorder,
+    pub mailer: Arc<Mailer>,
 }
 
 pub struct App {
@@ -119,6 +123,11 @@ impl App {
             &config.limits.redis_prefix,
         )?;
         let (usage, usage_writer) = usage::start(store.clone());
+        let mailer = Mailer::new(
+            config.dashboard.smtp_url.as_ref().map(|u| u.expose()),
+            &config.dashboard.email_from,
+            config.store.data_dir.join("outbox"),
+        )?;
         Ok(App {
             state: AppState {
                 store,
@@ -126,6 +135,7 @@ impl App {
                 config: Arc::new(config),
                 limiter: Arc::new(limiter),
                 usage,
+                mailer: Arc::new(mailer),
             },
             tls,
             usage_writer,

@@ -128,6 +128,7 @@ pub fn router(state: AppState) -> Router {
     let doc = serde_json::to_value(&openapi).unwrap_or_default();
     router
         .layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))
+        .merge(crate::dashboard::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

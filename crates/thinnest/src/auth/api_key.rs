@@ -41,7 +41,7 @@ fn checksum(body: &str) -> String {
 }
 
 /// `count` characters drawn uniformly from the base62 alphabet (rejection sampling).
-fn random_base62(count: usize) -> String {
+pub(crate) fn random_base62(count: usize) -> String {
     let mut out = String::with_capacity(count);
     let mut buf = [0u8; 64];
     while out.len() < count {

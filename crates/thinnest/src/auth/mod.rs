@@ -1,7 +1,9 @@
 //! Who is calling: the `Authorization: Bearer <key>` header becomes a [`Caller`].
 
 pub mod api_key;
+pub mod password;
 mod roles;
+pub mod token;
 
 use std::net::IpAddr;
 

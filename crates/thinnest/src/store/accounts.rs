@@ -46,6 +46,20 @@ impl Store {
         .transpose()
     }
 
+    /// The email of every member of the account, by user id.
+    pub async fn member_emails(
+        &self,
+        account_id: &str,
+    ) -> sqlx::Result<std::collections::HashMap<String, String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// A new account with `user_id` as its first Admin.
     pub async fn create_account(&self, name: &str, user_id: &str) -> sqlx::Result<String> {
         let id = new_id("acct");

@@ -42,19 +42,23 @@ pub struct StoredKey {
     pub rate_limits: String,
 }
 
-/// The keys a caller may see: all of the account's, or, for a key below Admin, its own
-/// lineage (itself and its rotations) and the keys that lineage created.
+/// The keys a caller may see: all of the account's; for a key below Admin, its own
+/// lineage (itself and its rotations) and the keys that lineage created; for a
+/// person below Admin, the keys they created in the dashboard.
 #[derive(Debug, Clone, Copy)]
 pub enum KeyScope<'a> {
     All,
     Lineage(&'a str),
+    User(&'a str),
 }
 
 impl KeyScope<'_> {
-    fn lineage(&self) -> &str {
+    /// The `$2` (lineage) and `$3` (user) parameters of [`key_scope`].
+    fn params(&self) -> (&str, &str) {
         match self {
-            KeyScope::All => "",
-            KeyScope::Lineage(lineage) => lineage,
+            KeyScope::All => ("", ""),
+            KeyScope::Lineage(lineage) => (lineage, ""),
+            KeyScope::User(user) => ("", user),
         }
     }
 }
@@ -67,7 +71,8 @@ macro_rules! key_columns {
 }
 macro_rules! key_scope {
     () => {
-        "($2 = '' OR ((lineage_id = $2 OR created_by_key = $2) AND role <> 'admin'))"
+        "(($2 = '' AND $3 = '') OR (role <> 'admin' AND (lineage_id = $2 OR created_by_key = $2 \
+          OR (created_by = $3 AND created_by_key IS NULL))))"
     };
 }
 
@@ -190,7 +195,8 @@ impl Store {
             " ORDER BY id DESC"
         ))
         .bind(account_id)
-        .bind(scope.lineage())
+        .bind(scope.params().0)
+        .bind(scope.params().1)
         .fetch_all(self.pool())
         .await
     }
@@ -206,10 +212,11 @@ impl Store {
             key_columns!(),
             " FROM api_keys WHERE account_id = $1 AND ",
             key_scope!(),
-            " AND id = $3"
+            " AND id = $4"
         ))
         .bind(account_id)
-        .bind(scope.lineage())
+        .bind(scope.params().0)
+        .bind(scope.params().1)
         .bind(id)
         .fetch_optional(self.pool())
         .await

@@ -8,7 +8,7 @@ use crate::ids::new_id;
 /// Who made a change.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    /// `api_key` or `operator` (the command line).
+    /// `api_key`, `user` or `operator` (the command line).
     pub kind: &'static str,
     pub id: String,
     pub client_ip: Option<String>,
@@ -18,6 +18,15 @@ impl Actor {
     pub fn api_key(id: &str, client_ip: std::net::IpAddr) -> Actor {
         Actor {
             kind: "api_key",
+            id: id.to_owned(),
+            client_ip: Some(client_ip.to_string()),
+        }
+    }
+
+    /// A person signed in to the dashboard.
+    pub fn user(id: &str, client_ip: std::net::IpAddr) -> Actor {
+        Actor {
+            kind: "user",
             id: id.to_owned(),
             client_ip: Some(client_ip.to_string()),
         }

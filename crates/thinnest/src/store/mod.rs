@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod security_events;
 pub mod usage;
+pub mod users;
 
 use std::time::Duration;
 

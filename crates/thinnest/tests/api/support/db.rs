@@ -52,6 +52,16 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement, as an operator with a database shell would.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("connect");
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .expect("statement");
+    }
+
     /// Every byte the database holds: the SQLite files, or every PostgreSQL row as text.
     pub async fn dump(&self) -> Vec<u8> {
         if let Some(dir) = &self.dir {

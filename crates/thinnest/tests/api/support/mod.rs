@@ -1,6 +1,7 @@
 //! The real app on port 0, spoken to over HTTPS, on SQLite or, when
 //! `THINNEST_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database per test.
 
+pub mod browser;
 pub mod db;
 pub mod process;
 

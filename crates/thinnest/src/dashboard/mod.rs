@@ -1,0 +1,185 @@
+//! The dashboard: server-rendered pages under `/app`, signed in with a session
+//! cookie. Every POST must come from our own origin, and every POST of a
+//! signed-in page carries the session's CSRF token.
+
+mod pages;
+mod session;
+mod sign_in;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+pub use session::SignedIn;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/app/signup",
+            get(sign_in::signup_page).post(sign_in::signup),
+        )
+        .route(
+            "/app/verify-email",
+            get(sign_in::verify_page).post(sign_in::verify),
+        )
+        .route("/app/login", get(sign_in::login_page).post(sign_in::login))
+        .route(
+            "/app/forgot-password",
+            get(sign_in::forgot_page).post(sign_in::forgot),
+        )
+        .route(
+            "/app/reset-password",
+            get(sign_in::reset_page).post(sign_in::reset),
+        )
+        .route("/app/logout", post(sign_in::logout))
+        .route("/app", get(pages::home))
+        .route(
+            "/app/settings/api-keys",
+            get(pages::api_keys).post(pages::create_api_key),
+        )
+        .route(
+            "/app/settings/api-keys/{id}/revoke",
+            post(pages::revoke_api_key),
+        )
+        .route("/app/settings/security", get(pages::security))
+        .route(
+            "/app/settings/security/sign-out-others",
+            post(pages::sign_out_others),
+        )
+        .route(
+            "/app/settings/security/password",
+            post(pages::change_password),
+        )
+        .layer(from_fn_with_state(state, same_origin))
+}
+
+/// A page that says one thing.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub text: String,
+    pub links: Vec<(&'static str, &'static str)>,
+}
+
+impl MessagePage {
+    pub fn new(title: &str, text: &str) -> MessagePage {
+        MessagePage {
+            title: title.to_owned(),
+            text: text.to_owned(),
+            links: vec![("/app", "Back to the dashboard")],
+        }
+    }
+}
+
+/// A form body; anything unreadable is refused like a forged form.
+pub struct PageForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        axum::Form::<T>::from_request(req, state)
+            .await
+            .map(|axum::Form(v)| PageForm(v))
+            .map_err(|_| PageError::BadForm)
+    }
+}
+
+/// Renders a template with a status.
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(e) => PageError::Internal(e.into()).into_response(),
+    }
+}
+
+/// Why a page cannot be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in (or the session ended): go to the sign-in page.
+    SignIn,
+    /// Signed in, but the role does not allow this.
+    Forbidden,
+    /// A form posted without a valid CSRF token or from another origin.
+    BadForm,
+    NotFound,
+    Internal(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, text) = match self {
+            PageError::SignIn => return Redirect::to("/app/login").into_response(),
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your role in this workspace does not allow this. Ask an Admin of the workspace.",
+            ),
+            PageError::BadForm => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form could not be accepted. Reload the page and try again.",
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it belongs to another workspace.",
+            ),
+            PageError::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "dashboard error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Something went wrong on our side. Try again in a moment.",
+                )
+            }
+        };
+        render(status, &MessagePage::new(title, text))
+    }
+}
+
+/// The origin pages are served from: `--public-url`, else `https://` + the host asked for.
+pub fn origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    if let Some(base) = state.config.public_base() {
+        return Some(base.to_owned());
+    }
+    // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in the Host header.
+    let host = match uri.authority() {
+        Some(authority) => authority.as_str().to_owned(),
+        None => headers.get(header::HOST)?.to_str().ok()?.to_owned(),
+    };
+    Some(format!("https://{host}"))
+}
+
+/// Middleware: a state-changing request must say it comes from our own pages.
+async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let sent = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok());
+        let expected = origin(&state, request.uri(), request.headers());
+        if sent.is_none() || sent.map(str::to_owned) != expected {
+            return PageError::BadForm.into_response();
+        }
+    }
+    next.run(request).await
+}

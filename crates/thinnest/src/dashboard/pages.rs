@@ -1,0 +1,336 @@
+//! Signed-in pages: the workspace's agents, API keys, and the person's security.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{Nav, SignedIn};
+use super::{PageError, PageForm, render};
+use crate::AppState;
+use crate::auth::api_key::ApiKey;
+use crate::auth::password::{self, Password};
+use crate::auth::{Permission, Role};
+use crate::clock::{now_ms, rfc3339};
+use crate::ids::is_id;
+use crate::store::api_keys::{KeyRow, KeyScope, NewKey};
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    nav: Nav,
+    /// Name, model, last change.
+    agents: Vec<(String, String, String)>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::AgentsRead)?;
+    let rows = state
+        .store
+        .list_agents(&signed_in.session.account_id, None, 100)
+        .await?;
+    let agents = rows
+        .into_iter()
+        .map(|a| (a.name, a.model, rfc3339(a.updated_at)))
+        .collect();
+    let page = HomePage {
+        nav: signed_in.nav(),
+        agents,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// A key as the keys page lists it.
+struct KeyLine {
+    id: String,
+    name: String,
+    hint: String,
+    role: &'static str,
+    status: &'static str,
+    created_by: String,
+    last_used: String,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+struct KeysPage {
+    nav: Nav,
+    keys: Vec<KeyLine>,
+    roles: Vec<&'static str>,
+    new_key: Option<String>,
+    error: Option<&'static str>,
+}
+
+/// The keys a signed-in person may see: all for an Admin, their own for an Editor.
+fn scope(signed_in: &SignedIn) -> Result<KeyScope<'_>, PageError> {
+    signed_in.require(Permission::ApiKeysOwn)?;
+    Ok(if Permission::ApiKeysAll.allowed_for(signed_in.role()) {
+        KeyScope::All
+    } else {
+        KeyScope::User(&signed_in.session.user_id)
+    })
+}
+
+async fn keys_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    new_key: Option<ApiKey>,
+    error: Option<&'static str>,
+) -> Result<Response, PageError> {
+    let rows = state
+        .store
+        .list_keys(&signed_in.session.account_id, scope(signed_in)?)
+        .await?;
+    let emails = state
+        .store
+        .member_emails(&signed_in.session.account_id)
+        .await?;
+    let now = now_ms();
+    let keys = rows
+        .into_iter()
+        .map(|k: KeyRow| KeyLine {
+            active: k.is_active(now),
+            status: if k.revoked_at.is_some() {
+                "revoked"
+            } else if k.is_active(now) {
+                "active"
+            } else {
+                "expired"
+            },
+            created_by: emails.get(&k.created_by).cloned().unwrap_or(k.created_by),
+            last_used: k.last_used_at.map_or_else(|| "never".to_owned(), rfc3339),
+            role: k.role.as_str(),
+            id: k.id,
+            name: k.name,
+            hint: k.hint,
+        })
+        .collect();
+    let roles = [Role::Admin, Role::Editor, Role::Viewer]
+        .into_iter()
+        .filter(|r| *r <= signed_in.role())
+        .map(Role::as_str)
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = KeysPage {
+        nav: signed_in.nav(),
+        keys,
+        roles,
+        new_key: new_key.map(|k| k.expose().to_owned()),
+        error,
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn api_keys(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    keys_page(&state, &signed_in, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewKeyForm {
+    csrf_token: String,
+    name: String,
+    role: String,
+}
+
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<NewKeyForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    scope(&signed_in)?;
+    let name = form.name.trim();
+    let role = Role::try_from(form.role).map_err(|_| PageError::BadForm)?;
+    if role > signed_in.role() {
+        return Err(PageError::Forbidden);
+    }
+    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
+        let error = Some("Give the key a name of 1 to 100 characters.");
+        return keys_page(&state, &signed_in, None, error).await;
+    }
+    let secret = ApiKey::generate();
+    let new = NewKey {
+        name,
+        role,
+        hash: secret.hash(),
+        hint: secret.hint(),
+        created_by: &signed_in.session.user_id,
+        created_by_key: None,
+        expires_at: None,
+    };
+    state
+        .store
+        .insert_key(&signed_in.session.account_id, &new, &signed_in.actor())
+        .await?;
+    keys_page(&state, &signed_in, Some(secret), None).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    let account = &signed_in.session.account_id;
+    if !is_id("key", &id) {
+        return Err(PageError::NotFound);
+    }
+    let key = state
+        .store
+        .get_key(account, scope(&signed_in)?, &id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    state
+        .store
+        .revoke_key(account, &key.id, &signed_in.actor())
+        .await?;
+    Ok(Redirect::to("/app/settings/api-keys").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    nav: Nav,
+    /// Signed in, last active, address, browser, whether it is this session.
+    sessions: Vec<(String, String, String, String, bool)>,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+async fn security_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+) -> Result<Response, PageError> {
+    let sessions = state
+        .store
+        .user_sessions(&signed_in.session.user_id, now_ms())
+        .await?
+        .into_iter()
+        .map(|s| {
+            let this = s.id == signed_in.session.id;
+            (
+                rfc3339(s.created_at),
+                rfc3339(s.last_seen_at),
+                s.client_ip,
+                s.user_agent,
+                this,
+            )
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = SecurityPage {
+        nav: signed_in.nav(),
+        sessions,
+        notice,
+        error,
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn security(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    security_page(&state, &signed_in, None, None).await
+}
+
+pub async fn sign_out_others(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    state
+        .store
+        .delete_user_sessions(&signed_in.session.user_id, Some(&signed_in.session.id))
+        .await?;
+    security_page(
+        &state,
+        &signed_in,
+        Some("Every other session is signed out."),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf_token: String,
+    current_password: String,
+    password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    let user = state
+        .store
+        .user_by_email(&signed_in.session.email)
+        .await?
+        .ok_or(PageError::SignIn)?;
+    let current = Password::new(form.current_password);
+    if !password::verify(current, user.password_hash).await? {
+        return security_page(
+            &state,
+            &signed_in,
+            None,
+            Some("The current password is wrong."),
+        )
+        .await;
+    }
+    let new = Password::new(form.password);
+    if let Some(problem) = new.problem() {
+        let error = match problem {
+            p if p.starts_with("must be at least") => {
+                "The new password must be at least 8 characters."
+            }
+            p if p.starts_with("must be at most") => {
+                "The new password must be at most 1024 characters."
+            }
+            _ => "The new password is one of the most common; choose another.",
+        };
+        return security_page(&state, &signed_in, None, Some(error)).await;
+    }
+    state
+        .store
+        .set_password(&user.id, &password::hash(new).await?)
+        .await?;
+    state
+        .store
+        .delete_user_sessions(&user.id, Some(&signed_in.session.id))
+        .await?;
+    security_page(
+        &state,
+        &signed_in,
+        Some("Password changed. Every other session is signed out."),
+        None,
+    )
+    .await
+}

@@ -1,0 +1,164 @@
+//! Dashboard sessions: a `__Host-` cookie holding a random token, of which only the
+//! SHA-256 is stored; an idle timeout and an absolute lifetime; a CSRF token
+//! derived from the session token, so nothing more is stored.
+
+use std::net::IpAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
+use axum::http::header::{COOKIE, USER_AGENT};
+use axum::http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use super::PageError;
+use crate::AppState;
+use crate::auth::token::Token;
+use crate::auth::{Permission, Role};
+use crate::clock::now_ms;
+use crate::net::Client;
+use crate::store::audit::Actor;
+use crate::store::users::{NewSession, SessionRow};
+
+pub const COOKIE_NAME: &str = "__Host-thinnest_session";
+
+/// A signed-in dashboard request.
+pub struct SignedIn {
+    pub session: SessionRow,
+    token: Token,
+    pub client_ip: IpAddr,
+}
+
+/// What every signed-in page shows in its header.
+pub struct Nav {
+    pub email: String,
+    pub workspace: String,
+    pub role: &'static str,
+    pub csrf_token: String,
+    pub can_manage_keys: bool,
+}
+
+impl SignedIn {
+    pub fn nav(&self) -> Nav {
+        Nav {
+            email: self.session.email.clone(),
+            workspace: self.session.account_name.clone(),
+            role: self.session.role.as_str(),
+            csrf_token: self.token.derive("csrf"),
+            can_manage_keys: Permission::ApiKeysOwn.allowed_for(self.session.role),
+        }
+    }
+
+    /// Accepts a form only with this session's CSRF token (compared in constant time).
+    pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+        let expected = self.token.derive("csrf");
+        if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
+            Ok(())
+        } else {
+            Err(PageError::BadForm)
+        }
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), PageError> {
+        if permission.allowed_for(self.session.role) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden)
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.session.role
+    }
+
+    /// This person as the audit log names them.
+    pub fn actor(&self) -> Actor {
+        Actor::user(&self.session.user_id, self.client_ip)
+    }
+}
+
+fn cookie_token(parts: &Parts) -> Option<Token> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .and_then(|(_, value)| Token::parse(value))
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let token = cookie_token(parts).ok_or(PageError::SignIn)?;
+        let session = state
+            .store
+            .session_by_hash(&token.hash())
+            .await?
+            .ok_or(PageError::SignIn)?;
+        let now = now_ms();
+        let idle_ms = i64::from(state.config.dashboard.session_idle_minutes) * 60_000;
+        if session.expires_at <= now || session.last_seen_at + idle_ms <= now {
+            state.store.delete_session(&session.id).await?;
+            return Err(PageError::SignIn);
+        }
+        state.store.touch_session(&session.id, now).await?;
+        let client_ip = parts
+            .extensions
+            .get::<Client>()
+            .map_or(std::net::Ipv6Addr::UNSPECIFIED.into(), |c| c.ip);
+        Ok(SignedIn {
+            session,
+            token,
+            client_ip,
+        })
+    }
+}
+
+/// Starts a session (always with a new token) and returns its `Set-Cookie` value.
+pub async fn start(
+    state: &AppState,
+    user_id: &str,
+    account_id: &str,
+    client_ip: IpAddr,
+    user_agent: Option<&HeaderValue>,
+) -> Result<HeaderValue, PageError> {
+    let token = Token::generate();
+    let max_age_s = i64::from(state.config.dashboard.session_max_hours) * 3600;
+    let user_agent = user_agent
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    state
+        .store
+        .insert_session(&NewSession {
+            token_hash: &token.hash(),
+            user_id,
+            account_id,
+            expires_at: now_ms() + max_age_s * 1000,
+            client_ip: &client_ip.to_string(),
+            user_agent: &user_agent,
+        })
+        .await?;
+    let cookie = format!(
+        "{COOKIE_NAME}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_s}",
+        token.expose()
+    );
+    Ok(HeaderValue::from_str(&cookie)?)
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-thinnest_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+    )
+}
+
+/// The user agent header of a request, for the sessions list.
+pub fn user_agent(parts: &axum::http::HeaderMap) -> Option<&HeaderValue> {
+    parts.get(USER_AGENT)
+}

@@ -1,0 +1,479 @@
+//! Sign-up, email verification, sign-in, sign-out and password reset.
+//!
+//! Sign-up, sign-in and reset answer the same whether or not an account exists,
+//! and do the same password work either way, so that nobody learns who has one.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{self, SignedIn};
+use super::{MessagePage, PageError, PageForm, origin, render};
+use crate::AppState;
+use crate::auth::password::{self, Password};
+use crate::auth::token::Token;
+use crate::bootstrap::normalise_email;
+use crate::clock::now_ms;
+use crate::email::Email;
+use crate::net::Client;
+use crate::ratelimit::{Mode, seconds_until};
+use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
+
+const HOUR_MS: i64 = 3_600_000;
+/// Sign-in attempts per minute, per address and per email.
+const ATTEMPTS_PER_IP: u32 = 30;
+const ATTEMPTS_PER_EMAIL: u32 = 10;
+/// Consecutive failures before back-off starts, and its ceiling.
+const FREE_FAILURES: i64 = 5;
+const MAX_LOCK_MS: i64 = 15 * 60_000;
+
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct FormPage {
+    title: &'static str,
+    action: &'static str,
+    submit: &'static str,
+    error: Option<String>,
+    notice: Option<&'static str>,
+    email_field: bool,
+    email: String,
+    password_field: bool,
+    password_autocomplete: &'static str,
+    password_error: Option<&'static str>,
+    token_field: bool,
+    links: Vec<(&'static str, &'static str)>,
+}
+
+impl FormPage {
+    fn new(title: &'static str, action: &'static str, submit: &'static str) -> FormPage {
+        FormPage {
+            title,
+            action,
+            submit,
+            error: None,
+            notice: None,
+            email_field: true,
+            email: String::new(),
+            password_field: true,
+            password_autocomplete: "current-password",
+            password_error: None,
+            token_field: false,
+            links: Vec::new(),
+        }
+    }
+
+    fn login() -> FormPage {
+        FormPage {
+            links: vec![
+                ("/app/forgot-password", "Forgot your password?"),
+                ("/app/signup", "No account yet? Sign up"),
+            ],
+            ..FormPage::new("Sign in", "/app/login", "Sign in")
+        }
+    }
+
+    fn signup() -> FormPage {
+        FormPage {
+            password_autocomplete: "new-password",
+            links: vec![("/app/login", "Already have an account? Sign in")],
+            ..FormPage::new("Create your account", "/app/signup", "Sign up")
+        }
+    }
+
+    fn forgot() -> FormPage {
+        FormPage {
+            password_field: false,
+            links: vec![("/app/login", "Back to sign in")],
+            ..FormPage::new(
+                "Reset your password",
+                "/app/forgot-password",
+                "Send me a link",
+            )
+        }
+    }
+
+    fn reset() -> FormPage {
+        FormPage {
+            email_field: false,
+            token_field: true,
+            password_autocomplete: "new-password",
+            ..FormPage::new(
+                "Choose a new password",
+                "/app/reset-password",
+                "Set password",
+            )
+        }
+    }
+
+    fn verify() -> FormPage {
+        FormPage {
+            email_field: false,
+            password_field: false,
+            token_field: true,
+            ..FormPage::new("Confirm your email", "/app/verify-email", "Confirm")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct EmailOnly {
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct TokenOnly {
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    token: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf_token: String,
+}
+
+fn page(status: StatusCode, form: FormPage) -> Response {
+    render(status, &form)
+}
+
+fn inbox(title: &str, text: &str) -> Response {
+    render(StatusCode::OK, &MessagePage::new(title, text))
+}
+
+/// Sends a message with a single-use link; the token travels after `#`.
+async fn send_link(
+    state: &AppState,
+    link_origin: &str,
+    to: &str,
+    user_id: &str,
+    kind: &'static str,
+) -> Result<(), PageError> {
+    let token = Token::generate();
+    let (path, subject, ttl, text) = match kind {
+        VERIFY_EMAIL => (
+            "/app/verify-email",
+            "Confirm your email address",
+            24 * HOUR_MS,
+            "Confirm your email address to finish creating your thinnest account:",
+        ),
+        _ => (
+            "/app/reset-password",
+            "Reset your thinnest password",
+            HOUR_MS,
+            "Someone (hopefully you) asked to set a new password for your thinnest account. \
+             This link works once, for an hour:",
+        ),
+    };
+    state
+        .store
+        .insert_email_token(user_id, kind, &token.hash(), now_ms() + ttl)
+        .await?;
+    let body = format!(
+        "{text}\n\n{link_origin}{path}#token={}\n\nIf it was not you, ignore this message.\n",
+        token.expose()
+    );
+    state
+        .mailer
+        .send(Email {
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            text: body,
+        })
+        .await?;
+    Ok(())
+}
+
+fn link_origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<String, PageError> {
+    origin(state, uri, headers).ok_or(PageError::BadForm)
+}
+
+pub async fn signup_page() -> Response {
+    page(StatusCode::OK, FormPage::signup())
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    PageForm(form): PageForm<Credentials>,
+) -> Result<Response, PageError> {
+    let password = Password::new(form.password);
+    let Ok(email) = normalise_email(&form.email) else {
+        let error = Some("Enter a valid email address.".to_owned());
+        return Ok(page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            FormPage {
+                error,
+                email: form.email,
+                ..FormPage::signup()
+            },
+        ));
+    };
+    if let Some(problem) = password.problem() {
+        let form = FormPage {
+            password_error: Some(problem),
+            email,
+            ..FormPage::signup()
+        };
+        return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, form));
+    }
+    let links = link_origin(&state, &uri, &headers)?;
+    // The hash is computed whether or not the account exists, so both take as long.
+    let phc = password::hash(password).await?;
+    match state.store.user_by_email(&email).await? {
+        None => {
+            if let Some(user_id) = state.store.create_user(&email, &phc).await? {
+                send_link(&state, &links, &email, &user_id, VERIFY_EMAIL).await?;
+            }
+        }
+        // A sign-up never confirmed: the newest password counts.
+        Some(user) if user.email_verified_at.is_none() && user.password_hash.is_some() => {
+            state.store.set_password(&user.id, &phc).await?;
+            send_link(&state, &links, &email, &user.id, VERIFY_EMAIL).await?;
+        }
+        // An existing account: tell its owner, who can reset the password from there.
+        Some(user) => {
+            send_link(&state, &links, &email, &user.id, RESET_PASSWORD).await?;
+        }
+    }
+    Ok(inbox(
+        "Check your inbox",
+        "We sent a message to that address. Follow its link to continue.",
+    ))
+}
+
+pub async fn verify_page() -> Response {
+    page(StatusCode::OK, FormPage::verify())
+}
+
+/// The workspace to sign in to: the user's first, or a new one of their own.
+async fn workspace_of(state: &AppState, user_id: &str, email: &str) -> Result<String, PageError> {
+    if let Some((id, _, _)) = state.store.workspaces(user_id).await?.into_iter().next() {
+        return Ok(id);
+    }
+    let name = format!("{}'s workspace", email.split('@').next().unwrap_or(email));
+    Ok(state.store.create_account(&name, user_id).await?)
+}
+
+async fn signed_in_redirect(
+    state: &AppState,
+    user_id: &str,
+    email: &str,
+    client: &Client,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let account = workspace_of(state, user_id, email).await?;
+    let cookie = session::start(
+        state,
+        user_id,
+        &account,
+        client.ip,
+        session::user_agent(headers),
+    )
+    .await?;
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/app")).into_response())
+}
+
+fn link_expired() -> Response {
+    render(
+        StatusCode::BAD_REQUEST,
+        &MessagePage::new(
+            "This link no longer works",
+            "Links work once and expire. Ask for a new one from the sign-in page.",
+        ),
+    )
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<TokenOnly>,
+) -> Result<Response, PageError> {
+    let Some(token) = Token::parse(&form.token) else {
+        return Ok(link_expired());
+    };
+    let Some(user_id) = state
+        .store
+        .use_email_token(VERIFY_EMAIL, &token.hash())
+        .await?
+    else {
+        return Ok(link_expired());
+    };
+    state.store.mark_email_verified(&user_id).await?;
+    let email = state.store.user_email(&user_id).await?;
+    signed_in_redirect(&state, &user_id, &email, &client, &headers).await
+}
+
+pub async fn login_page(signed_in: Result<SignedIn, PageError>) -> Response {
+    if signed_in.is_ok() {
+        return Redirect::to("/app").into_response();
+    }
+    page(StatusCode::OK, FormPage::login())
+}
+
+/// Milliseconds sign-ins for an email are blocked after this many consecutive failures.
+fn back_off_ms(failures: i64) -> i64 {
+    if failures < FREE_FAILURES {
+        return 0;
+    }
+    let exponent = u32::try_from((failures - FREE_FAILURES).min(20)).unwrap_or(20);
+    (1000_i64 << exponent).min(MAX_LOCK_MS)
+}
+
+fn too_many(email: String, wait_ms: i64) -> Response {
+    let error = format!(
+        "Too many sign-in attempts. Try again in {} seconds.",
+        seconds_until(wait_ms)
+    );
+    page(
+        StatusCode::TOO_MANY_REQUESTS,
+        FormPage {
+            error: Some(error),
+            email,
+            ..FormPage::login()
+        },
+    )
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    uri: Uri,
+    headers: HeaderMap,
+    PageForm(form): PageForm<Credentials>,
+) -> Result<Response, PageError> {
+    let email = normalise_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
+    // Every attempt spends from budgets per address and per email first, atomically,
+    // so parallel guesses count one by one.
+    for (budget, limit) in [
+        (format!("login-ip:{}", client.ip), ATTEMPTS_PER_IP),
+        (format!("login-email:{email}"), ATTEMPTS_PER_EMAIL),
+    ] {
+        let decision = state.limiter.decide(&budget, limit, Mode::Take).await;
+        if !decision.allowed {
+            return Ok(too_many(email, decision.reset_ms));
+        }
+    }
+    if let Some(until) = state.store.login_locked_until(&email).await? {
+        return Ok(too_many(email, until - now_ms()));
+    }
+    let user = state.store.user_by_email(&email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = password::verify(Password::new(form.password), stored).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        state.store.count_login_failure(&email, back_off_ms).await?;
+        let error = Some("That email and password do not match an account.".to_owned());
+        return Ok(page(
+            StatusCode::UNAUTHORIZED,
+            FormPage {
+                error,
+                email,
+                ..FormPage::login()
+            },
+        ));
+    };
+    state.store.clear_login_failures(&email).await?;
+    if user.email_verified_at.is_none() {
+        let links = link_origin(&state, &uri, &headers)?;
+        send_link(&state, &links, &email, &user.id, VERIFY_EMAIL).await?;
+        return Ok(inbox(
+            "Confirm your email first",
+            "We sent a new link to your address. Follow it to finish signing in.",
+        ));
+    }
+    signed_in_redirect(&state, &user.id, &email, &client, &headers).await
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    state.store.delete_session(&signed_in.session.id).await?;
+    Ok((
+        [(header::SET_COOKIE, session::cleared())],
+        Redirect::to("/app/login"),
+    )
+        .into_response())
+}
+
+pub async fn forgot_page() -> Response {
+    page(StatusCode::OK, FormPage::forgot())
+}
+
+pub async fn forgot(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    PageForm(form): PageForm<EmailOnly>,
+) -> Result<Response, PageError> {
+    if let Ok(email) = normalise_email(&form.email)
+        && let Some(user) = state.store.user_by_email(&email).await?
+    {
+        let links = link_origin(&state, &uri, &headers)?;
+        send_link(&state, &links, &email, &user.id, RESET_PASSWORD).await?;
+    }
+    Ok(inbox(
+        "Check your inbox",
+        "If an account uses that address, we sent it a link to set a new password.",
+    ))
+}
+
+pub async fn reset_page() -> Response {
+    page(StatusCode::OK, FormPage::reset())
+}
+
+pub async fn reset(
+    State(state): State<AppState>,
+    PageForm(form): PageForm<NewPassword>,
+) -> Result<Response, PageError> {
+    let password = Password::new(form.password);
+    if let Some(problem) = password.problem() {
+        return Ok(page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            FormPage {
+                password_error: Some(problem),
+                notice: Some("Open the link from the email again if this page lost it."),
+                ..FormPage::reset()
+            },
+        ));
+    }
+    let Some(token) = Token::parse(&form.token) else {
+        return Ok(link_expired());
+    };
+    let phc = password::hash(password).await?;
+    let Some(user_id) = state
+        .store
+        .use_email_token(RESET_PASSWORD, &token.hash())
+        .await?
+    else {
+        return Ok(link_expired());
+    };
+    state.store.set_password(&user_id, &phc).await?;
+    // The link proved the address; every old session ends.
+    state.store.mark_email_verified(&user_id).await?;
+    state.store.delete_user_sessions(&user_id, None).await?;
+    Ok(render(
+        StatusCode::OK,
+        &MessagePage {
+            title: "Password changed".to_owned(),
+            text: "Your new password is set, and every session was signed out.".to_owned(),
+            links: vec![("/app/login", "Sign in")],
+        },
+    ))
+}

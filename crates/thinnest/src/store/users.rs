@@ -1,0 +1,280 @@
+//! People: passwords, email tokens, dashboard sessions and sign-in back-off.
+
+use super::Store;
+use crate::auth::Role;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub email_verified_at: Option<i64>,
+}
+
+/// A signed-in session with the user's role in the session's workspace.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub account_id: String,
+    pub account_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// A session as the security page lists it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub client_ip: String,
+    pub user_agent: String,
+}
+
+/// What a new session is made of.
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub user_id: &'a str,
+    pub account_id: &'a str,
+    pub expires_at: i64,
+    pub client_ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+pub const VERIFY_EMAIL: &str = "verify_email";
+pub const RESET_PASSWORD: &str = "reset_password";
+
+impl Store {
+    pub async fn user_by_email(&self, email: &str) -> sqlx::Result<Option<UserRow>> {
+        sqlx::query_as(
+            "SELECT id, email, password_hash, email_verified_at FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn user_email(&self, user_id: &str) -> sqlx::Result<String> {
+        let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(email)
+    }
+
+    /// A new, unverified user with this password, unless the email is taken.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> sqlx::Result<Option<String>> {
+        let id = new_id("user");
+        let done = sqlx::query(
+            "INSERT INTO users (id, email, created_at, password_hash) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(email)
+        .bind(now_ms())
+        .bind(password_hash)
+        .execute(self.pool())
+        .await?;
+        Ok((done.rows_affected() == 1).then_some(id))
+    }
+
+    pub async fn set_password(&self, user_id: &str, password_hash: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_email_verified(&self, user_id: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The workspaces the user belongs to, with the user's role, oldest first.
+    pub async fn workspaces(&self, user_id: &str) -> sqlx::Result<Vec<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT a.id, a.name, m.role FROM memberships m JOIN accounts a ON a.id = m.account_id \
+             WHERE m.user_id = $1 ORDER BY m.created_at, a.id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn insert_email_token(
+        &self,
+        user_id: &str,
+        purpose: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(purpose)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Spends a token: its user, if it exists for this purpose, is unexpired and unused.
+    /// Of two uses racing, one wins.
+    pub async fn use_email_token(
+        &self,
+        purpose: &str,
+        token_hash: &str,
+    ) -> sqlx::Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "UPDATE email_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
+             AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    pub async fn insert_session(&self, s: &NewSession<'_>) -> sqlx::Result<String> {
+        let id = new_id("sess");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, account_id, created_at, last_seen_at, \
+             expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(s.token_hash)
+        .bind(s.user_id)
+        .bind(s.account_id)
+        .bind(now)
+        .bind(s.expires_at)
+        .bind(s.client_ip)
+        .bind(s.user_agent)
+        .execute(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// The session with this token, while its user is still a member of its workspace.
+    pub async fn session_by_hash(&self, token_hash: &str) -> sqlx::Result<Option<SessionRow>> {
+        sqlx::query_as(
+            "SELECT s.id, s.user_id, u.email, s.account_id, a.name AS account_name, m.role, \
+             s.last_seen_at, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             JOIN accounts a ON a.id = s.account_id \
+             JOIN memberships m ON m.account_id = s.account_id AND m.user_id = s.user_id \
+             WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Records activity, at most once a minute.
+    pub async fn touch_session(&self, id: &str, now: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $3")
+            .bind(id)
+            .bind(now)
+            .bind(now - 60_000)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id: &str) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user but `keep` (none: all).
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_sessions(&self, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionInfo>> {
+        sqlx::query_as(
+            "SELECT id, created_at, last_seen_at, client_ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// When sign-ins for this email are blocked until, if they are.
+    pub async fn login_locked_until(&self, email: &str) -> sqlx::Result<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT locked_until FROM login_failures WHERE email = $1")
+                .bind(email)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(t,)| t).filter(|&t| t > now_ms()))
+    }
+
+    /// Counts a failed sign-in; returns the number of consecutive failures.
+    pub async fn count_login_failure(
+        &self,
+        email: &str,
+        lock_for: impl Fn(i64) -> i64,
+    ) -> sqlx::Result<i64> {
+        let (failures,): (i64,) = sqlx::query_as(
+            "INSERT INTO login_failures (email, failures, locked_until) VALUES ($1, 1, 0) \
+             ON CONFLICT (email) DO UPDATE SET failures = login_failures.failures + 1 RETURNING failures",
+        )
+        .bind(email)
+        .fetch_one(self.pool())
+        .await?;
+        let lock_ms = lock_for(failures);
+        if lock_ms > 0 {
+            sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE email = $1")
+                .bind(email)
+                .bind(now_ms() + lock_ms)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(failures)
+    }
+
+    pub async fn clear_login_failures(&self, email: &str) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE email = $1")
+            .bind(email)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
