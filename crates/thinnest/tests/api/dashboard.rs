@@ -335,3 +335,115 @@ async fn an_idle_session_ends_and_the_database_holds_no_secret_in_clear() {
         (StatusCode::SEE_OTHER, "/app/login")
     );
 }
+
+#[tokio::test]
+async fn confirmation_email_goes_through_a_real_smtp_server() {
+    let Some(sink) = crate::support::smtp::SmtpSink::start().await else {
+        return;
+    };
+    let app = TestApp::with_flags(&[
+        "--smtp-url",
+        &sink.url,
+        "--email-from",
+        "thinnest <hello@thinnest.test>",
+    ])
+    .await;
+    let browser = Browser::new(&app);
+    let page = browser
+        .post(
+            "/app/signup",
+            &[("email", "mail@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let message = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.contains("mail@example.com"))
+        .expect("a message");
+    assert!(message.contains("hello@thinnest.test"), "{message}");
+    let text = message
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = text.find("#token=").expect("a link") + "#token=".len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let page = browser
+        .post("/app/verify-email", &[("token", &token)])
+        .await;
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, "/app")
+    );
+    assert_eq!(app.outbox_len(), 0, "nothing went to the outbox");
+}
+
+#[tokio::test]
+async fn the_security_page_signs_out_other_sessions_and_changes_the_password() {
+    let app = TestApp::spawn().await;
+    let first = signed_up(&app, "p@example.com").await;
+    let second = Browser::new(&app);
+    assert_eq!(
+        sign_in(&second, "p@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = first.get("/app/settings/security").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body.matches("<tr><td>").count(),
+        2,
+        "two sessions listed"
+    );
+
+    let csrf = page.csrf();
+    let out = first
+        .post(
+            "/app/settings/security/sign-out-others",
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(
+        second.get("/app").await.status,
+        StatusCode::SEE_OTHER,
+        "the other session ended"
+    );
+    assert_eq!(
+        first.get("/app").await.status,
+        StatusCode::OK,
+        "this one lives"
+    );
+
+    let change = |current: &'static str, new: &'static str| {
+        let (first, csrf) = (&first, csrf.clone());
+        async move {
+            let form = [
+                ("csrf_token", csrf.as_str()),
+                ("current_password", current),
+                ("password", new),
+            ];
+            first.post("/app/settings/security/password", &form).await
+        }
+    };
+    assert_eq!(
+        change("wrong-current-pw", "fresh-new-pass-1").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        change(PASSWORD, "12345678").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        change(PASSWORD, "fresh-new-pass-1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sign_in(&Browser::new(&app), "p@example.com", "fresh-new-pass-1")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
