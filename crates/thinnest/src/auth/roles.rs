@@ -57,6 +57,8 @@ pub enum Permission {
     UsageRead,
     /// Read the account's audit log.
     AuditLogRead,
+    /// Invite members, change their roles, remove them.
+    TeamManage,
 }
 
 impl Permission {
@@ -65,9 +67,10 @@ impl Permission {
         match self {
             Permission::AgentsRead => Role::Viewer,
             Permission::AgentsWrite | Permission::ApiKeysOwn => Role::Editor,
-            Permission::ApiKeysAll | Permission::UsageRead | Permission::AuditLogRead => {
-                Role::Admin
-            }
+            Permission::ApiKeysAll
+            | Permission::UsageRead
+            | Permission::AuditLogRead
+            | Permission::TeamManage => Role::Admin,
         }
     }
 
@@ -83,6 +86,7 @@ impl Permission {
             Permission::ApiKeysAll => "manage every API key of the account",
             Permission::UsageRead => "read the account's usage",
             Permission::AuditLogRead => "read the account's audit log",
+            Permission::TeamManage => "manage the team",
         }
     }
 }
@@ -101,6 +105,7 @@ mod tests {
             (ApiKeysAll, [false, false, true]),
             (UsageRead, [false, false, true]),
             (AuditLogRead, [false, false, true]),
+            (TeamManage, [false, false, true]),
         ];
         for (permission, expected) in table {
             let got = [Role::Viewer, Role::Editor, Role::Admin].map(|r| permission.allowed_for(r));

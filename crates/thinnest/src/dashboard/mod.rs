@@ -5,6 +5,7 @@
 mod pages;
 mod session;
 mod sign_in;
+mod team;
 
 use askama::Template;
 use axum::Router;
@@ -56,6 +57,29 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/app/settings/security/password",
             post(pages::change_password),
         )
+        .route("/app/settings/team", get(team::team))
+        .route("/app/settings/team/invitations", post(team::invite))
+        .route(
+            "/app/settings/team/invitations/{id}/resend",
+            post(team::resend),
+        )
+        .route(
+            "/app/settings/team/invitations/{id}/cancel",
+            post(team::cancel),
+        )
+        .route(
+            "/app/settings/team/members/{user_id}/role",
+            post(team::change_role),
+        )
+        .route(
+            "/app/settings/team/members/{user_id}/remove",
+            post(team::remove),
+        )
+        .route(
+            "/app/invitations/accept",
+            get(team::accept_page).post(team::accept),
+        )
+        .route("/app/workspaces/switch", post(team::switch))
         .layer(from_fn_with_state(state, same_origin))
 }
 
@@ -90,6 +114,28 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
             .map(|axum::Form(v)| PageForm(v))
             .map_err(|_| PageError::BadForm)
     }
+}
+
+/// Emails `to` a link to `url` carrying `token` after `#`.
+pub async fn mail_link(
+    state: &AppState,
+    to: &str,
+    subject: &str,
+    text: &str,
+    url: &str,
+    token: &crate::auth::token::Token,
+) -> Result<(), PageError> {
+    let body = format!(
+        "{text}\n\n{url}#token={}\n\nIf you did not expect this message, ignore it.\n",
+        token.expose()
+    );
+    let email = crate::email::Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: body,
+    };
+    state.mailer.send(email).await?;
+    Ok(())
 }
 
 /// Renders a template with a status.

@@ -35,6 +35,7 @@ pub struct Nav {
     pub role: &'static str,
     pub csrf_token: String,
     pub can_manage_keys: bool,
+    pub can_manage_team: bool,
 }
 
 impl SignedIn {
@@ -45,6 +46,7 @@ impl SignedIn {
             role: self.session.role.as_str(),
             csrf_token: self.token.derive("csrf"),
             can_manage_keys: Permission::ApiKeysOwn.allowed_for(self.session.role),
+            can_manage_team: Permission::TeamManage.allowed_for(self.session.role),
         }
     }
 

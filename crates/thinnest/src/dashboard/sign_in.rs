@@ -11,13 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{self, SignedIn};
-use super::{MessagePage, PageError, PageForm, origin, render};
+use super::{MessagePage, PageError, PageForm, mail_link, origin, render};
 use crate::AppState;
 use crate::auth::password::{self, Password};
 use crate::auth::token::Token;
 use crate::bootstrap::normalise_email;
 use crate::clock::now_ms;
-use crate::email::Email;
 use crate::net::Client;
 use crate::ratelimit::{Mode, seconds_until};
 use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
@@ -108,6 +107,19 @@ impl FormPage {
         }
     }
 
+    pub fn accept() -> FormPage {
+        FormPage {
+            email_field: false,
+            password_field: false,
+            token_field: true,
+            ..FormPage::new(
+                "Join the workspace",
+                "/app/invitations/accept",
+                "Accept the invitation",
+            )
+        }
+    }
+
     fn verify() -> FormPage {
         FormPage {
             email_field: false,
@@ -145,7 +157,7 @@ pub struct CsrfOnly {
     csrf_token: String,
 }
 
-fn page(status: StatusCode, form: FormPage) -> Response {
+pub fn page(status: StatusCode, form: FormPage) -> Response {
     render(status, &form)
 }
 
@@ -181,22 +193,18 @@ async fn send_link(
         .store
         .insert_email_token(user_id, kind, &token.hash(), now_ms() + ttl)
         .await?;
-    let body = format!(
-        "{text}\n\n{link_origin}{path}#token={}\n\nIf it was not you, ignore this message.\n",
-        token.expose()
-    );
-    state
-        .mailer
-        .send(Email {
-            to: to.to_owned(),
-            subject: subject.to_owned(),
-            text: body,
-        })
-        .await?;
-    Ok(())
+    mail_link(
+        state,
+        to,
+        subject,
+        text,
+        &format!("{link_origin}{path}"),
+        &token,
+    )
+    .await
 }
 
-fn link_origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<String, PageError> {
+pub fn link_origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<String, PageError> {
     origin(state, uri, headers).ok_or(PageError::BadForm)
 }
 

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod security_events;
+pub mod teams;
 pub mod usage;
 pub mod users;
 

@@ -5,10 +5,10 @@ use reqwest::StatusCode;
 use crate::support::TestApp;
 use crate::support::browser::{Browser, Page};
 
-const PASSWORD: &str = "velvet-harbor-52";
+pub const PASSWORD: &str = "velvet-harbor-52";
 
 /// Signs a new person up and confirms the address; the browser ends signed in.
-async fn signed_up(app: &TestApp, email: &str) -> Browser {
+pub async fn signed_up(app: &TestApp, email: &str) -> Browser {
     let browser = Browser::new(app);
     let page = browser
         .post("/app/signup", &[("email", email), ("password", PASSWORD)])
@@ -27,7 +27,7 @@ async fn signed_up(app: &TestApp, email: &str) -> Browser {
     browser
 }
 
-async fn sign_in(browser: &Browser, email: &str, password: &str) -> Page {
+pub async fn sign_in(browser: &Browser, email: &str, password: &str) -> Page {
     browser
         .post("/app/login", &[("email", email), ("password", password)])
         .await

@@ -13,4 +13,5 @@ mod https;
 mod new_user;
 mod rate_limits;
 mod support;
+mod team;
 mod usage;

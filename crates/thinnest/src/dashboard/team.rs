@@ -1,0 +1,373 @@
+//! The team page: invitations by email, roles, removal; accepting an invitation;
+//! switching between one's workspaces.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{Nav, SignedIn};
+use super::sign_in::{FormPage, link_origin, page};
+use super::{MessagePage, PageError, PageForm, mail_link, render};
+use crate::AppState;
+use crate::auth::token::Token;
+use crate::auth::{Permission, Role};
+use crate::bootstrap::normalise_email;
+use crate::clock::{now_ms, rfc3339};
+use crate::ids::is_id;
+use crate::store::teams::{MemberChange, NewInvitation};
+
+const INVITATION_MS: i64 = 7 * 24 * 3_600_000;
+
+struct MemberLine {
+    user_id: String,
+    email: String,
+    role: &'static str,
+    active_keys: i64,
+}
+
+struct InvitationLine {
+    id: String,
+    email: String,
+    role: &'static str,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "team.html")]
+struct TeamPage {
+    nav: Nav,
+    members: Vec<MemberLine>,
+    invitations: Vec<InvitationLine>,
+    notice: Option<String>,
+    error: Option<&'static str>,
+}
+
+async fn team_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    notice: Option<String>,
+    error: Option<&'static str>,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::TeamManage)?;
+    let account = &signed_in.session.account_id;
+    let keys = state.store.active_keys_by_creator(account).await?;
+    let members = state
+        .store
+        .members(account)
+        .await?
+        .into_iter()
+        .map(|m| MemberLine {
+            active_keys: keys.get(&m.user_id).copied().unwrap_or(0),
+            role: m.role.as_str(),
+            user_id: m.user_id,
+            email: m.email,
+        })
+        .collect();
+    let invitations = state
+        .store
+        .invitations(account)
+        .await?
+        .into_iter()
+        .map(|i| InvitationLine {
+            id: i.id,
+            email: i.email,
+            role: i.role.as_str(),
+            expires: rfc3339(i.expires_at),
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = TeamPage {
+        nav: signed_in.nav(),
+        members,
+        invitations,
+        notice,
+        error,
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn team(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    team_page(&state, &signed_in, None, None).await
+}
+
+/// Creates an invitation and emails its link.
+async fn send_invitation(
+    state: &AppState,
+    signed_in: &SignedIn,
+    links: &str,
+    email: &str,
+    role: Role,
+) -> Result<(), PageError> {
+    let token = Token::generate();
+    state
+        .store
+        .invite(
+            &signed_in.session.account_id,
+            &NewInvitation {
+                email,
+                role,
+                token_hash: &token.hash(),
+                expires_at: now_ms() + INVITATION_MS,
+                invited_by: &signed_in.session.user_id,
+            },
+            &signed_in.actor(),
+        )
+        .await?;
+    let text = format!(
+        "{} invited you to the thinnest workspace \"{}\" as {}. Sign up or sign in with this \
+         address, then open this link (valid for 7 days, once):",
+        signed_in.session.email,
+        signed_in.session.account_name,
+        role.as_str()
+    );
+    let url = format!("{links}/app/invitations/accept");
+    mail_link(
+        state,
+        email,
+        "You are invited to a thinnest workspace",
+        &text,
+        &url,
+        &token,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    csrf_token: String,
+    email: String,
+    role: String,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    uri: Uri,
+    headers: HeaderMap,
+    PageForm(form): PageForm<InviteForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::TeamManage)?;
+    let role = Role::try_from(form.role).map_err(|_| PageError::BadForm)?;
+    let Ok(email) = normalise_email(&form.email) else {
+        return team_page(
+            &state,
+            &signed_in,
+            None,
+            Some("Enter a valid email address."),
+        )
+        .await;
+    };
+    let links = link_origin(&state, &uri, &headers)?;
+    send_invitation(&state, &signed_in, &links, &email, role).await?;
+    team_page(
+        &state,
+        &signed_in,
+        Some(format!("Invitation sent to {email}.")),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+pub async fn resend(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::TeamManage)?;
+    let account = &signed_in.session.account_id;
+    let invitation = match is_id("inv", &id) {
+        true => state.store.invitation(account, &id).await?,
+        false => None,
+    }
+    .ok_or(PageError::NotFound)?;
+    // The old link stops working; a new one, valid 7 days more, goes out.
+    state.store.cancel_invitation(account, &id).await?;
+    let links = link_origin(&state, &uri, &headers)?;
+    send_invitation(
+        &state,
+        &signed_in,
+        &links,
+        &invitation.email,
+        invitation.role,
+    )
+    .await?;
+    let notice = format!("A new link was sent to {}.", invitation.email);
+    team_page(&state, &signed_in, Some(notice), None).await
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::TeamManage)?;
+    if !is_id("inv", &id)
+        || !state
+            .store
+            .cancel_invitation(&signed_in.session.account_id, &id)
+            .await?
+    {
+        return Err(PageError::NotFound);
+    }
+    team_page(
+        &state,
+        &signed_in,
+        Some("Invitation cancelled.".to_owned()),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf_token: String,
+    role: String,
+}
+
+async fn after_change(
+    state: &AppState,
+    signed_in: &SignedIn,
+    change: MemberChange,
+    done: &str,
+) -> Result<Response, PageError> {
+    match change {
+        MemberChange::Done => team_page(state, signed_in, Some(done.to_owned()), None).await,
+        MemberChange::NotFound => Err(PageError::NotFound),
+        MemberChange::LastAdmin => {
+            let error = "The workspace needs at least one Admin: make someone else Admin first.";
+            team_page(state, signed_in, None, Some(error)).await
+        }
+    }
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(user_id): Path<String>,
+    PageForm(form): PageForm<RoleForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::TeamManage)?;
+    let role = Role::try_from(form.role).map_err(|_| PageError::BadForm)?;
+    let change = state
+        .store
+        .set_member_role(
+            &signed_in.session.account_id,
+            &user_id,
+            role,
+            &signed_in.actor(),
+        )
+        .await?;
+    after_change(&state, &signed_in, change, "Role changed.").await
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(user_id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::TeamManage)?;
+    let change = state
+        .store
+        .remove_member(&signed_in.session.account_id, &user_id, &signed_in.actor())
+        .await?;
+    after_change(
+        &state,
+        &signed_in,
+        change,
+        "Member removed and signed out of this workspace. The API keys they created still work: rotate them.",
+    )
+    .await
+}
+
+pub async fn accept_page() -> Response {
+    page(StatusCode::OK, FormPage::accept())
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    token: String,
+}
+
+pub async fn accept(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, PageError>,
+    PageForm(form): PageForm<TokenForm>,
+) -> Result<Response, PageError> {
+    let token = Token::parse(&form.token).ok_or(PageError::NotFound)?;
+    let Ok(signed_in) = signed_in else {
+        let Some(email) = state.store.invitation_email(&token.hash()).await? else {
+            return Err(PageError::NotFound);
+        };
+        let text = format!(
+            "This invitation is for {email}. Sign in or sign up with that address, then open the link from the email again."
+        );
+        let mut message = MessagePage::new("Sign in to accept", &text);
+        message.links = vec![("/app/login", "Sign in"), ("/app/signup", "Sign up")];
+        return Ok(render(StatusCode::OK, &message));
+    };
+    let joined = state
+        .store
+        .accept_invitation(
+            &token.hash(),
+            &signed_in.session.user_id,
+            &signed_in.session.email,
+            &signed_in.actor(),
+        )
+        .await?
+        .ok_or(PageError::NotFound)?;
+    state
+        .store
+        .switch_session(&signed_in.session.id, &signed_in.session.user_id, &joined)
+        .await?;
+    Ok(Redirect::to("/app").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    csrf_token: String,
+    account_id: String,
+}
+
+pub async fn switch(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<SwitchForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    let switched = state
+        .store
+        .switch_session(
+            &signed_in.session.id,
+            &signed_in.session.user_id,
+            &form.account_id,
+        )
+        .await?;
+    if !switched {
+        return Err(PageError::NotFound);
+    }
+    Ok(([(header::CACHE_CONTROL, "no-store")], Redirect::to("/app")).into_response())
+}

@@ -1,0 +1,226 @@
+//! Teams in the dashboard: invitations, roles, removal, switching workspaces.
+
+use reqwest::StatusCode;
+
+use crate::dashboard::{PASSWORD, sign_in, signed_up};
+use crate::support::TestApp;
+use crate::support::browser::{Browser, Page};
+
+/// The id after `prefix` in the first link or form action of the page that has it.
+fn id_after(page: &Page, prefix: &str) -> String {
+    let start = page
+        .body
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix} in {}", page.body))
+        + prefix.len();
+    page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+async fn invite(app: &TestApp, admin: &Browser, email: &str, role: &str) -> String {
+    let team = admin.get("/app/settings/team").await;
+    assert_eq!(team.status, StatusCode::OK, "{}", team.body);
+    let sent = admin
+        .post(
+            "/app/settings/team/invitations",
+            &[
+                ("csrf_token", &team.csrf()),
+                ("email", email),
+                ("role", role),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains(email));
+    app.emailed_token(email)
+}
+
+#[tokio::test]
+async fn an_invited_viewer_joins_and_sees_no_write_controls() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "owner@example.com").await;
+    let member = signed_up(&app, "viewer@example.com").await;
+    let token = invite(&app, &admin, "viewer@example.com", "viewer").await;
+
+    let joined = member
+        .post("/app/invitations/accept", &[("token", &token)])
+        .await;
+    assert_eq!(
+        (joined.status, joined.location()),
+        (StatusCode::SEE_OTHER, "/app"),
+        "{}",
+        joined.body
+    );
+    let home = member.get("/app").await;
+    assert!(
+        home.body.contains("owner&#39;s workspace (viewer)"),
+        "{}",
+        home.body
+    );
+    for hidden in ["/app/settings/api-keys", "/app/settings/team"] {
+        assert!(
+            !home.body.contains(&format!("href=\"{hidden}\"")),
+            "a viewer sees {hidden}"
+        );
+        assert_eq!(
+            member.get(hidden).await.status,
+            StatusCode::FORBIDDEN,
+            "{hidden}"
+        );
+    }
+    let again = member
+        .post("/app/invitations/accept", &[("token", &token)])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "a link works once");
+
+    // Back to the member's own workspace.
+    let switched = member
+        .post(
+            "/app/workspaces/switch",
+            &[("csrf_token", &home.csrf()), ("account_id", "acct_nope")],
+        )
+        .await;
+    assert_eq!(
+        switched.status,
+        StatusCode::NOT_FOUND,
+        "only one's own workspaces"
+    );
+}
+
+#[tokio::test]
+async fn the_last_admin_stays_and_a_removed_member_is_signed_out_but_keys_remain() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "boss@example.com").await;
+    let member = signed_up(&app, "dev@example.com").await;
+    let token = invite(&app, &admin, "dev@example.com", "editor").await;
+    member
+        .post("/app/invitations/accept", &[("token", &token)])
+        .await;
+
+    // The editor makes a key; the team page counts it against them.
+    let keys = member.get("/app/settings/api-keys").await;
+    assert_eq!(
+        keys.status,
+        StatusCode::OK,
+        "an editor manages its own keys"
+    );
+    assert!(
+        !keys.body.contains("<option value=\"admin\">"),
+        "no role above its own"
+    );
+    let made = member
+        .post(
+            "/app/settings/api-keys",
+            &[
+                ("csrf_token", &keys.csrf()),
+                ("name", "dev"),
+                ("role", "editor"),
+            ],
+        )
+        .await;
+    let start = made.body.find("value=\"tai_").unwrap() + "value=\"".len();
+    let key: String = made.body[start..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    assert_eq!(
+        member.get("/app/settings/team").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let team = admin.get("/app/settings/team").await;
+    assert!(team.body.contains("1 active"), "{}", team.body);
+    let boss_id = id_after(&team, "/app/settings/team/members/");
+    let csrf = team.csrf();
+    let demote = admin
+        .post(
+            &format!("/app/settings/team/members/{boss_id}/role"),
+            &[("csrf_token", &csrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(demote.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(demote.body.contains("at least one Admin"));
+    let leave = admin
+        .post(
+            &format!("/app/settings/team/members/{boss_id}/remove"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(leave.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let dev_id = {
+        let after_boss = &team.body[team.body.find(&boss_id).unwrap() + boss_id.len()..];
+        let marker = "/app/settings/team/members/";
+        let start = after_boss.rfind(marker).map(|i| i + marker.len()).unwrap();
+        after_boss[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<String>()
+    };
+    assert_ne!(dev_id, boss_id);
+    let removed = admin
+        .post(
+            &format!("/app/settings/team/members/{dev_id}/remove"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert!(removed.body.contains("rotate them"));
+    assert_eq!(
+        member.get("/app").await.status,
+        StatusCode::SEE_OTHER,
+        "signed out of that workspace at once"
+    );
+    assert_eq!(
+        app.get("/agents", &key).await.0,
+        StatusCode::OK,
+        "the workspace's keys stay"
+    );
+    assert_eq!(
+        sign_in(&Browser::new(&app), "dev@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn an_invitation_is_only_for_its_address_and_can_be_cancelled() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "lead@example.com").await;
+    let token = invite(&app, &admin, "guest@example.com", "viewer").await;
+
+    let stranger = signed_up(&app, "stranger@example.com").await;
+    let stolen = stranger
+        .post("/app/invitations/accept", &[("token", &token)])
+        .await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+    let anonymous = Browser::new(&app)
+        .post("/app/invitations/accept", &[("token", &token)])
+        .await;
+    assert!(
+        anonymous.body.contains("guest@example.com"),
+        "{}",
+        anonymous.body
+    );
+
+    let team = admin.get("/app/settings/team").await;
+    let id = id_after(&team, "/app/settings/team/invitations/");
+    let cancelled = admin
+        .post(
+            &format!("/app/settings/team/invitations/{id}/cancel"),
+            &[("csrf_token", &team.csrf())],
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    let guest = signed_up(&app, "guest@example.com").await;
+    assert_eq!(
+        guest
+            .post("/app/invitations/accept", &[("token", &token)])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
