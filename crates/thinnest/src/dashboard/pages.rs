@@ -326,6 +326,10 @@ pub async fn change_password(
         .store
         .delete_user_sessions(&user.id, Some(&signed_in.session.id))
         .await?;
+    state
+        .store
+        .record_user_event(&user.id, &signed_in.actor(), "user.password_changed")
+        .await?;
     security_page(
         &state,
         &signed_in,

@@ -19,6 +19,7 @@ use crate::bootstrap::normalise_email;
 use crate::clock::now_ms;
 use crate::net::Client;
 use crate::ratelimit::{Mode, seconds_until};
+use crate::store::audit::Actor;
 use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -382,19 +383,32 @@ pub async fn login(
     let user = state.store.user_by_email(&email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let matches = password::verify(Password::new(form.password), stored).await?;
-    let Some(user) = user.filter(|_| matches) else {
-        state.store.count_login_failure(&email, back_off_ms).await?;
-        let error = Some("That email and password do not match an account.".to_owned());
-        return Ok(page(
-            StatusCode::UNAUTHORIZED,
-            FormPage {
+    let user = match user {
+        Some(user) if matches => user,
+        known => {
+            state.store.count_login_failure(&email, back_off_ms).await?;
+            if let Some(user) = known {
+                let actor = Actor::anonymous(client.ip);
+                state
+                    .store
+                    .record_user_event(&user.id, &actor, "user.sign_in_failed")
+                    .await?;
+            }
+            let error = Some("That email and password do not match an account.".to_owned());
+            let form = FormPage {
                 error,
                 email,
                 ..FormPage::login()
-            },
-        ));
+            };
+            return Ok(page(StatusCode::UNAUTHORIZED, form));
+        }
     };
     state.store.clear_login_failures(&email).await?;
+    let actor = Actor::user(&user.id, client.ip);
+    state
+        .store
+        .record_user_event(&user.id, &actor, "user.signed_in")
+        .await?;
     if user.email_verified_at.is_none() {
         let links = link_origin(&state, &uri, &headers)?;
         send_link(&state, &links, &email, &user.id, VERIFY_EMAIL).await?;
@@ -448,6 +462,7 @@ pub async fn reset_page() -> Response {
 
 pub async fn reset(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     PageForm(form): PageForm<NewPassword>,
 ) -> Result<Response, PageError> {
     let password = Password::new(form.password);
@@ -473,6 +488,11 @@ pub async fn reset(
         return Ok(link_expired());
     };
     state.store.set_password(&user_id, &phc).await?;
+    let actor = Actor::user(&user_id, client.ip);
+    state
+        .store
+        .record_user_event(&user_id, &actor, "user.password_reset")
+        .await?;
     // The link proved the address; every old session ends.
     state.store.mark_email_verified(&user_id).await?;
     state.store.delete_user_sessions(&user_id, None).await?;

@@ -32,6 +32,15 @@ impl Actor {
         }
     }
 
+    /// Someone not signed in, known only by address.
+    pub fn anonymous(client_ip: std::net::IpAddr) -> Actor {
+        Actor {
+            kind: "anonymous",
+            id: String::new(),
+            client_ip: Some(client_ip.to_string()),
+        }
+    }
+
     /// The operator at the command line of the server's host.
     pub fn operator(command: &str) -> Actor {
         Actor {
@@ -90,6 +99,32 @@ pub async fn record<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 }
 
 impl Store {
+    /// Records something that happened to a person in the audit log of every
+    /// workspace they belong to, so that each workspace's Admins see it.
+    pub async fn record_user_event(
+        &self,
+        user_id: &str,
+        actor: &Actor,
+        action: &'static str,
+    ) -> sqlx::Result<()> {
+        let accounts: Vec<(String,)> =
+            sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(self.pool())
+                .await?;
+        let mut tx = self.pool().begin().await?;
+        for (account_id,) in accounts {
+            let change = Change {
+                action,
+                target_type: "user",
+                target_id: user_id,
+                detail: serde_json::json!({}),
+            };
+            record(&mut *tx, &account_id, actor, change).await?;
+        }
+        tx.commit().await
+    }
+
     /// Newest first; `before` is the id of the last entry of the previous page.
     pub async fn audit_entries(
         &self,

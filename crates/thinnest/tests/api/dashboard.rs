@@ -447,3 +447,53 @@ async fn the_security_page_signs_out_other_sessions_and_changes_the_password() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn sign_ins_and_password_changes_are_in_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let browser = signed_up(&app, "a@example.com").await;
+    let keys = browser.get("/app/settings/api-keys").await;
+    let made = browser
+        .post(
+            "/app/settings/api-keys",
+            &[
+                ("csrf_token", &keys.csrf()),
+                ("name", "audit"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    let start = made.body.find("value=\"tai_").unwrap() + "value=\"".len();
+    let key: String = made.body[start..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    assert_eq!(
+        sign_in(&Browser::new(&app), "a@example.com", "wrong-password-1")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&Browser::new(&app), "a@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    let (status, log) = app.get("/audit-log", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[..3],
+        ["user.signed_in", "user.sign_in_failed", "api_key.created"],
+        "{log}"
+    );
+    assert_eq!(log["data"][1]["actor"]["type"], "anonymous");
+    assert_eq!(log["data"][0]["client_ip"], "127.0.0.1");
+}
