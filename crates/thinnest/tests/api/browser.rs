@@ -1,0 +1,37 @@
+//! The dashboard in headless Chromium (Debian's package), driven by playwright-core
+//! from `tests/browser/flows.mjs`; every page visited is saved under
+//! `target/screenshots/`. `.ci/run` installs Chromium and playwright-core.
+
+use std::path::Path;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn people_sign_up_make_a_key_and_invite_a_viewer_in_a_real_browser() {
+    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() || !flows.join("node_modules/playwright-core").exists() {
+        eprintln!(
+            "Chromium or playwright-core missing (.ci/run installs them): browser test skipped"
+        );
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    let out = tokio::process::Command::new("node")
+        .arg(flows.join("flows.mjs"))
+        .arg(&app.https)
+        .arg(app.data_dir.path().join("outbox"))
+        .arg(&screenshots)
+        .arg(app.data_dir.path().join("tls/ca.pem"))
+        .output()
+        .await
+        .expect("run node");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("browser flows passed"), "{log}");
+}

@@ -1,0 +1,117 @@
+// Drives headless Chromium through the dashboard as people would, saving a
+// screenshot of every page visited. Usage:
+//   node flows.mjs <https base> <outbox dir> <screenshot dir> <ca.pem>
+// Run by tests/api/browser.rs against a server it started.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+const [base, outbox, shots, ca] = process.argv.slice(2);
+const PASSWORD = 'lantern-quarry-88';
+mkdirSync(shots, { recursive: true });
+
+let step = 0;
+async function shot(page, name) {
+  step += 1;
+  await page.screenshot({ path: join(shots, `${String(step).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+/** The newest emailed link to `to`, token included. */
+function emailedLink(to) {
+  const files = readdirSync(outbox).sort().reverse();
+  for (const file of files) {
+    const text = readFileSync(join(outbox, file), 'utf8').replaceAll('=\r\n', '').replaceAll('=3D', '=');
+    if (text.includes(`To: ${to}`)) {
+      return text.match(/https:\/\/\S+#token=[A-Za-z0-9]+/)[0];
+    }
+  }
+  throw new Error(`no message to ${to}`);
+}
+
+async function signUp(context, email, name) {
+  const page = await context.newPage();
+  await page.goto(`${base}/app/signup`);
+  await shot(page, `${name}-signup`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
+  await shot(page, `${name}-check-inbox`);
+  await page.goto(emailedLink(email));
+  await shot(page, `${name}-confirm-email`);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL(`${base}/app`);
+  await shot(page, `${name}-home`);
+  return page;
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+try {
+  // Sign up, confirm, sign out, sign in.
+  const owner = await browser.newContext({ ignoreHTTPSErrors: true });
+  let page = await signUp(owner, 'owner@example.com', 'owner');
+  assert.match(await page.textContent('main'), /No agents yet/);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${base}/app/login`);
+  await shot(page, 'login');
+  await page.getByLabel('Email').fill('owner@example.com');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/app`);
+
+  // Generate a key: shown once, works with curl.
+  await page.getByRole('link', { name: 'API keys' }).click();
+  await shot(page, 'api-keys-empty');
+  await page.getByLabel('Name').fill('laptop');
+  await page.getByLabel('Role').selectOption('viewer');
+  await page.getByRole('button', { name: 'Generate API key' }).click();
+  await page.getByText('will not be shown again').waitFor();
+  await shot(page, 'api-key-shown-once');
+  const key = await page.inputValue('#new-key');
+  assert.match(key, /^tai_[A-Za-z0-9]{38}$/);
+  const status = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca,
+    `${base}/agents`, '-H', `Authorization: Bearer ${key}`]).toString();
+  assert.equal(status, '200');
+  await page.goto(`${base}/app/settings/api-keys`);
+  await shot(page, 'api-keys-list');
+  assert.equal(await page.locator('tbody tr').count(), 1, 'one key made');
+  assert.ok(!(await page.content()).includes(key), 'the key is shown once');
+  assert.ok((await page.content()).includes(`tai_…${key.slice(-4)}`));
+
+  // Invite a viewer, who signs up and accepts.
+  await page.getByRole('link', { name: 'Team' }).click();
+  await page.getByLabel('Invite by email').fill('viewer@example.com');
+  await page.getByLabel('Role', { exact: true }).selectOption('viewer');
+  await page.getByRole('button', { name: 'Invite member' }).click();
+  await page.getByText('Invitation sent to viewer@example.com').waitFor();
+  await shot(page, 'team-invited');
+  const invitation = emailedLink('viewer@example.com');
+
+  const guest = await browser.newContext({ ignoreHTTPSErrors: true });
+  const guestPage = await signUp(guest, 'viewer@example.com', 'viewer');
+  await guestPage.goto(invitation);
+  await shot(guestPage, 'viewer-accept');
+  await guestPage.getByRole('button', { name: 'Accept the invitation' }).click();
+  await guestPage.waitForURL(`${base}/app`);
+  await shot(guestPage, 'viewer-in-workspace');
+  assert.match(await guestPage.textContent('header'), /owner's workspace \(viewer\)/);
+
+  // A Viewer sees no write controls: no key or team pages, no forms but sign-out.
+  assert.equal(await guestPage.getByRole('link', { name: 'API keys' }).count(), 0);
+  assert.equal(await guestPage.getByRole('link', { name: 'Team' }).count(), 0);
+  const forms = await guestPage.locator('form').evaluateAll((fs) => fs.map((f) => f.getAttribute('action')));
+  assert.deepEqual(forms, ['/app/logout']);
+  const refused = await guestPage.goto(`${base}/app/settings/api-keys`);
+  assert.equal(refused.status(), 403);
+  await shot(guestPage, 'viewer-forbidden');
+
+  console.log(`browser flows passed; ${step} screenshots in ${shots}`);
+} finally {
+  await browser.close();
+}
