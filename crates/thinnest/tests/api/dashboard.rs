@@ -497,3 +497,36 @@ async fn sign_ins_and_password_changes_are_in_the_audit_log() {
     assert_eq!(log["data"][1]["actor"]["type"], "anonymous");
     assert_eq!(log["data"][0]["client_ip"], "127.0.0.1");
 }
+
+#[tokio::test]
+async fn names_people_choose_cannot_inject_script_into_pages() {
+    let app = TestApp::spawn().await;
+    let browser = signed_up(&app, "x@example.com").await;
+    let keys = browser.get("/app/settings/api-keys").await;
+    let evil = "x'); alert(1); ('<script>alert(2)</script>";
+    let made = browser
+        .post(
+            "/app/settings/api-keys",
+            &[
+                ("csrf_token", &keys.csrf()),
+                ("name", evil),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    for page in [made, browser.get("/app/settings/api-keys").await] {
+        assert!(!page.body.contains("<script>alert"), "markup injected");
+        // Entities in an event attribute are decoded before the script runs, so no
+        // chosen text may appear in one at all.
+        for handler in page.body.split("onsubmit=\"").skip(1) {
+            let script = handler.split('"').next().unwrap_or_default();
+            assert!(!script.contains("alert"), "script injected into {script}");
+        }
+        assert!(
+            page.body.contains("&#60;script&#62;alert(2)"),
+            "shown escaped: {}",
+            page.body
+        );
+    }
+}
