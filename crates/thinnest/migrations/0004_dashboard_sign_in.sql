@@ -17,18 +17,21 @@ CREATE TABLE sessions (
 CREATE UNIQUE INDEX sessions_token ON sessions (token_hash);
 CREATE INDEX sessions_user ON sessions (user_id);
 
--- Single-use links sent by email: verify an address, reset a password.
+-- Single-use links sent by email: verify an address, reset a password. A sign-up's
+-- password waits here (hashed) until its link is confirmed with it.
 CREATE TABLE email_tokens (
     token_hash TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     purpose TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
-    used_at BIGINT
+    used_at BIGINT,
+    password_hash TEXT
 );
+CREATE INDEX email_tokens_user ON email_tokens (user_id);
 
--- Consecutive failed sign-ins per email, for exponential back-off.
+-- Consecutive failed sign-ins per email and client address, for exponential back-off.
 CREATE TABLE login_failures (
-    email TEXT PRIMARY KEY,
+    attempt_key TEXT PRIMARY KEY,
     failures BIGINT NOT NULL,
     locked_until BIGINT NOT NULL
 );

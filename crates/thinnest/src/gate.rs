@@ -12,7 +12,7 @@ use crate::auth::{AuthFailure, Caller, lookup};
 use crate::clock::now_ms;
 use crate::config::Switch;
 use crate::error::Error;
-use crate::net::Client;
+use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Class, Decision, Mode, seconds_until, set_headers};
 use crate::usage::{Outcome, UsageEvent};
 
@@ -31,16 +31,7 @@ pub fn client_ip(request: &Request) -> IpAddr {
 /// The budget of failed authentications of an address. An IPv6 client usually holds
 /// a whole /64, so it is counted as one.
 fn failures_of(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("auth-failures:{v4}"),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!(
-                "auth-failures:{:x}:{:x}:{:x}:{:x}::/64",
-                s[0], s[1], s[2], s[3]
-            )
-        }
-    }
+    format!("auth-failures:{}", client_bucket(ip))
 }
 
 /// The key-guessing guard: a refusal when the address failed to authenticate too often.

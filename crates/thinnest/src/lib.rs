@@ -57,6 +57,15 @@ pub struct AppState {
     pub limits: Limits,
     pub usage: UsageRecorder,
     pub mailer: Arc<Mailer>,
+    /// Where emailed links point: `--public-url`, else this server's HTTPS address,
+    /// known once the listener is bound.
+    link_base: Arc<std::sync::OnceLock<String>>,
+}
+
+impl AppState {
+    pub fn link_base(&self) -> &str {
+        self.link_base.get().map_or("", String::as_str)
+    }
 }
 
 pub struct App {
@@ -92,6 +101,14 @@ fn with_common_layers(router: Router, state: &AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -136,6 +153,7 @@ impl App {
                 limiter: Arc::new(limiter),
                 usage,
                 mailer: Arc::new(mailer),
+                link_base: Arc::default(),
             },
             tls,
             usage_writer,
@@ -151,6 +169,14 @@ impl App {
         let config = &self.state.config;
         let https_listener = bind(config.listen)?;
         let https_addr = https_listener.local_addr()?;
+        let base = match config.public_base() {
+            Some(base) => base.to_owned(),
+            None if https_addr.ip().is_loopback() => {
+                format!("https://localhost:{}", https_addr.port())
+            }
+            None => format!("https://{https_addr}"),
+        };
+        let _ = self.state.link_base.set(base);
         let guard_state = GuardState {
             app: self.state.clone(),
             https_port: https_addr.port(),

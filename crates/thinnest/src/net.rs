@@ -19,6 +19,18 @@ pub struct Client {
     pub forwarded_plain_http: bool,
 }
 
+/// The address a client is counted by: an IPv4 address, or an IPv6 /64 (the block
+/// one client usually holds, so rotating within it gains nothing).
+pub fn client_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
     proxies.iter().any(|net| net.contains(&ip))
 }

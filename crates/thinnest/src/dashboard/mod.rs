@@ -116,17 +116,32 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-/// Emails `to` a link to `url` carrying `token` after `#`.
+/// Messages to one address per minute, at most: nobody can use us to flood an inbox.
+const MAILS_PER_RECIPIENT: u32 = 5;
+
+/// Emails `to` a link to `path` on this server, carrying `token` after `#`. Links are
+/// built from the configured address, never from the request. Sending happens off the
+/// response path, so an answer takes as long whether or not a message went out.
 pub async fn mail_link(
     state: &AppState,
     to: &str,
     subject: &str,
     text: &str,
-    url: &str,
+    path: &str,
     token: &crate::auth::token::Token,
 ) -> Result<(), PageError> {
+    let budget = format!("mail-to:{to}");
+    let decision = state
+        .limiter
+        .decide(&budget, MAILS_PER_RECIPIENT, crate::ratelimit::Mode::Take)
+        .await;
+    if !decision.allowed {
+        tracing::warn!("not sending more email to {to} this minute");
+        return Ok(());
+    }
     let body = format!(
-        "{text}\n\n{url}#token={}\n\nIf you did not expect this message, ignore it.\n",
+        "{text}\n\n{}{path}#token={}\n\nIf you did not expect this message, ignore it.\n",
+        state.link_base(),
         token.expose()
     );
     let email = crate::email::Email {
@@ -134,7 +149,12 @@ pub async fn mail_link(
         subject: subject.to_owned(),
         text: body,
     };
-    state.mailer.send(email).await?;
+    let mailer = state.mailer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = mailer.send(email).await {
+            tracing::error!(error = %format!("{e:#}"), "could not send an email");
+        }
+    });
     Ok(())
 }
 
@@ -202,8 +222,8 @@ impl IntoResponse for PageError {
     }
 }
 
-/// The origin pages are served from: `--public-url`, else `https://` + the host asked for.
-pub fn origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+/// The origin a form must come from: `--public-url`, else `https://` + the host asked for.
+fn origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<String> {
     if let Some(base) = state.config.public_base() {
         return Some(base.to_owned());
     }

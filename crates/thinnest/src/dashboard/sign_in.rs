@@ -6,26 +6,28 @@
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{self, SignedIn};
-use super::{MessagePage, PageError, PageForm, mail_link, origin, render};
+use super::{MessagePage, PageError, PageForm, mail_link, render};
 use crate::AppState;
 use crate::auth::password::{self, Password};
 use crate::auth::token::Token;
 use crate::bootstrap::normalise_email;
 use crate::clock::now_ms;
-use crate::net::Client;
+use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Mode, seconds_until};
 use crate::store::audit::Actor;
 use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
 
 const HOUR_MS: i64 = 3_600_000;
-/// Sign-in attempts per minute, per address and per email.
+/// Sign-in attempts per minute, per client and per email from one client.
 const ATTEMPTS_PER_IP: u32 = 30;
 const ATTEMPTS_PER_EMAIL: u32 = 10;
+/// From every client together: bounds distributed guessing of one account.
+const ATTEMPTS_PER_EMAIL_ANYWHERE: u32 = 100;
 /// Consecutive failures before back-off starts, and its ceiling.
 const FREE_FAILURES: i64 = 5;
 const MAX_LOCK_MS: i64 = 15 * 60_000;
@@ -124,8 +126,8 @@ impl FormPage {
     fn verify() -> FormPage {
         FormPage {
             email_field: false,
-            password_field: false,
             token_field: true,
+            notice: Some("Enter the password you chose when you signed up."),
             ..FormPage::new("Confirm your email", "/app/verify-email", "Confirm")
         }
     }
@@ -140,11 +142,6 @@ pub struct Credentials {
 #[derive(Deserialize)]
 pub struct EmailOnly {
     email: String,
-}
-
-#[derive(Deserialize)]
-pub struct TokenOnly {
-    token: String,
 }
 
 #[derive(Deserialize)]
@@ -166,13 +163,14 @@ fn inbox(title: &str, text: &str) -> Response {
     render(StatusCode::OK, &MessagePage::new(title, text))
 }
 
-/// Sends a message with a single-use link; the token travels after `#`.
+/// Stores a single-use link for the user and emails it; a sign-up link carries the
+/// pending password's hash.
 async fn send_link(
     state: &AppState,
-    link_origin: &str,
     to: &str,
     user_id: &str,
     kind: &'static str,
+    pending_password: Option<&str>,
 ) -> Result<(), PageError> {
     let token = Token::generate();
     let (path, subject, ttl, text) = match kind {
@@ -180,33 +178,28 @@ async fn send_link(
             "/app/verify-email",
             "Confirm your email address",
             24 * HOUR_MS,
-            "Confirm your email address to finish creating your thinnest account:",
+            "Confirm your email address to finish creating your thinnest account \
+             (you will be asked for the password you chose):",
         ),
         _ => (
             "/app/reset-password",
             "Reset your thinnest password",
             HOUR_MS,
-            "Someone (hopefully you) asked to set a new password for your thinnest account. \
-             This link works once, for an hour:",
+            "Someone (hopefully you) asked to set a new password for your thinnest account, \
+             or tried to sign up with this address. This link works once, for an hour:",
         ),
     };
     state
         .store
-        .insert_email_token(user_id, kind, &token.hash(), now_ms() + ttl)
+        .insert_email_token(
+            user_id,
+            kind,
+            &token.hash(),
+            now_ms() + ttl,
+            pending_password,
+        )
         .await?;
-    mail_link(
-        state,
-        to,
-        subject,
-        text,
-        &format!("{link_origin}{path}"),
-        &token,
-    )
-    .await
-}
-
-pub fn link_origin(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<String, PageError> {
-    origin(state, uri, headers).ok_or(PageError::BadForm)
+    mail_link(state, to, subject, text, path, &token).await
 }
 
 pub async fn signup_page() -> Response {
@@ -215,21 +208,17 @@ pub async fn signup_page() -> Response {
 
 pub async fn signup(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
     PageForm(form): PageForm<Credentials>,
 ) -> Result<Response, PageError> {
     let password = Password::new(form.password);
     let Ok(email) = normalise_email(&form.email) else {
         let error = Some("Enter a valid email address.".to_owned());
-        return Ok(page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            FormPage {
-                error,
-                email: form.email,
-                ..FormPage::signup()
-            },
-        ));
+        let form = FormPage {
+            error,
+            email: form.email,
+            ..FormPage::signup()
+        };
+        return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, form));
     };
     if let Some(problem) = password.problem() {
         let form = FormPage {
@@ -239,23 +228,22 @@ pub async fn signup(
         };
         return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, form));
     }
-    let links = link_origin(&state, &uri, &headers)?;
     // The hash is computed whether or not the account exists, so both take as long.
     let phc = password::hash(password).await?;
     match state.store.user_by_email(&email).await? {
         None => {
-            if let Some(user_id) = state.store.create_user(&email, &phc).await? {
-                send_link(&state, &links, &email, &user_id, VERIFY_EMAIL).await?;
+            if let Some(user_id) = state.store.create_user(&email).await? {
+                send_link(&state, &email, &user_id, VERIFY_EMAIL, Some(&phc)).await?;
             }
         }
-        // A sign-up never confirmed: the newest password counts.
-        Some(user) if user.email_verified_at.is_none() && user.password_hash.is_some() => {
-            state.store.set_password(&user.id, &phc).await?;
-            send_link(&state, &links, &email, &user.id, VERIFY_EMAIL).await?;
+        // A sign-up never confirmed: another link, holding this password. Each link
+        // needs the password chosen with it, so nobody can confirm with theirs.
+        Some(user) if user.email_verified_at.is_none() && user.password_hash.is_none() => {
+            send_link(&state, &email, &user.id, VERIFY_EMAIL, Some(&phc)).await?;
         }
-        // An existing account: tell its owner, who can reset the password from there.
+        // An existing account: its owner can reset the password from the message.
         Some(user) => {
-            send_link(&state, &links, &email, &user.id, RESET_PASSWORD).await?;
+            send_link(&state, &email, &user.id, RESET_PASSWORD, None).await?;
         }
     }
     Ok(inbox(
@@ -310,18 +298,31 @@ pub async fn verify(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
     headers: HeaderMap,
-    PageForm(form): PageForm<TokenOnly>,
+    PageForm(form): PageForm<NewPassword>,
 ) -> Result<Response, PageError> {
     let Some(token) = Token::parse(&form.token) else {
         return Ok(link_expired());
     };
-    let Some(user_id) = state
+    let Some((user_id, phc)) = state.store.pending_sign_up(&token.hash()).await? else {
+        return Ok(link_expired());
+    };
+    if !password::verify(Password::new(form.password), Some(phc.clone())).await? {
+        let error = Some("That is not the password chosen with this sign-up.".to_owned());
+        let form = FormPage {
+            error,
+            ..FormPage::verify()
+        };
+        return Ok(page(StatusCode::UNAUTHORIZED, form));
+    }
+    if state
         .store
         .use_email_token(VERIFY_EMAIL, &token.hash())
         .await?
-    else {
+        .is_none()
+    {
         return Ok(link_expired());
-    };
+    }
+    state.store.set_password(&user_id, &phc).await?;
     state.store.mark_email_verified(&user_id).await?;
     let email = state.store.user_email(&user_id).await?;
     signed_in_redirect(&state, &user_id, &email, &client, &headers).await
@@ -361,23 +362,26 @@ fn too_many(email: String, wait_ms: i64) -> Response {
 pub async fn login(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
-    uri: Uri,
     headers: HeaderMap,
     PageForm(form): PageForm<Credentials>,
 ) -> Result<Response, PageError> {
     let email = normalise_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
-    // Every attempt spends from budgets per address and per email first, atomically,
-    // so parallel guesses count one by one.
+    let from = client_bucket(client.ip);
+    // Back-off is per email *and* client, so a guesser elsewhere cannot lock the owner out.
+    let attempt = format!("{email}|{from}");
+    // Every attempt first spends from budgets, atomically, so parallel guesses count
+    // one by one: per client, per email and client, and per email from anywhere.
     for (budget, limit) in [
-        (format!("login-ip:{}", client.ip), ATTEMPTS_PER_IP),
-        (format!("login-email:{email}"), ATTEMPTS_PER_EMAIL),
+        (format!("login-ip:{from}"), ATTEMPTS_PER_IP),
+        (format!("login-attempt:{attempt}"), ATTEMPTS_PER_EMAIL),
+        (format!("login-email:{email}"), ATTEMPTS_PER_EMAIL_ANYWHERE),
     ] {
         let decision = state.limiter.decide(&budget, limit, Mode::Take).await;
         if !decision.allowed {
             return Ok(too_many(email, decision.reset_ms));
         }
     }
-    if let Some(until) = state.store.login_locked_until(&email).await? {
+    if let Some(until) = state.store.login_locked_until(&attempt).await? {
         return Ok(too_many(email, until - now_ms()));
     }
     let user = state.store.user_by_email(&email).await?;
@@ -386,13 +390,19 @@ pub async fn login(
     let user = match user {
         Some(user) if matches => user,
         known => {
-            state.store.count_login_failure(&email, back_off_ms).await?;
+            state
+                .store
+                .count_login_failure(&attempt, back_off_ms)
+                .await?;
             if let Some(user) = known {
-                let actor = Actor::anonymous(client.ip);
-                state
-                    .store
-                    .record_user_event(&user.id, &actor, "user.sign_in_failed")
-                    .await?;
+                // Off the response path, so a known address answers as fast as an unknown one.
+                let (store, actor) = (state.store.clone(), Actor::anonymous(client.ip));
+                tokio::spawn(async move {
+                    let recorded = store.record_user_event(&user.id, &actor, "user.sign_in_failed");
+                    if let Err(e) = recorded.await {
+                        tracing::error!(error = %e, "could not audit a failed sign-in");
+                    }
+                });
             }
             let error = Some("That email and password do not match an account.".to_owned());
             let form = FormPage {
@@ -403,20 +413,12 @@ pub async fn login(
             return Ok(page(StatusCode::UNAUTHORIZED, form));
         }
     };
-    state.store.clear_login_failures(&email).await?;
+    state.store.clear_login_failures(&attempt).await?;
     let actor = Actor::user(&user.id, client.ip);
     state
         .store
         .record_user_event(&user.id, &actor, "user.signed_in")
         .await?;
-    if user.email_verified_at.is_none() {
-        let links = link_origin(&state, &uri, &headers)?;
-        send_link(&state, &links, &email, &user.id, VERIFY_EMAIL).await?;
-        return Ok(inbox(
-            "Confirm your email first",
-            "We sent a new link to your address. Follow it to finish signing in.",
-        ));
-    }
     signed_in_redirect(&state, &user.id, &email, &client, &headers).await
 }
 
@@ -440,15 +442,12 @@ pub async fn forgot_page() -> Response {
 
 pub async fn forgot(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
     PageForm(form): PageForm<EmailOnly>,
 ) -> Result<Response, PageError> {
     if let Ok(email) = normalise_email(&form.email)
         && let Some(user) = state.store.user_by_email(&email).await?
     {
-        let links = link_origin(&state, &uri, &headers)?;
-        send_link(&state, &links, &email, &user.id, RESET_PASSWORD).await?;
+        send_link(&state, &email, &user.id, RESET_PASSWORD, None).await?;
     }
     Ok(inbox(
         "Check your inbox",

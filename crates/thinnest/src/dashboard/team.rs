@@ -3,12 +3,12 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::sign_in::{FormPage, link_origin, page};
+use super::sign_in::{FormPage, page};
 use super::{MessagePage, PageError, PageForm, mail_link, render};
 use crate::AppState;
 use crate::auth::token::Token;
@@ -103,7 +103,6 @@ pub async fn team(
 async fn send_invitation(
     state: &AppState,
     signed_in: &SignedIn,
-    links: &str,
     email: &str,
     role: Role,
 ) -> Result<(), PageError> {
@@ -129,13 +128,13 @@ async fn send_invitation(
         signed_in.session.account_name,
         role.as_str()
     );
-    let url = format!("{links}/app/invitations/accept");
+    let subject = "You are invited to a thinnest workspace";
     mail_link(
         state,
         email,
-        "You are invited to a thinnest workspace",
+        subject,
         &text,
-        &url,
+        "/app/invitations/accept",
         &token,
     )
     .await
@@ -151,8 +150,6 @@ pub struct InviteForm {
 pub async fn invite(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    uri: Uri,
-    headers: HeaderMap,
     PageForm(form): PageForm<InviteForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
@@ -167,8 +164,7 @@ pub async fn invite(
         )
         .await;
     };
-    let links = link_origin(&state, &uri, &headers)?;
-    send_invitation(&state, &signed_in, &links, &email, role).await?;
+    send_invitation(&state, &signed_in, &email, role).await?;
     team_page(
         &state,
         &signed_in,
@@ -187,8 +183,6 @@ pub async fn resend(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
@@ -201,15 +195,7 @@ pub async fn resend(
     .ok_or(PageError::NotFound)?;
     // The old link stops working; a new one, valid 7 days more, goes out.
     state.store.cancel_invitation(account, &id).await?;
-    let links = link_origin(&state, &uri, &headers)?;
-    send_invitation(
-        &state,
-        &signed_in,
-        &links,
-        &invitation.email,
-        invitation.role,
-    )
-    .await?;
+    send_invitation(&state, &signed_in, &invitation.email, invitation.role).await?;
     let notice = format!("A new link was sent to {}.", invitation.email);
     team_page(&state, &signed_in, Some(notice), None).await
 }

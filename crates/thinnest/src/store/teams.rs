@@ -42,6 +42,25 @@ pub enum MemberChange {
     LastAdmin,
 }
 
+/// Cancels the open invitations someone made: once no longer an Admin, their
+/// invitations may not bring anyone in.
+async fn cancel_invitations_by(
+    tx: &mut sqlx::AnyConnection,
+    account_id: &str,
+    user_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE invitations SET cancelled_at = $3 WHERE account_id = $1 AND invited_by = $2 \
+         AND accepted_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn members(&self, account_id: &str) -> sqlx::Result<Vec<MemberRow>> {
         sqlx::query_as(
@@ -130,7 +149,7 @@ impl Store {
     }
 
     /// Accepts an open invitation for `email` on behalf of `user_id`: the user joins
-    /// with the invited role (or keeps a higher one). Returns the workspace joined.
+    /// with the invited role; an existing member keeps their role. Returns the workspace.
     pub async fn accept_invitation(
         &self,
         token_hash: &str,
@@ -175,12 +194,18 @@ impl Store {
         Ok(Some(account_id))
     }
 
+    /// Counts the other Admins, after locking the account row, so that two changes
+    /// racing on PostgreSQL cannot both see an Admin the other is removing.
     async fn admins_besides(
         &self,
         tx: &mut sqlx::AnyConnection,
         account_id: &str,
         user_id: &str,
     ) -> sqlx::Result<i64> {
+        sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = 'admin' AND user_id <> $2",
         )
@@ -213,6 +238,9 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(MemberChange::NotFound);
         }
+        if role != Role::Admin {
+            cancel_invitations_by(&mut tx, account_id, user_id).await?;
+        }
         let change = Change {
             action: "member.role_changed",
             target_type: "user",
@@ -244,6 +272,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(MemberChange::NotFound);
         }
+        cancel_invitations_by(&mut tx, account_id, user_id).await?;
         sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND user_id = $2")
             .bind(account_id)
             .bind(user_id)

@@ -5,12 +5,22 @@ use crate::auth::Role;
 use crate::clock::now_ms;
 use crate::ids::new_id;
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
     pub email: String,
     pub password_hash: Option<String>,
     pub email_verified_at: Option<i64>,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("has_password", &self.password_hash.is_some())
+            .finish()
+    }
 }
 
 /// A signed-in session with the user's role in the session's workspace.
@@ -68,33 +78,34 @@ impl Store {
         Ok(email)
     }
 
-    /// A new, unverified user with this password, unless the email is taken.
-    pub async fn create_user(
-        &self,
-        email: &str,
-        password_hash: &str,
-    ) -> sqlx::Result<Option<String>> {
+    /// A new, unverified user without a password (it waits on the sign-up link),
+    /// unless the email is taken.
+    pub async fn create_user(&self, email: &str) -> sqlx::Result<Option<String>> {
         let id = new_id("user");
         let done = sqlx::query(
-            "INSERT INTO users (id, email, created_at, password_hash) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
         )
         .bind(&id)
         .bind(email)
         .bind(now_ms())
-        .bind(password_hash)
         .execute(self.pool())
         .await?;
         Ok((done.rows_affected() == 1).then_some(id))
     }
 
+    /// Sets the password; every emailed link of the user stops working.
     pub async fn set_password(&self, user_id: &str, password_hash: &str) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
             .bind(user_id)
             .bind(password_hash)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        sqlx::query("DELETE FROM email_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     pub async fn mark_email_verified(&self, user_id: &str) -> sqlx::Result<()> {
@@ -119,23 +130,44 @@ impl Store {
         .await
     }
 
+    /// Stores a link's token; a sign-up link also holds the password chosen with it.
+    /// Stores a link's token; a sign-up link also holds the password chosen with it.
     pub async fn insert_email_token(
         &self,
         user_id: &str,
         purpose: &str,
         token_hash: &str,
         expires_at: i64,
+        password_hash: Option<&str>,
     ) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(user_id)
         .bind(purpose)
         .bind(expires_at)
+        .bind(password_hash)
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// The user and pending password of an open sign-up link, without spending it.
+    pub async fn pending_sign_up(
+        &self,
+        token_hash: &str,
+    ) -> sqlx::Result<Option<(String, String)>> {
+        sqlx::query_as(
+            "SELECT user_id, password_hash FROM email_tokens WHERE token_hash = $1 AND purpose = $2 \
+             AND used_at IS NULL AND expires_at > $3 AND password_hash IS NOT NULL",
+        )
+        .bind(token_hash)
+        .bind(VERIFY_EMAIL)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await
     }
 
     /// Spends a token: its user, if it exists for this purpose, is unexpired and unused.
@@ -236,43 +268,47 @@ impl Store {
         .await
     }
 
-    /// When sign-ins for this email are blocked until, if they are.
-    pub async fn login_locked_until(&self, email: &str) -> sqlx::Result<Option<i64>> {
+    /// When sign-ins for this key (email and client address) are blocked until, if they are.
+    pub async fn login_locked_until(&self, key: &str) -> sqlx::Result<Option<i64>> {
         let row: Option<(i64,)> =
-            sqlx::query_as("SELECT locked_until FROM login_failures WHERE email = $1")
-                .bind(email)
+            sqlx::query_as("SELECT locked_until FROM login_failures WHERE attempt_key = $1")
+                .bind(key)
                 .fetch_optional(self.pool())
                 .await?;
         Ok(row.map(|(t,)| t).filter(|&t| t > now_ms()))
     }
 
-    /// Counts a failed sign-in; returns the number of consecutive failures.
+    /// Counts a failed sign-in and extends the lock; a lock never gets shorter.
     pub async fn count_login_failure(
         &self,
-        email: &str,
+        key: &str,
         lock_for: impl Fn(i64) -> i64,
-    ) -> sqlx::Result<i64> {
+    ) -> sqlx::Result<()> {
         let (failures,): (i64,) = sqlx::query_as(
-            "INSERT INTO login_failures (email, failures, locked_until) VALUES ($1, 1, 0) \
-             ON CONFLICT (email) DO UPDATE SET failures = login_failures.failures + 1 RETURNING failures",
+            "INSERT INTO login_failures (attempt_key, failures, locked_until) VALUES ($1, 1, 0) \
+             ON CONFLICT (attempt_key) DO UPDATE SET failures = login_failures.failures + 1 \
+             RETURNING failures",
         )
-        .bind(email)
+        .bind(key)
         .fetch_one(self.pool())
         .await?;
         let lock_ms = lock_for(failures);
         if lock_ms > 0 {
-            sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE email = $1")
-                .bind(email)
-                .bind(now_ms() + lock_ms)
-                .execute(self.pool())
-                .await?;
+            sqlx::query(
+                "UPDATE login_failures SET locked_until = CASE WHEN locked_until < $2 THEN $2 \
+                 ELSE locked_until END WHERE attempt_key = $1",
+            )
+            .bind(key)
+            .bind(now_ms() + lock_ms)
+            .execute(self.pool())
+            .await?;
         }
-        Ok(failures)
+        Ok(())
     }
 
-    pub async fn clear_login_failures(&self, email: &str) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE email = $1")
-            .bind(email)
+    pub async fn clear_login_failures(&self, key: &str) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE attempt_key = $1")
+            .bind(key)
             .execute(self.pool())
             .await?;
         Ok(())

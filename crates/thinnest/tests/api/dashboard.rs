@@ -14,9 +14,12 @@ pub async fn signed_up(app: &TestApp, email: &str) -> Browser {
         .post("/app/signup", &[("email", email), ("password", PASSWORD)])
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let token = app.emailed_token(email);
+    let token = app.emailed_token(email).await;
     let page = browser
-        .post("/app/verify-email", &[("token", &token)])
+        .post(
+            "/app/verify-email",
+            &[("token", &token), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(
         (page.status, page.location()),
@@ -46,10 +49,11 @@ async fn a_new_user_signs_up_confirms_the_email_and_lands_in_a_workspace() {
     );
     assert!(home.body.contains("No agents yet"));
     // The link works once.
+    let token = app.emailed_token("new@example.com").await;
     let again = Browser::new(&app)
         .post(
             "/app/verify-email",
-            &[("token", &app.emailed_token("new@example.com"))],
+            &[("token", &token), ("password", PASSWORD)],
         )
         .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
@@ -59,7 +63,7 @@ async fn a_new_user_signs_up_confirms_the_email_and_lands_in_a_workspace() {
 async fn sign_up_answers_the_same_whether_or_not_the_email_is_taken() {
     let app = TestApp::spawn().await;
     signed_up(&app, "taken@example.com").await;
-    let sent_before = app.outbox_len();
+    let sent_before = app.outbox().len();
     let fresh = Browser::new(&app)
         .post(
             "/app/signup",
@@ -76,11 +80,7 @@ async fn sign_up_answers_the_same_whether_or_not_the_email_is_taken() {
         )
         .await;
     assert_eq!((fresh.status, &fresh.body), (taken.status, &taken.body));
-    assert_eq!(
-        app.outbox_len(),
-        sent_before + 2,
-        "both addresses got a message"
-    );
+    app.outbox_reaches(sent_before + 2).await;
     // The taken account's password did not change.
     let page = sign_in(&Browser::new(&app), "taken@example.com", PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -204,7 +204,7 @@ async fn a_password_reset_link_works_once_and_signs_out_every_session() {
         (forgot.status, &forgot.body),
         (unknown.status, &unknown.body)
     );
-    let token = app.emailed_token("r@example.com");
+    let token = app.emailed_token("r@example.com").await;
     let browser = Browser::new(&app);
     let done = browser
         .post(
@@ -318,7 +318,7 @@ async fn an_idle_session_ends_and_the_database_holds_no_secret_in_clear() {
         Browser::new(&app)
             .post("/app/forgot-password", &[("email", "i@example.com")])
             .await;
-        app.emailed_token("i@example.com")
+        app.emailed_token("i@example.com").await
     };
     let cookies = browser.get("/app").await;
     assert_eq!(cookies.status, StatusCode::OK);
@@ -356,11 +356,18 @@ async fn confirmation_email_goes_through_a_real_smtp_server() {
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    let message = sink
-        .messages()
-        .into_iter()
-        .find(|m| m.contains("mail@example.com"))
-        .expect("a message");
+    let mut message = None;
+    for _ in 0..100 {
+        message = sink
+            .messages()
+            .into_iter()
+            .find(|m| m.contains("mail@example.com"));
+        if message.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let message = message.expect("a message");
     assert!(message.contains("hello@thinnest.test"), "{message}");
     let text = message
         .replace("=\r\n", "")
@@ -372,13 +379,16 @@ async fn confirmation_email_goes_through_a_real_smtp_server() {
         .take_while(char::is_ascii_alphanumeric)
         .collect();
     let page = browser
-        .post("/app/verify-email", &[("token", &token)])
+        .post(
+            "/app/verify-email",
+            &[("token", &token), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(
         (page.status, page.location()),
         (StatusCode::SEE_OTHER, "/app")
     );
-    assert_eq!(app.outbox_len(), 0, "nothing went to the outbox");
+    assert!(app.outbox().is_empty(), "nothing went to the outbox");
 }
 
 #[tokio::test]
@@ -529,4 +539,79 @@ async fn names_people_choose_cannot_inject_script_into_pages() {
             page.body
         );
     }
+}
+
+#[tokio::test]
+async fn a_sign_up_link_needs_the_password_chosen_with_it() {
+    let app = TestApp::spawn().await;
+    // Someone signs up with another person's address and a password of their own.
+    let squatter = Browser::new(&app);
+    squatter
+        .post(
+            "/app/signup",
+            &[
+                ("email", "owner@example.com"),
+                ("password", "squatter-pass-1"),
+            ],
+        )
+        .await;
+    let squatters_link = app.emailed_token("owner@example.com").await;
+    // The owner, who reads the inbox, cannot be tricked into the squatter's password:
+    // confirming needs the password chosen with that very link.
+    let owner = Browser::new(&app);
+    let refused = owner
+        .post(
+            "/app/verify-email",
+            &[("token", &squatters_link), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    // The owner signs up too and confirms with their own password; the squatter's
+    // password never works.
+    owner
+        .post(
+            "/app/signup",
+            &[("email", "owner@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let link = app.emailed_token("owner@example.com").await;
+    assert_ne!(link, squatters_link);
+    let page = owner
+        .post(
+            "/app/verify-email",
+            &[("token", &link), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let squatted = sign_in(&Browser::new(&app), "owner@example.com", "squatter-pass-1").await;
+    assert_eq!(squatted.status, StatusCode::UNAUTHORIZED);
+    // Confirming ended every other link.
+    let late = squatter
+        .post(
+            "/app/verify-email",
+            &[("token", &squatters_link), ("password", "squatter-pass-1")],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn emailed_links_point_at_this_server_whatever_host_a_request_names() {
+    let app = TestApp::spawn().await;
+    signed_up(&app, "h@example.com").await;
+    let page = Browser::new(&app)
+        .post_with_host(
+            "evil.example",
+            "/app/forgot-password",
+            &[("email", "h@example.com")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    app.emailed_token("h@example.com").await;
+    let newest = app.outbox().pop().unwrap();
+    assert!(!newest.contains("evil.example"), "{newest}");
+    assert!(
+        newest.contains(&format!("{}/app/reset-password#token=", app.https)),
+        "{newest}"
+    );
 }

@@ -34,7 +34,7 @@ async fn invite(app: &TestApp, admin: &Browser, email: &str, role: &str) -> Stri
         .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     assert!(sent.body.contains(email));
-    app.emailed_token(email)
+    app.emailed_token(email).await
 }
 
 #[tokio::test]

@@ -18,16 +18,24 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${String(step).padStart(2, '0')}-${name}.png`), fullPage: true });
 }
 
-/** The newest emailed link to `to`, token included. */
-function emailedLink(to) {
-  const files = readdirSync(outbox).sort().reverse();
-  for (const file of files) {
-    const text = readFileSync(join(outbox, file), 'utf8').replaceAll('=\r\n', '').replaceAll('=3D', '=');
-    if (text.includes(`To: ${to}`)) {
-      return text.match(/https:\/\/\S+#token=[A-Za-z0-9]+/)[0];
+/** The newest emailed link to `to`, token included; mail is sent in the background. */
+async function emailedLink(to, after = 0) {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    let files = [];
+    try { files = readdirSync(outbox).sort(); } catch { /* not created yet */ }
+    for (const file of files.slice(after).reverse()) {
+      const text = readFileSync(join(outbox, file), 'utf8').replaceAll('=\r\n', '').replaceAll('=3D', '=');
+      if (text.includes(`To: ${to}`)) {
+        return text.match(/https:\/\/\S+#token=[A-Za-z0-9]+/)[0];
+      }
     }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`no message to ${to}`);
+}
+
+function outboxSize() {
+  try { return readdirSync(outbox).length; } catch { return 0; }
 }
 
 async function signUp(context, email, name) {
@@ -36,11 +44,13 @@ async function signUp(context, email, name) {
   await shot(page, `${name}-signup`);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
+  const before = outboxSize();
   await page.getByRole('button', { name: 'Sign up' }).click();
   await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
   await shot(page, `${name}-check-inbox`);
-  await page.goto(emailedLink(email));
+  await page.goto(await emailedLink(email, before));
   await shot(page, `${name}-confirm-email`);
+  await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Confirm' }).click();
   await page.waitForURL(`${base}/app`);
   await shot(page, `${name}-home`);
@@ -86,12 +96,13 @@ try {
 
   // Invite a viewer, who signs up and accepts.
   await page.getByRole('link', { name: 'Team' }).click();
+  const beforeInvite = outboxSize();
   await page.getByLabel('Invite by email').fill('viewer@example.com');
   await page.getByLabel('Role', { exact: true }).selectOption('viewer');
   await page.getByRole('button', { name: 'Invite member' }).click();
   await page.getByText('Invitation sent to viewer@example.com').waitFor();
   await shot(page, 'team-invited');
-  const invitation = emailedLink('viewer@example.com');
+  const invitation = await emailedLink('viewer@example.com', beforeInvite);
 
   const guest = await browser.newContext({ ignoreHTTPSErrors: true });
   const guestPage = await signUp(guest, 'viewer@example.com', 'viewer');

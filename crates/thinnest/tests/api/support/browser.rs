@@ -71,6 +71,17 @@ impl Browser {
         self.post_from(&self.base.clone(), path, form).await
     }
 
+    /// Posts a form from our origin with a `Host` header naming another site.
+    pub async fn post_with_host(&self, host: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self
+            .client
+            .request(Method::POST, format!("{}{path}", self.base))
+            .header("host", host)
+            .header("origin", &self.base)
+            .form(form);
+        self.send(request).await
+    }
+
     /// Posts a form as if from a page of `origin`.
     pub async fn post_from(&self, origin: &str, path: &str, form: &[(&str, &str)]) -> Page {
         let request = self
@@ -84,30 +95,54 @@ impl Browser {
 
 impl TestApp {
     /// The token of the newest message to `to` in the outbox, from its `#token=` link.
-    pub fn emailed_token(&self, to: &str) -> String {
-        let dir = self.data_dir.path().join("outbox");
-        let mut messages: Vec<_> = std::fs::read_dir(&dir)
-            .expect("outbox")
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        messages.sort();
-        let text = messages
+    /// Mail is sent in the background: wait for it a little.
+    pub async fn emailed_token(&self, to: &str) -> String {
+        for _ in 0..100 {
+            if let Some(token) = self.newest_token(to) {
+                return token;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no message to {to}");
+    }
+
+    /// Waits until the outbox holds `n` messages.
+    pub async fn outbox_reaches(&self, n: usize) {
+        for _ in 0..100 {
+            if self.outbox().len() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the outbox never held {n} messages");
+    }
+
+    /// The outbox's messages, decoded, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.data_dir.path().join("outbox")) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<_> = dir.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        paths
             .iter()
-            .rev()
-            .map(|p| std::fs::read_to_string(p).expect("message"))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
             .map(|t| t.replace("=\r\n", "").replace("=3D", "="))
-            .find(|t| t.contains(&format!("To: {to}")))
-            .unwrap_or_else(|| panic!("no message to {to}"));
-        let start = text.find("#token=").expect("a link") + "#token=".len();
-        text[start..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
             .collect()
     }
 
-    /// How many messages the outbox holds.
-    pub fn outbox_len(&self) -> usize {
-        std::fs::read_dir(self.data_dir.path().join("outbox")).map_or(0, |d| d.count())
+    fn newest_token(&self, to: &str) -> Option<String> {
+        let text = self
+            .outbox()
+            .into_iter()
+            .rev()
+            .find(|t| t.contains(&format!("To: {to}")))?;
+        let start = text.find("#token=")? + "#token=".len();
+        Some(
+            text[start..]
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect(),
+        )
     }
 }
