@@ -158,6 +158,21 @@ pub async fn mail_link(
     Ok(())
 }
 
+/// A form that carries only the CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf_token: String,
+}
+
+/// 422 for a page shown again with an error, 200 otherwise.
+pub fn status_with<T>(error: &Option<T>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// Renders a template with a status.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

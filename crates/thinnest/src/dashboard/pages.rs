@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::{PageError, PageForm, render};
+use super::{CsrfForm, PageError, PageForm, render, status_with};
 use crate::AppState;
 use crate::auth::api_key::ApiKey;
 use crate::auth::password::{self, Password};
@@ -115,11 +115,7 @@ async fn keys_page(
         .filter(|r| *r <= signed_in.role())
         .map(Role::as_str)
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = status_with(&error);
     let page = KeysPage {
         nav: signed_in.nav(),
         keys,
@@ -177,11 +173,6 @@ pub async fn create_api_key(
     keys_page(&state, &signed_in, Some(secret), None).await
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
-}
-
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -237,11 +228,7 @@ async fn security_page(
             )
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = status_with(&error);
     let page = SecurityPage {
         nav: signed_in.nav(),
         sessions,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{self, SignedIn};
-use super::{MessagePage, PageError, PageForm, mail_link, render};
+use super::{CsrfForm, MessagePage, PageError, PageForm, mail_link, render};
 use crate::AppState;
 use crate::auth::password::{self, Password};
 use crate::auth::token::Token;
@@ -148,11 +148,6 @@ pub struct EmailOnly {
 pub struct NewPassword {
     token: String,
     password: String,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf_token: String,
 }
 
 pub fn page(status: StatusCode, form: FormPage) -> Response {
@@ -425,7 +420,7 @@ pub async fn login(
 pub async fn logout(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    PageForm(form): PageForm<CsrfOnly>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
     state.store.delete_session(&signed_in.session.id).await?;

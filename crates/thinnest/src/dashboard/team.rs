@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::sign_in::{FormPage, page};
-use super::{MessagePage, PageError, PageForm, mail_link, render};
+use super::{CsrfForm, MessagePage, PageError, PageForm, mail_link, render, status_with};
 use crate::AppState;
 use crate::auth::token::Token;
 use crate::auth::{Permission, Role};
@@ -77,11 +77,7 @@ async fn team_page(
             expires: rfc3339(i.expires_at),
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = status_with(&error);
     let page = TeamPage {
         nav: signed_in.nav(),
         members,
@@ -172,11 +168,6 @@ pub async fn invite(
         None,
     )
     .await
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
 }
 
 pub async fn resend(

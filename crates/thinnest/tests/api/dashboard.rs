@@ -10,11 +10,12 @@ pub const PASSWORD: &str = "velvet-harbor-52";
 /// Signs a new person up and confirms the address; the browser ends signed in.
 pub async fn signed_up(app: &TestApp, email: &str) -> Browser {
     let browser = Browser::new(app);
+    let before = app.outbox().len();
     let page = browser
         .post("/app/signup", &[("email", email), ("password", PASSWORD)])
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let token = app.emailed_token(email).await;
+    let token = app.token_sent_after(email, before).await;
     let page = browser
         .post(
             "/app/verify-email",
@@ -28,6 +29,26 @@ pub async fn signed_up(app: &TestApp, email: &str) -> Browser {
         page.body
     );
     browser
+}
+
+/// Generates a key on the API keys page and returns its secret, shown that once.
+pub async fn dashboard_key(browser: &Browser, name: &str, role: &str) -> String {
+    let keys = browser.get("/app/settings/api-keys").await;
+    assert_eq!(keys.status, StatusCode::OK, "{}", keys.body);
+    let form = [
+        ("csrf_token", keys.csrf()),
+        ("name", name.to_owned()),
+        ("role", role.to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let made = browser.post("/app/settings/api-keys", &form).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert!(made.body.contains("will not be shown again"));
+    let start = made.body.find("value=\"tai_").expect("the new key") + "value=\"".len();
+    made.body[start..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect()
 }
 
 pub async fn sign_in(browser: &Browser, email: &str, password: &str) -> Page {
@@ -194,6 +215,7 @@ async fn repeated_failures_back_off_and_parallel_guesses_all_count() {
 async fn a_password_reset_link_works_once_and_signs_out_every_session() {
     let app = TestApp::spawn().await;
     let old_browser = signed_up(&app, "r@example.com").await;
+    let before = app.outbox().len();
     let forgot = Browser::new(&app)
         .post("/app/forgot-password", &[("email", "r@example.com")])
         .await;
@@ -204,7 +226,7 @@ async fn a_password_reset_link_works_once_and_signs_out_every_session() {
         (forgot.status, &forgot.body),
         (unknown.status, &unknown.body)
     );
-    let token = app.emailed_token("r@example.com").await;
+    let token = app.token_sent_after("r@example.com", before).await;
     let browser = Browser::new(&app);
     let done = browser
         .post(
@@ -258,25 +280,7 @@ async fn forms_from_another_origin_or_without_the_csrf_token_are_refused() {
 async fn an_admin_generates_a_key_that_is_shown_once_and_works() {
     let app = TestApp::spawn().await;
     let browser = signed_up(&app, "k@example.com").await;
-    let page = browser.get("/app/settings/api-keys").await;
-    assert_eq!(page.status, StatusCode::OK);
-    let made = browser
-        .post(
-            "/app/settings/api-keys",
-            &[
-                ("csrf_token", &page.csrf()),
-                ("name", "ci"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
-    assert!(made.body.contains("will not be shown again"));
-    let start = made.body.find("value=\"tai_").unwrap() + "value=\"".len();
-    let key: String = made.body[start..]
-        .chars()
-        .take_while(|c| *c != '"')
-        .collect();
+    let key = dashboard_key(&browser, "ci", "viewer").await;
     assert_eq!(
         app.get("/agents", &key).await.0,
         StatusCode::OK,
@@ -315,10 +319,11 @@ async fn an_idle_session_ends_and_the_database_holds_no_secret_in_clear() {
     let app = TestApp::spawn().await;
     let browser = signed_up(&app, "i@example.com").await;
     let reset_token = {
+        let before = app.outbox().len();
         Browser::new(&app)
             .post("/app/forgot-password", &[("email", "i@example.com")])
             .await;
-        app.emailed_token("i@example.com").await
+        app.token_sent_after("i@example.com", before).await
     };
     let cookies = browser.get("/app").await;
     assert_eq!(cookies.status, StatusCode::OK);
@@ -462,22 +467,7 @@ async fn the_security_page_signs_out_other_sessions_and_changes_the_password() {
 async fn sign_ins_and_password_changes_are_in_the_audit_log() {
     let app = TestApp::spawn().await;
     let browser = signed_up(&app, "a@example.com").await;
-    let keys = browser.get("/app/settings/api-keys").await;
-    let made = browser
-        .post(
-            "/app/settings/api-keys",
-            &[
-                ("csrf_token", &keys.csrf()),
-                ("name", "audit"),
-                ("role", "admin"),
-            ],
-        )
-        .await;
-    let start = made.body.find("value=\"tai_").unwrap() + "value=\"".len();
-    let key: String = made.body[start..]
-        .chars()
-        .take_while(|c| *c != '"')
-        .collect();
+    let key = dashboard_key(&browser, "audit", "admin").await;
     assert_eq!(
         sign_in(&Browser::new(&app), "a@example.com", "wrong-password-1")
             .await
@@ -568,13 +558,14 @@ async fn a_sign_up_link_needs_the_password_chosen_with_it() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     // The owner signs up too and confirms with their own password; the squatter's
     // password never works.
+    let before = app.outbox().len();
     owner
         .post(
             "/app/signup",
             &[("email", "owner@example.com"), ("password", PASSWORD)],
         )
         .await;
-    let link = app.emailed_token("owner@example.com").await;
+    let link = app.token_sent_after("owner@example.com", before).await;
     assert_ne!(link, squatters_link);
     let page = owner
         .post(
@@ -599,6 +590,7 @@ async fn a_sign_up_link_needs_the_password_chosen_with_it() {
 async fn emailed_links_point_at_this_server_whatever_host_a_request_names() {
     let app = TestApp::spawn().await;
     signed_up(&app, "h@example.com").await;
+    let before = app.outbox().len();
     let page = Browser::new(&app)
         .post_with_host(
             "evil.example",
@@ -607,7 +599,7 @@ async fn emailed_links_point_at_this_server_whatever_host_a_request_names() {
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    app.emailed_token("h@example.com").await;
+    app.token_sent_after("h@example.com", before).await;
     let newest = app.outbox().pop().unwrap();
     assert!(!newest.contains("evil.example"), "{newest}");
     assert!(

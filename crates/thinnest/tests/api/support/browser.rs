@@ -97,13 +97,19 @@ impl TestApp {
     /// The token of the newest message to `to` in the outbox, from its `#token=` link.
     /// Mail is sent in the background: wait for it a little.
     pub async fn emailed_token(&self, to: &str) -> String {
+        self.token_sent_after(to, 0).await
+    }
+
+    /// Like [`TestApp::emailed_token`], among the messages after the first `before`:
+    /// for a message that an action just caused.
+    pub async fn token_sent_after(&self, to: &str, before: usize) -> String {
         for _ in 0..100 {
-            if let Some(token) = self.newest_token(to) {
+            if let Some(token) = self.newest_token(to, before) {
                 return token;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("no message to {to}");
+        panic!("no new message to {to}");
     }
 
     /// Waits until the outbox holds `n` messages.
@@ -131,10 +137,11 @@ impl TestApp {
             .collect()
     }
 
-    fn newest_token(&self, to: &str) -> Option<String> {
+    fn newest_token(&self, to: &str, before: usize) -> Option<String> {
         let text = self
             .outbox()
             .into_iter()
+            .skip(before)
             .rev()
             .find(|t| t.contains(&format!("To: {to}")))?;
         let start = text.find("#token=")? + "#token=".len();
