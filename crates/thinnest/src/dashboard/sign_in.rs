@@ -46,6 +46,8 @@ pub struct FormPage {
     password_autocomplete: &'static str,
     password_error: Option<&'static str>,
     token_field: bool,
+    /// Set on forms posted while signed in.
+    pub csrf_token: Option<String>,
     links: Vec<(&'static str, &'static str)>,
 }
 
@@ -63,6 +65,7 @@ impl FormPage {
             password_autocomplete: "current-password",
             password_error: None,
             token_field: false,
+            csrf_token: None,
             links: Vec::new(),
         }
     }

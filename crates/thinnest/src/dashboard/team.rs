@@ -280,13 +280,17 @@ pub async fn remove(
     .await
 }
 
-pub async fn accept_page() -> Response {
-    page(StatusCode::OK, FormPage::accept())
+pub async fn accept_page(signed_in: Result<SignedIn, PageError>) -> Response {
+    let mut form = FormPage::accept();
+    form.csrf_token = signed_in.ok().map(|s| s.nav().csrf_token);
+    page(StatusCode::OK, form)
 }
 
 #[derive(Deserialize)]
 pub struct TokenForm {
     token: String,
+    /// Present when the page was shown signed in.
+    csrf_token: Option<String>,
 }
 
 pub async fn accept(
@@ -306,6 +310,7 @@ pub async fn accept(
         message.links = vec![("/app/login", "Sign in"), ("/app/signup", "Sign up")];
         return Ok(render(StatusCode::OK, &message));
     };
+    signed_in.check_csrf(form.csrf_token.as_deref().unwrap_or_default())?;
     let joined = state
         .store
         .accept_invitation(

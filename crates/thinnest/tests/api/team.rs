@@ -19,6 +19,17 @@ fn id_after(page: &Page, prefix: &str) -> String {
         .collect()
 }
 
+/// Accepts an invitation as a signed-in browser does: from the page, with its CSRF token.
+async fn accept(browser: &Browser, token: &str) -> Page {
+    let page = browser.get("/app/invitations/accept").await;
+    browser
+        .post(
+            "/app/invitations/accept",
+            &[("token", token), ("csrf_token", &page.csrf())],
+        )
+        .await
+}
+
 async fn invite(app: &TestApp, admin: &Browser, email: &str, role: &str) -> String {
     let team = admin.get("/app/settings/team").await;
     assert_eq!(team.status, StatusCode::OK, "{}", team.body);
@@ -45,9 +56,7 @@ async fn an_invited_viewer_joins_and_sees_no_write_controls() {
     let member = signed_up(&app, "viewer@example.com").await;
     let token = invite(&app, &admin, "viewer@example.com", "viewer").await;
 
-    let joined = member
-        .post("/app/invitations/accept", &[("token", &token)])
-        .await;
+    let joined = accept(&member, &token).await;
     assert_eq!(
         (joined.status, joined.location()),
         (StatusCode::SEE_OTHER, "/app"),
@@ -71,9 +80,7 @@ async fn an_invited_viewer_joins_and_sees_no_write_controls() {
             "{hidden}"
         );
     }
-    let again = member
-        .post("/app/invitations/accept", &[("token", &token)])
-        .await;
+    let again = accept(&member, &token).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "a link works once");
 
     // Back to the member's own workspace.
@@ -96,9 +103,7 @@ async fn the_last_admin_stays_and_a_removed_member_is_signed_out_but_keys_remain
     let admin = signed_up(&app, "boss@example.com").await;
     let member = signed_up(&app, "dev@example.com").await;
     let token = invite(&app, &admin, "dev@example.com", "editor").await;
-    member
-        .post("/app/invitations/accept", &[("token", &token)])
-        .await;
+    accept(&member, &token).await;
 
     // The editor makes a key; the team page counts it against them.
     let keys = member.get("/app/settings/api-keys").await;
@@ -180,9 +185,7 @@ async fn an_invitation_is_only_for_its_address_and_can_be_cancelled() {
     let token = invite(&app, &admin, "guest@example.com", "viewer").await;
 
     let stranger = signed_up(&app, "stranger@example.com").await;
-    let stolen = stranger
-        .post("/app/invitations/accept", &[("token", &token)])
-        .await;
+    let stolen = accept(&stranger, &token).await;
     assert_eq!(stolen.status, StatusCode::NOT_FOUND);
     let anonymous = Browser::new(&app)
         .post("/app/invitations/accept", &[("token", &token)])
@@ -203,11 +206,18 @@ async fn an_invitation_is_only_for_its_address_and_can_be_cancelled() {
         .await;
     assert_eq!(cancelled.status, StatusCode::OK);
     let guest = signed_up(&app, "guest@example.com").await;
-    assert_eq!(
-        guest
-            .post("/app/invitations/accept", &[("token", &token)])
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(accept(&guest, &token).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn accepting_an_invitation_while_signed_in_needs_the_pages_csrf_token() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "host@example.com").await;
+    let member = signed_up(&app, "joiner@example.com").await;
+    let token = invite(&app, &admin, "joiner@example.com", "viewer").await;
+    let forged = member
+        .post("/app/invitations/accept", &[("token", &token)])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(accept(&member, &token).await.status, StatusCode::SEE_OTHER);
 }
