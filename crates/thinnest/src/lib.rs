@@ -125,6 +125,22 @@ fn with_common_layers(router: Router, state: &AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
+/// Every ten minutes, deletes sessions, links and records that can no longer be used,
+/// so that nothing grows without bound.
+fn start_purging(store: Store, idle_ms: i64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match store.purge_expired(clock::now_ms(), idle_ms).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("purged {n} expired rows"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),
+            }
+        }
+    });
+}
+
 fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))
 }
@@ -140,6 +156,10 @@ impl App {
             &config.limits.redis_prefix,
         )?;
         let (usage, usage_writer) = usage::start(store.clone());
+        start_purging(
+            store.clone(),
+            i64::from(config.dashboard.session_idle_minutes) * 60_000,
+        );
         let mailer = Mailer::new(
             config.dashboard.smtp_url.as_ref().map(|u| u.expose()),
             &config.dashboard.email_from,

@@ -26,6 +26,8 @@ pub struct SignedIn {
     pub session: SessionRow,
     token: Token,
     pub client_ip: IpAddr,
+    /// Every workspace of the person: id and name.
+    workspaces: Vec<(String, String)>,
 }
 
 /// What every signed-in page shows in its header.
@@ -36,6 +38,8 @@ pub struct Nav {
     pub csrf_token: String,
     pub can_manage_keys: bool,
     pub can_manage_team: bool,
+    /// The workspaces to switch to, when there is more than one: id, name, current.
+    pub workspaces: Vec<(String, String, bool)>,
 }
 
 impl SignedIn {
@@ -47,6 +51,14 @@ impl SignedIn {
             csrf_token: self.token.derive("csrf"),
             can_manage_keys: Permission::ApiKeysOwn.allowed_for(self.session.role),
             can_manage_team: Permission::TeamManage.allowed_for(self.session.role),
+            workspaces: if self.workspaces.len() > 1 {
+                self.workspaces
+                    .iter()
+                    .map(|(id, name)| (id.clone(), name.clone(), *id == self.session.account_id))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -111,10 +123,18 @@ impl FromRequestParts<AppState> for SignedIn {
             .extensions
             .get::<Client>()
             .map_or(std::net::Ipv6Addr::UNSPECIFIED.into(), |c| c.ip);
+        let workspaces = state
+            .store
+            .workspaces(&session.user_id)
+            .await?
+            .into_iter()
+            .map(|(id, name, _)| (id, name))
+            .collect();
         Ok(SignedIn {
             session,
             token,
             client_ip,
+            workspaces,
         })
     }
 }

@@ -313,4 +313,39 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Deletes what can no longer be used: ended sessions, spent or expired links,
+    /// sign-in failures untouched for a day, invitations closed a month ago.
+    pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
+        const DAY_MS: i64 = 24 * 3_600_000;
+        let statements: [(&str, i64); 4] = [
+            (
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $1 - $2",
+                idle_ms,
+            ),
+            (
+                "DELETE FROM email_tokens WHERE expires_at <= $1 OR used_at <= $1 - $2",
+                0,
+            ),
+            (
+                "DELETE FROM login_failures WHERE locked_until <= $1 - $2",
+                DAY_MS,
+            ),
+            (
+                "DELETE FROM invitations WHERE expires_at <= $1 - $2 OR accepted_at <= $1 - $2 \
+                 OR cancelled_at <= $1 - $2",
+                30 * DAY_MS,
+            ),
+        ];
+        let mut deleted = 0;
+        for (sql, age) in statements {
+            let done = sqlx::query(sql)
+                .bind(now)
+                .bind(age)
+                .execute(self.pool())
+                .await?;
+            deleted += done.rows_affected();
+        }
+        Ok(deleted)
+    }
 }

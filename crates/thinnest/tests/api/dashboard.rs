@@ -607,3 +607,24 @@ async fn emailed_links_point_at_this_server_whatever_host_a_request_names() {
         "{newest}"
     );
 }
+
+#[tokio::test]
+async fn ended_sessions_and_spent_links_are_purged() {
+    let app = TestApp::spawn().await;
+    let browser = signed_up(&app, "old@example.com").await;
+    assert_eq!(browser.get("/app").await.status, StatusCode::OK);
+    assert_eq!(app.db.count("sessions").await, 1);
+    assert_eq!(
+        app.db.count("email_tokens").await,
+        0,
+        "confirming ended every link"
+    );
+
+    app.db
+        .execute("UPDATE sessions SET last_seen_at = last_seen_at - 1860000")
+        .await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let purged = app.store.purge_expired(now, 30 * 60_000).await.unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(app.db.count("sessions").await, 0);
+}

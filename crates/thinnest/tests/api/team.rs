@@ -83,7 +83,44 @@ async fn an_invited_viewer_joins_and_sees_no_write_controls() {
     let again = accept(&member, &token).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "a link works once");
 
-    // Back to the member's own workspace.
+    // Back to the member's own workspace, with the switcher in the page header.
+    assert!(
+        home.body.contains("action=\"/app/workspaces/switch\""),
+        "{}",
+        home.body
+    );
+    let own = {
+        let marker = "<option value=\"";
+        let ids: Vec<String> = home
+            .body
+            .match_indices(marker)
+            .map(|(i, _)| {
+                home.body[i + marker.len()..]
+                    .chars()
+                    .take_while(|c| *c != '"')
+                    .collect()
+            })
+            .filter(|id: &String| id.starts_with("acct_"))
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        ids.into_iter()
+            .find(|id| !home.body.contains(&format!("value=\"{id}\" selected")))
+            .unwrap()
+    };
+    let back = member
+        .post(
+            "/app/workspaces/switch",
+            &[("csrf_token", &home.csrf()), ("account_id", &own)],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert!(
+        member
+            .get("/app")
+            .await
+            .body
+            .contains("viewer&#39;s workspace (admin)")
+    );
     let switched = member
         .post(
             "/app/workspaces/switch",

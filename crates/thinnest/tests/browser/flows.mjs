@@ -113,11 +113,12 @@ try {
   await shot(guestPage, 'viewer-in-workspace');
   assert.match(await guestPage.textContent('header'), /owner's workspace \(viewer\)/);
 
-  // A Viewer sees no write controls: no key or team pages, no forms but sign-out.
+  // A Viewer sees no write controls: no key or team pages, no forms but the
+  // workspace switcher (it now has two) and sign-out.
   assert.equal(await guestPage.getByRole('link', { name: 'API keys' }).count(), 0);
   assert.equal(await guestPage.getByRole('link', { name: 'Team' }).count(), 0);
   const forms = await guestPage.locator('form').evaluateAll((fs) => fs.map((f) => f.getAttribute('action')));
-  assert.deepEqual(forms, ['/app/logout']);
+  assert.deepEqual(forms, ['/app/workspaces/switch', '/app/logout']);
   const refused = await guestPage.goto(`${base}/app/settings/api-keys`);
   assert.equal(refused.status(), 403);
   await shot(guestPage, 'viewer-forbidden');

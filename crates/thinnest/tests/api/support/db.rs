@@ -62,6 +62,19 @@ impl TestDb {
             .expect("statement");
     }
 
+    /// How many rows a table holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("connect");
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        n
+    }
+
     /// Every byte the database holds: the SQLite files, or every PostgreSQL row as text.
     pub async fn dump(&self) -> Vec<u8> {
         if let Some(dir) = &self.dir {
