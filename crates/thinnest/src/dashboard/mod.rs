@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(pages::change_password),
         )
         .route("/app/settings/team", get(team::team))
+        .route("/app/settings/audit-log", get(pages::audit_log))
         .route("/app/settings/team/invitations", post(team::invite))
         .route(
             "/app/settings/team/invitations/{id}/resend",

@@ -1,7 +1,7 @@
 //! Signed-in pages: the workspace's agents, API keys, and the person's security.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -324,4 +324,61 @@ pub async fn change_password(
         None,
     )
     .await
+}
+
+#[derive(Template)]
+#[template(path = "audit_log.html")]
+struct AuditPage {
+    nav: Nav,
+    /// When, action, actor, target, address, details.
+    entries: Vec<(String, String, String, String, String, String)>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    cursor: Option<String>,
+}
+
+/// The workspace's audit log, newest first, 50 a page (Admins only).
+pub async fn audit_log(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::AuditLogRead)?;
+    // A cursor that is not one of ours starts from the newest entry.
+    let cursor = query.ok().and_then(|Query(q)| q.cursor);
+    let before = cursor.as_deref().filter(|c| is_id("aud", c));
+    let mut rows = state
+        .store
+        .audit_entries(&signed_in.session.account_id, before, 51)
+        .await?;
+    let next_cursor = (rows.len() > 50).then(|| rows[49].id.clone());
+    rows.truncate(50);
+    let entries = rows
+        .into_iter()
+        .map(|r| {
+            let actor = match r.actor_id.as_str() {
+                "" => r.actor_type,
+                id => format!("{} {id}", r.actor_type),
+            };
+            let target = format!("{} {}", r.target_type, r.target_id);
+            let from = r.client_ip.unwrap_or_default();
+            (
+                rfc3339(r.created_at),
+                r.action,
+                actor,
+                target,
+                from,
+                r.detail,
+            )
+        })
+        .collect();
+    let page = AuditPage {
+        nav: signed_in.nav(),
+        entries,
+        next_cursor,
+    };
+    Ok(render(StatusCode::OK, &page))
 }

@@ -271,6 +271,11 @@ async fn signed_in_redirect(
     headers: &HeaderMap,
 ) -> Result<Response, PageError> {
     let account = workspace_of(state, user_id, email).await?;
+    let actor = Actor::user(user_id, client.ip);
+    state
+        .store
+        .record_user_event(user_id, &actor, "user.signed_in")
+        .await?;
     let cookie = session::start(
         state,
         user_id,
@@ -412,11 +417,6 @@ pub async fn login(
         }
     };
     state.store.clear_login_failures(&attempt).await?;
-    let actor = Actor::user(&user.id, client.ip);
-    state
-        .store
-        .record_user_event(&user.id, &actor, "user.signed_in")
-        .await?;
     signed_in_redirect(&state, &user.id, &email, &client, &headers).await
 }
 

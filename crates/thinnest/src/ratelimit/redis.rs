@@ -32,7 +32,7 @@ return {allowed, count, reset}
 ";
 
 /// How long a decision may wait for Redis before the in-process limiter decides.
-const TIMEOUT: Duration = Duration::from_millis(250);
+const TIMEOUT: Duration = Duration::from_millis(1000);
 
 pub struct RedisWindows {
     client: redis::Client,
@@ -94,7 +94,7 @@ impl RedisWindows {
         match tokio::time::timeout(TIMEOUT, self.run(key, limit, mode)).await {
             Ok(Ok(decision)) => Ok(decision),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 250 ms".to_owned()),
+            Err(_) => Err("no answer within 1 s".to_owned()),
         }
     }
 }

@@ -258,3 +258,27 @@ async fn accepting_an_invitation_while_signed_in_needs_the_pages_csrf_token() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(accept(&member, &token).await.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn admins_read_the_audit_log_page_and_others_cannot() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "auditor@example.com").await;
+    let member = signed_up(&app, "member@example.com").await;
+    let token = invite(&app, &admin, "member@example.com", "editor").await;
+    accept(&member, &token).await;
+    let log = admin.get("/app/settings/audit-log").await;
+    assert_eq!(log.status, StatusCode::OK);
+    for action in ["member.invited", "member.joined", "user.signed_in"] {
+        assert!(log.body.contains(action), "{action}: {}", log.body);
+    }
+    assert_eq!(
+        member.get("/app/settings/audit-log").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let odd = admin.get("/app/settings/audit-log?cursor=nope&x=1").await;
+    assert_eq!(
+        odd.status,
+        StatusCode::OK,
+        "a cursor not of ours starts from the newest"
+    );
+}
