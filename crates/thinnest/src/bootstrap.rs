@@ -49,22 +49,9 @@ pub async fn bootstrap(
         Some(id) => id,
         None => store.create_account(account_name, &user_id).await?,
     };
-    let key = ApiKey::generate();
-    let row = store
-        .insert_key(
-            &account_id,
-            &NewKey {
-                name: "bootstrap",
-                role: Role::Admin,
-                hash: key.hash(),
-                hint: key.hint(),
-                created_by: &user_id,
-                created_by_key: None,
-                expires_at: None,
-            },
-            &Actor::operator("thinnest bootstrap"),
-        )
-        .await?;
+    let (key, new) = NewKey::mint("bootstrap", Role::Admin, &user_id, None, None);
+    let actor = Actor::operator("thinnest bootstrap");
+    let row = store.insert_key(&account_id, &new, &actor).await?;
     Ok(Bootstrapped {
         account_id,
         key_id: row.id,

@@ -162,17 +162,14 @@ fn mint<'a>(
             role.as_str()
         )));
     }
-    let secret = ApiKey::generate();
-    let new = NewKey {
+    let lineage = Some(caller.key_lineage.as_str());
+    Ok(NewKey::mint(
         name,
         role,
-        hash: secret.hash(),
-        hint: secret.hint(),
-        created_by: &caller.user_id,
-        created_by_key: Some(&caller.key_lineage),
+        &caller.user_id,
+        lineage,
         expires_at,
-    };
-    Ok((secret, new))
+    ))
 }
 
 fn created(row: KeyRow, key: ApiKey) -> (StatusCode, Json<CreatedApiKey>) {

@@ -156,16 +156,7 @@ pub async fn create_api_key(
         let error = Some("Give the key a name of 1 to 100 characters.");
         return keys_page(&state, &signed_in, None, error).await;
     }
-    let secret = ApiKey::generate();
-    let new = NewKey {
-        name,
-        role,
-        hash: secret.hash(),
-        hint: secret.hint(),
-        created_by: &signed_in.session.user_id,
-        created_by_key: None,
-        expires_at: None,
-    };
+    let (secret, new) = NewKey::mint(name, role, &signed_in.session.user_id, None, None);
     state
         .store
         .insert_key(&signed_in.session.account_id, &new, &signed_in.actor())

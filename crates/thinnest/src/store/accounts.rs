@@ -11,15 +11,7 @@ use crate::ids::new_id;
 impl Store {
     /// The user with this (normalised) email, created when missing.
     pub async fn user_by_email_or_create(&self, email: &str) -> sqlx::Result<String> {
-        let id = new_id("user");
-        sqlx::query(
-            "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(email)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
+        self.create_user(email).await?;
         sqlx::query("SELECT id FROM users WHERE email = $1")
             .bind(email)
             .fetch_one(self.pool())

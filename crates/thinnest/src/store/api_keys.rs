@@ -3,7 +3,7 @@
 use super::Store;
 use super::audit::{self, Actor, Change};
 use crate::auth::Role;
-use crate::auth::api_key::KeyHash;
+use crate::auth::api_key::{ApiKey, KeyHash};
 use crate::clock::now_ms;
 use crate::ids::new_id;
 
@@ -87,6 +87,29 @@ pub struct NewKey<'a> {
     /// The lineage of the API key that made it, if a key did.
     pub created_by_key: Option<&'a str>,
     pub expires_at: Option<i64>,
+}
+
+impl<'a> NewKey<'a> {
+    /// A fresh secret and the row that stores only its hash and hint.
+    pub fn mint(
+        name: &'a str,
+        role: Role,
+        created_by: &'a str,
+        created_by_key: Option<&'a str>,
+        expires_at: Option<i64>,
+    ) -> (ApiKey, NewKey<'a>) {
+        let secret = ApiKey::generate();
+        let new = NewKey {
+            name,
+            role,
+            hash: secret.hash(),
+            hint: secret.hint(),
+            created_by,
+            created_by_key,
+            expires_at,
+        };
+        (secret, new)
+    }
 }
 
 /// Inserts a key with this id; a key starts its own lineage unless it continues one.
