@@ -125,6 +125,124 @@ pub struct Config {
 
     #[command(flatten)]
     pub dashboard: DashboardArgs,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// A secret given on the command line or in the environment: Debug shows no part of it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Dashboard sign-in through Google, GitHub or any other OpenID Connect provider.
+/// A provider is offered once its client id and secret are set. The endpoint flags
+/// exist so that a test, or GitHub Enterprise, can point elsewhere.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdentityArgs {
+    /// OAuth client id from Google Cloud; turns on "Continue with Google".
+    #[arg(
+        long,
+        env = "THINNEST_GOOGLE_CLIENT_ID",
+        requires = "google_client_secret"
+    )]
+    pub google_client_id: Option<String>,
+
+    /// OAuth client secret for `--google-client-id`.
+    #[arg(
+        long,
+        env = "THINNEST_GOOGLE_CLIENT_SECRET",
+        requires = "google_client_id"
+    )]
+    pub google_client_secret: Option<Secret>,
+
+    /// Google's OpenID Connect issuer.
+    #[arg(
+        long,
+        env = "THINNEST_GOOGLE_ISSUER",
+        default_value = "https://accounts.google.com"
+    )]
+    pub google_issuer: String,
+
+    /// OAuth app client id from GitHub; turns on "Continue with GitHub".
+    #[arg(
+        long,
+        env = "THINNEST_GITHUB_CLIENT_ID",
+        requires = "github_client_secret"
+    )]
+    pub github_client_id: Option<String>,
+
+    /// OAuth app client secret for `--github-client-id`.
+    #[arg(
+        long,
+        env = "THINNEST_GITHUB_CLIENT_SECRET",
+        requires = "github_client_id"
+    )]
+    pub github_client_secret: Option<Secret>,
+
+    /// GitHub's authorization page.
+    #[arg(
+        long,
+        env = "THINNEST_GITHUB_AUTHORIZE_URL",
+        default_value = "https://github.com/login/oauth/authorize"
+    )]
+    pub github_authorize_url: String,
+
+    /// GitHub's token endpoint.
+    #[arg(
+        long,
+        env = "THINNEST_GITHUB_TOKEN_URL",
+        default_value = "https://github.com/login/oauth/access_token"
+    )]
+    pub github_token_url: String,
+
+    /// GitHub's REST API, for the user and their verified emails.
+    #[arg(
+        long,
+        env = "THINNEST_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+
+    /// Another OpenID Connect provider (Auth0, Keycloak, Okta, …): its discovery URL
+    /// (`…/.well-known/openid-configuration`) or its issuer URL.
+    #[arg(long, env = "THINNEST_OIDC_DISCOVERY_URL", requires_all = ["oidc_client_id", "oidc_client_secret"])]
+    pub oidc_discovery_url: Option<String>,
+
+    /// Client id registered with the `--oidc-discovery-url` provider.
+    #[arg(long, env = "THINNEST_OIDC_CLIENT_ID", requires = "oidc_discovery_url")]
+    pub oidc_client_id: Option<String>,
+
+    /// Client secret for `--oidc-client-id`.
+    #[arg(
+        long,
+        env = "THINNEST_OIDC_CLIENT_SECRET",
+        requires = "oidc_discovery_url"
+    )]
+    pub oidc_client_secret: Option<Secret>,
+
+    /// The provider's name on the sign-in button: "Continue with <name>".
+    #[arg(long, env = "THINNEST_OIDC_NAME", default_value = "single sign-on")]
+    pub oidc_name: String,
 }
 
 /// Dashboard sign-in: sessions and the email they send.

@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod gate;
 pub mod guard;
+pub mod identity;
 pub mod net;
 pub mod ratelimit;
 pub mod store;
@@ -47,6 +48,12 @@ use ratelimit::{Limiter, Limits};
 use store::Store;
 use usage::{UsageRecorder, UsageWriter};
 
+/// The configured identity providers and the HTTP client that talks to them.
+pub struct Identity {
+    pub http: identity::Http,
+    pub providers: identity::Providers,
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -57,6 +64,8 @@ pub struct AppState {
     pub limits: Limits,
     pub usage: UsageRecorder,
     pub mailer: Arc<Mailer>,
+    /// Sign-in through Google, GitHub and other OpenID Connect providers.
+    pub identity: Arc<Identity>,
     /// Where emailed links point: `--public-url`, else this server's HTTPS address,
     /// known once the listener is bound.
     link_base: Arc<std::sync::OnceLock<String>>,
@@ -165,6 +174,10 @@ impl App {
             &config.dashboard.email_from,
             config.store.data_dir.join("outbox"),
         )?;
+        let identity = Identity {
+            http: identity::Http::new()?,
+            providers: identity::Providers::from_config(&config.identity)?,
+        };
         Ok(App {
             state: AppState {
                 store,
@@ -173,6 +186,7 @@ impl App {
                 limiter: Arc::new(limiter),
                 usage,
                 mailer: Arc::new(mailer),
+                identity: Arc::new(identity),
                 link_base: Arc::default(),
             },
             tls,

@@ -31,7 +31,7 @@ impl Token {
 
     /// What the store keeps: SHA-256, lowercase hex.
     pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        sha256_hex(&self.0)
     }
 
     /// A value derived from the token for another use (the CSRF token of a session).
@@ -42,4 +42,9 @@ impl Token {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// SHA-256 of a text, lowercase hex: how secrets are stored.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }

@@ -5,6 +5,7 @@
 mod pages;
 mod session;
 mod sign_in;
+mod social;
 mod team;
 
 use askama::Template;
@@ -39,6 +40,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(sign_in::reset_page).post(sign_in::reset),
         )
         .route("/app/logout", post(sign_in::logout))
+        .route("/app/oauth/{provider}", post(social::start))
+        .route("/app/oauth/{provider}/callback", get(social::callback))
+        .route("/app/oauth/link", get(social::link_page).post(social::link))
+        .route(
+            "/app/settings/security/identities/{id}/disconnect",
+            post(pages::disconnect_identity),
+        )
         .route("/app", get(pages::home))
         .route(
             "/app/settings/api-keys",

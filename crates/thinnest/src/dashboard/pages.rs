@@ -15,6 +15,7 @@ use crate::auth::{Permission, Role};
 use crate::clock::{now_ms, rfc3339};
 use crate::ids::is_id;
 use crate::store::api_keys::{KeyRow, KeyScope, NewKey};
+use crate::store::identities::Unlinked;
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -193,16 +194,47 @@ struct SecurityPage {
     nav: Nav,
     /// Signed in, last active, address, browser, whether it is this session.
     sessions: Vec<(String, String, String, String, bool)>,
-    notice: Option<&'static str>,
+    /// Connected providers: id, provider name, email, connected at, last used.
+    identities: Vec<(String, String, String, String, String)>,
+    /// Every configured provider: slug and name.
+    providers: Vec<(&'static str, String)>,
+    has_password: bool,
+    notice: Option<String>,
     error: Option<&'static str>,
 }
 
 async fn security_page(
     state: &AppState,
     signed_in: &SignedIn,
-    notice: Option<&'static str>,
+    notice: Option<String>,
     error: Option<&'static str>,
 ) -> Result<Response, PageError> {
+    let providers = &state.identity.providers;
+    let label = |slug: &str| {
+        providers
+            .get(slug)
+            .map_or(slug.to_owned(), |p| p.label.clone())
+    };
+    let identities = state
+        .store
+        .user_identities(&signed_in.session.user_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            (
+                i.id,
+                label(&i.provider),
+                i.email.unwrap_or_default(),
+                rfc3339(i.created_at),
+                i.last_used_at.map(rfc3339).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let has_password = state
+        .store
+        .user_by_email(&signed_in.session.email)
+        .await?
+        .is_some_and(|u| u.password_hash.is_some());
     let sessions = state
         .store
         .user_sessions(&signed_in.session.user_id, now_ms())
@@ -223,17 +255,61 @@ async fn security_page(
     let page = SecurityPage {
         nav: signed_in.nav(),
         sessions,
+        identities,
+        providers: providers.buttons(),
+        has_password,
         notice,
         error,
     };
     Ok(render(status, &page))
 }
 
+#[derive(Deserialize)]
+pub struct SecurityQuery {
+    /// Set after a provider was connected.
+    connected: Option<String>,
+}
+
 pub async fn security(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    query: Result<Query<SecurityQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    security_page(&state, &signed_in, None, None).await
+    let connected = query
+        .ok()
+        .and_then(|Query(q)| q.connected)
+        .and_then(|slug| state.identity.providers.get(&slug))
+        .map(|p| format!("{} is connected: you can sign in with it.", p.label));
+    security_page(&state, &signed_in, connected, None).await
+}
+
+pub async fn disconnect_identity(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    if !is_id("idn", &id) {
+        return Err(PageError::NotFound);
+    }
+    let done = state
+        .store
+        .unlink_identity(&signed_in.session.user_id, &id, &signed_in.actor())
+        .await?;
+    match done {
+        Unlinked::Done => {
+            let notice = Some("Disconnected. It no longer signs you in.".to_owned());
+            security_page(&state, &signed_in, notice, None).await
+        }
+        Unlinked::NotFound => Err(PageError::NotFound),
+        Unlinked::LastMethod => {
+            let error = Some(
+                "This is your only way to sign in. Set a password first (the sign-in page's \"Forgot your password?\" sends a link), then disconnect it.",
+            );
+            security_page(&state, &signed_in, None, error).await
+        }
+    }
 }
 
 pub async fn sign_out_others(
@@ -249,7 +325,7 @@ pub async fn sign_out_others(
     security_page(
         &state,
         &signed_in,
-        Some("Every other session is signed out."),
+        Some("Every other session is signed out.".to_owned()),
         None,
     )
     .await
@@ -311,7 +387,7 @@ pub async fn change_password(
     security_page(
         &state,
         &signed_in,
-        Some("Password changed. Every other session is signed out."),
+        Some("Password changed. Every other session is signed out.".to_owned()),
         None,
     )
     .await

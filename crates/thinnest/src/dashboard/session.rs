@@ -90,15 +90,15 @@ impl SignedIn {
     }
 }
 
-fn cookie_token(parts: &Parts) -> Option<Token> {
-    parts
-        .headers
+/// The token in the cookie `name`, if it has a token's shape.
+pub fn cookie_token(headers: &axum::http::HeaderMap, name: &str) -> Option<Token> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .find(|(cookie, _)| *cookie == name)
         .and_then(|(_, value)| Token::parse(value))
 }
 
@@ -106,7 +106,7 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let token = cookie_token(parts).ok_or(PageError::SignIn)?;
+        let token = cookie_token(&parts.headers, COOKIE_NAME).ok_or(PageError::SignIn)?;
         let session = state
             .store
             .session_by_hash(&token.hash())

@@ -20,7 +20,7 @@ use crate::clock::now_ms;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Mode, seconds_until};
 use crate::store::audit::Actor;
-use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
+use crate::store::users::{RESET_PASSWORD, UserRow, VERIFY_EMAIL};
 
 const HOUR_MS: i64 = 3_600_000;
 /// Sign-in attempts per minute, per client and per email from one client.
@@ -38,14 +38,16 @@ pub struct FormPage {
     title: &'static str,
     action: &'static str,
     submit: &'static str,
-    error: Option<String>,
-    notice: Option<&'static str>,
+    pub error: Option<String>,
+    notice: Option<String>,
     email_field: bool,
     email: String,
     password_field: bool,
     password_autocomplete: &'static str,
     password_error: Option<&'static str>,
     token_field: bool,
+    /// "Continue with …" buttons: provider slug and label.
+    social: Vec<(&'static str, String)>,
     /// Set on forms posted while signed in.
     pub csrf_token: Option<String>,
     links: Vec<(&'static str, &'static str)>,
@@ -65,13 +67,15 @@ impl FormPage {
             password_autocomplete: "current-password",
             password_error: None,
             token_field: false,
+            social: Vec::new(),
             csrf_token: None,
             links: Vec::new(),
         }
     }
 
-    fn login() -> FormPage {
+    fn login(state: &AppState) -> FormPage {
         FormPage {
+            social: state.identity.providers.buttons(),
             links: vec![
                 ("/app/forgot-password", "Forgot your password?"),
                 ("/app/signup", "No account yet? Sign up"),
@@ -80,8 +84,9 @@ impl FormPage {
         }
     }
 
-    fn signup() -> FormPage {
+    fn signup(state: &AppState) -> FormPage {
         FormPage {
+            social: state.identity.providers.buttons(),
             password_autocomplete: "new-password",
             links: vec![("/app/login", "Already have an account? Sign in")],
             ..FormPage::new("Create your account", "/app/signup", "Sign up")
@@ -126,11 +131,25 @@ impl FormPage {
         }
     }
 
+    /// Asks for the password of an existing account before a provider joins it.
+    pub fn link_with_password(notice: String) -> FormPage {
+        FormPage {
+            email_field: false,
+            notice: Some(notice),
+            links: vec![("/app/forgot-password", "Forgot your password?")],
+            ..FormPage::new(
+                "Connect your accounts",
+                "/app/oauth/link",
+                "Connect and sign in",
+            )
+        }
+    }
+
     fn verify() -> FormPage {
         FormPage {
             email_field: false,
             token_field: true,
-            notice: Some("Enter the password you chose when you signed up."),
+            notice: Some("Enter the password you chose when you signed up.".to_owned()),
             ..FormPage::new("Confirm your email", "/app/verify-email", "Confirm")
         }
     }
@@ -200,8 +219,8 @@ async fn send_link(
     mail_link(state, to, subject, text, path, &token).await
 }
 
-pub async fn signup_page() -> Response {
-    page(StatusCode::OK, FormPage::signup())
+pub async fn signup_page(State(state): State<AppState>) -> Response {
+    page(StatusCode::OK, FormPage::signup(&state))
 }
 
 pub async fn signup(
@@ -214,7 +233,7 @@ pub async fn signup(
         let form = FormPage {
             error,
             email: form.email,
-            ..FormPage::signup()
+            ..FormPage::signup(&state)
         };
         return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, form));
     };
@@ -222,7 +241,7 @@ pub async fn signup(
         let form = FormPage {
             password_error: Some(problem),
             email,
-            ..FormPage::signup()
+            ..FormPage::signup(&state)
         };
         return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, form));
     }
@@ -255,7 +274,11 @@ pub async fn verify_page() -> Response {
 }
 
 /// The workspace to sign in to: the user's first, or a new one of their own.
-async fn workspace_of(state: &AppState, user_id: &str, email: &str) -> Result<String, PageError> {
+pub async fn workspace_of(
+    state: &AppState,
+    user_id: &str,
+    email: &str,
+) -> Result<String, PageError> {
     if let Some((id, _, _)) = state.store.workspaces(user_id).await?.into_iter().next() {
         return Ok(id);
     }
@@ -263,7 +286,7 @@ async fn workspace_of(state: &AppState, user_id: &str, email: &str) -> Result<St
     Ok(state.store.create_account(&name, user_id).await?)
 }
 
-async fn signed_in_redirect(
+pub async fn signed_in_redirect(
     state: &AppState,
     user_id: &str,
     email: &str,
@@ -331,11 +354,14 @@ pub async fn verify(
     signed_in_redirect(&state, &user_id, &email, &client, &headers).await
 }
 
-pub async fn login_page(signed_in: Result<SignedIn, PageError>) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, PageError>,
+) -> Response {
     if signed_in.is_ok() {
         return Redirect::to("/app").into_response();
     }
-    page(StatusCode::OK, FormPage::login())
+    page(StatusCode::OK, FormPage::login(&state))
 }
 
 /// Milliseconds sign-ins for an email are blocked after this many consecutive failures.
@@ -347,7 +373,7 @@ fn back_off_ms(failures: i64) -> i64 {
     (1000_i64 << exponent).min(MAX_LOCK_MS)
 }
 
-fn too_many(email: String, wait_ms: i64) -> Response {
+fn too_many(state: &AppState, email: String, wait_ms: i64) -> Response {
     let error = format!(
         "Too many sign-in attempts. Try again in {} seconds.",
         seconds_until(wait_ms)
@@ -357,23 +383,31 @@ fn too_many(email: String, wait_ms: i64) -> Response {
         FormPage {
             error: Some(error),
             email,
-            ..FormPage::login()
+            ..FormPage::login(state)
         },
     )
 }
 
-pub async fn login(
-    State(state): State<AppState>,
-    Extension(client): Extension<Client>,
-    headers: HeaderMap,
-    PageForm(form): PageForm<Credentials>,
-) -> Result<Response, PageError> {
-    let email = normalise_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
+/// How a password sign-in attempt went.
+pub enum Attempt {
+    Matched(UserRow),
+    Wrong,
+    /// Refused before the password was looked at; retry after this many ms.
+    TooMany(i64),
+}
+
+/// Checks a password for an email, as sign-in does everywhere: every attempt first
+/// spends from budgets, atomically, so parallel guesses count one by one (per client,
+/// per email and client, per email from anywhere); then back-off applies per email
+/// *and* client, so a guesser elsewhere cannot lock the owner out.
+pub async fn attempt_password(
+    state: &AppState,
+    client: &Client,
+    email: &str,
+    password: Password,
+) -> Result<Attempt, PageError> {
     let from = client_bucket(client.ip);
-    // Back-off is per email *and* client, so a guesser elsewhere cannot lock the owner out.
     let attempt = format!("{email}|{from}");
-    // Every attempt first spends from budgets, atomically, so parallel guesses count
-    // one by one: per client, per email and client, and per email from anywhere.
     for (budget, limit) in [
         (format!("login-ip:{from}"), ATTEMPTS_PER_IP),
         (format!("login-attempt:{attempt}"), ATTEMPTS_PER_EMAIL),
@@ -381,17 +415,20 @@ pub async fn login(
     ] {
         let decision = state.limiter.decide(&budget, limit, Mode::Take).await;
         if !decision.allowed {
-            return Ok(too_many(email, decision.reset_ms));
+            return Ok(Attempt::TooMany(decision.reset_ms));
         }
     }
     if let Some(until) = state.store.login_locked_until(&attempt).await? {
-        return Ok(too_many(email, until - now_ms()));
+        return Ok(Attempt::TooMany(until - now_ms()));
     }
-    let user = state.store.user_by_email(&email).await?;
+    let user = state.store.user_by_email(email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = password::verify(Password::new(form.password), stored).await?;
-    let user = match user {
-        Some(user) if matches => user,
+    let matches = password::verify(password, stored).await?;
+    match user {
+        Some(user) if matches => {
+            state.store.clear_login_failures(&attempt).await?;
+            Ok(Attempt::Matched(user))
+        }
         known => {
             state
                 .store
@@ -407,17 +444,33 @@ pub async fn login(
                     }
                 });
             }
+            Ok(Attempt::Wrong)
+        }
+    }
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<Credentials>,
+) -> Result<Response, PageError> {
+    let email = normalise_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
+    match attempt_password(&state, &client, &email, Password::new(form.password)).await? {
+        Attempt::Matched(user) => {
+            signed_in_redirect(&state, &user.id, &email, &client, &headers).await
+        }
+        Attempt::TooMany(wait_ms) => Ok(too_many(&state, email, wait_ms)),
+        Attempt::Wrong => {
             let error = Some("That email and password do not match an account.".to_owned());
             let form = FormPage {
                 error,
                 email,
-                ..FormPage::login()
+                ..FormPage::login(&state)
             };
-            return Ok(page(StatusCode::UNAUTHORIZED, form));
+            Ok(page(StatusCode::UNAUTHORIZED, form))
         }
-    };
-    state.store.clear_login_failures(&attempt).await?;
-    signed_in_redirect(&state, &user.id, &email, &client, &headers).await
+    }
 }
 
 pub async fn logout(
@@ -468,7 +521,7 @@ pub async fn reset(
             StatusCode::UNPROCESSABLE_ENTITY,
             FormPage {
                 password_error: Some(problem),
-                notice: Some("Open the link from the email again if this page lost it."),
+                notice: Some("Open the link from the email again if this page lost it.".to_owned()),
                 ..FormPage::reset()
             },
         ));

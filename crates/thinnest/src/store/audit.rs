@@ -98,6 +98,32 @@ pub async fn record<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     Ok(())
 }
 
+/// Records something that happened to a person in the audit log of every workspace
+/// they belong to, inside the caller's transaction.
+pub async fn record_for_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    actor: &Actor,
+    action: &'static str,
+    detail: serde_json::Value,
+) -> sqlx::Result<()> {
+    let accounts: Vec<(String,)> =
+        sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for (account_id,) in accounts {
+        let change = Change {
+            action,
+            target_type: "user",
+            target_id: user_id,
+            detail: detail.clone(),
+        };
+        record(&mut **tx, &account_id, actor, change).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Records something that happened to a person in the audit log of every
     /// workspace they belong to, so that each workspace's Admins see it.
@@ -107,21 +133,8 @@ impl Store {
         actor: &Actor,
         action: &'static str,
     ) -> sqlx::Result<()> {
-        let accounts: Vec<(String,)> =
-            sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_all(self.pool())
-                .await?;
         let mut tx = self.pool().begin().await?;
-        for (account_id,) in accounts {
-            let change = Change {
-                action,
-                target_type: "user",
-                target_id: user_id,
-                detail: serde_json::json!({}),
-            };
-            record(&mut *tx, &account_id, actor, change).await?;
-        }
+        record_for_user(&mut tx, user_id, actor, action, serde_json::json!({})).await?;
         tx.commit().await
     }
 

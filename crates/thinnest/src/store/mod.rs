@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod identities;
 pub mod security_events;
 pub mod teams;
 pub mod usage;

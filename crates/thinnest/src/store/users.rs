@@ -131,7 +131,6 @@ impl Store {
     }
 
     /// Stores a link's token; a sign-up link also holds the password chosen with it.
-    /// Stores a link's token; a sign-up link also holds the password chosen with it.
     pub async fn insert_email_token(
         &self,
         user_id: &str,
@@ -318,7 +317,9 @@ impl Store {
     /// sign-in failures untouched for a day, invitations closed a month ago.
     pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
-        let statements: [(&str, i64); 4] = [
+        let statements: [(&str, i64); 6] = [
+            ("DELETE FROM oauth_flows WHERE expires_at <= $1 - $2", 0),
+            ("DELETE FROM pending_links WHERE expires_at <= $1 - $2", 0),
             (
                 "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $1 - $2",
                 idle_ms,

@@ -1,0 +1,134 @@
+//! OpenID Connect providers (Google, Auth0, Keycloak, …), found by discovery.
+
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::url::Url;
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
+};
+use tokio::sync::Mutex;
+
+use super::{FlowError, FlowSecrets, Http, ProviderIdentity};
+
+/// How long discovered metadata and signing keys are used before they are fetched again.
+const METADATA_TTL: Duration = Duration::from_secs(600);
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+pub struct Oidc {
+    issuer: IssuerUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    metadata: Mutex<Option<(Instant, CoreProviderMetadata)>>,
+}
+
+impl Oidc {
+    pub fn new(issuer: Url, client_id: &str, client_secret: &str) -> Oidc {
+        Oidc {
+            issuer: IssuerUrl::from_url(issuer),
+            client_id: ClientId::new(client_id.to_owned()),
+            client_secret: ClientSecret::new(client_secret.to_owned()),
+            metadata: Mutex::new(None),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.issuer.as_str()
+    }
+
+    /// The provider's discovery document and keys, fetched at most every ten minutes.
+    /// Discovery itself checks that the document names our configured issuer.
+    async fn client(&self, http: &Http, redirect_uri: &str) -> Result<Client, FlowError> {
+        let mut cached = self.metadata.lock().await;
+        let metadata = match &*cached {
+            Some((at, metadata)) if at.elapsed() < METADATA_TTL => metadata.clone(),
+            _ => {
+                let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), http)
+                    .await
+                    .map_err(|e| FlowError::Provider(format!("discovery: {e}")))?;
+                *cached = Some((Instant::now(), metadata.clone()));
+                metadata
+            }
+        };
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| FlowError::Provider(format!("redirect URI: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            self.client_id.clone(),
+            Some(self.client_secret.clone()),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    pub async fn authorize_url(
+        &self,
+        http: &Http,
+        redirect_uri: &str,
+        flow: &FlowSecrets,
+    ) -> Result<Url, FlowError> {
+        let verifier = PkceCodeVerifier::new(flow.verifier.clone());
+        let (state, nonce) = (flow.state.clone(), flow.nonce.clone());
+        let (url, _, _) = self
+            .client(http, redirect_uri)
+            .await?
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
+            .add_scope(Scope::new("email".to_owned()))
+            .add_scope(Scope::new("profile".to_owned()))
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
+            .url();
+        Ok(url)
+    }
+
+    pub async fn finish(
+        &self,
+        http: &Http,
+        redirect_uri: &str,
+        flow: &FlowSecrets,
+        code: String,
+    ) -> Result<ProviderIdentity, FlowError> {
+        let client = self.client(http, redirect_uri).await?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| FlowError::Provider(format!("no token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
+            .request_async(http)
+            .await
+            .map_err(|e| FlowError::Refused(format!("token endpoint: {e}")))?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| FlowError::Refused("no ID token in the token response".to_owned()))?;
+        // Signature (with the provider's published keys), issuer, audience, expiry, nonce.
+        let claims =
+            match id_token.claims(&client.id_token_verifier(), &Nonce::new(flow.nonce.clone())) {
+                Ok(claims) => claims,
+                Err(e) => {
+                    // The provider may have rotated its keys: fetch them again next time.
+                    *self.metadata.lock().await = None;
+                    return Err(FlowError::Refused(format!("ID token: {e}")));
+                }
+            };
+        let verified_email = claims
+            .email()
+            .filter(|_| claims.email_verified() == Some(true))
+            .map(|email| email.as_str().to_owned());
+        Ok(ProviderIdentity {
+            issuer: claims.issuer().as_str().to_owned(),
+            subject: claims.subject().as_str().to_owned(),
+            verified_email,
+        })
+    }
+}
