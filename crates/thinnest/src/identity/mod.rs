@@ -57,8 +57,7 @@ impl FlowSecrets {
 }
 
 enum Protocol {
-    /// Boxed: discovered metadata makes it large.
-    Oidc(Box<oidc::Oidc>),
+    Oidc(oidc::Oidc),
     GitHub(github::GitHub),
 }
 
@@ -120,7 +119,7 @@ impl Providers {
             list.push(Provider {
                 slug: "google",
                 label: "Google".to_owned(),
-                protocol: Protocol::Oidc(Box::new(oidc::Oidc::new(issuer, id, secret.expose()))),
+                protocol: Protocol::Oidc(oidc::Oidc::new(issuer, id, secret.expose())),
             });
         }
         if let (Some(id), Some(secret)) = (&args.github_client_id, &args.github_client_secret) {
@@ -149,7 +148,7 @@ impl Providers {
             list.push(Provider {
                 slug: "oidc",
                 label: args.oidc_name.clone(),
-                protocol: Protocol::Oidc(Box::new(oidc::Oidc::new(issuer, id, secret.expose()))),
+                protocol: Protocol::Oidc(oidc::Oidc::new(issuer, id, secret.expose())),
             });
         }
         Ok(Providers(list))

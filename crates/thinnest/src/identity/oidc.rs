@@ -1,5 +1,6 @@
 //! OpenID Connect providers (Google, Auth0, Keycloak, …), found by discovery.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -29,7 +30,7 @@ pub struct Oidc {
     issuer: IssuerUrl,
     client_id: ClientId,
     client_secret: ClientSecret,
-    metadata: Mutex<Option<(Instant, CoreProviderMetadata)>>,
+    metadata: Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>,
 }
 
 impl Oidc {
@@ -56,6 +57,7 @@ impl Oidc {
                 let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), http)
                     .await
                     .map_err(|e| FlowError::Provider(format!("discovery: {e}")))?;
+                let metadata = Arc::new(metadata);
                 *cached = Some((Instant::now(), metadata.clone()));
                 metadata
             }
@@ -63,7 +65,7 @@ impl Oidc {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| FlowError::Provider(format!("redirect URI: {e}")))?;
         Ok(CoreClient::from_provider_metadata(
-            metadata,
+            CoreProviderMetadata::clone(&metadata),
             self.client_id.clone(),
             Some(self.client_secret.clone()),
         )
