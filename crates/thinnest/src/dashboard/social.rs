@@ -209,7 +209,7 @@ pub async fn callback(
     if query
         .iss
         .as_deref()
-        .is_some_and(|iss| iss != provider.issuer())
+        .is_some_and(|iss| !provider.is_issuer(iss))
     {
         return Ok(did_not_complete(provider, &"`iss` names another issuer"));
     }

@@ -98,11 +98,11 @@ impl Provider {
         }
     }
 
-    /// The issuer an authorization response must name when it names one (RFC 9207).
-    pub fn issuer(&self) -> &str {
+    /// Whether `iss` in an authorization response names this provider (RFC 9207).
+    pub fn is_issuer(&self, iss: &str) -> bool {
         match &self.protocol {
-            Protocol::Oidc(p) => p.issuer(),
-            Protocol::GitHub(p) => p.issuer(),
+            Protocol::Oidc(p) => p.is_issuer(iss),
+            Protocol::GitHub(p) => p.issuer() == iss,
         }
     }
 }
@@ -115,7 +115,8 @@ impl Providers {
     pub fn from_config(args: &IdentityArgs) -> anyhow::Result<Providers> {
         let mut list = Vec::new();
         if let (Some(id), Some(secret)) = (&args.google_client_id, &args.google_client_secret) {
-            let issuer = checked_url("--google-issuer", &args.google_issuer)?;
+            let issuer = &args.google_issuer;
+            checked_url("--google-issuer", issuer)?;
             list.push(Provider {
                 slug: "google",
                 label: "Google".to_owned(),
@@ -142,9 +143,9 @@ impl Providers {
             &args.oidc_client_secret,
         ) {
             let issuer = url
-                .trim_end_matches('/')
-                .trim_end_matches("/.well-known/openid-configuration");
-            let issuer = checked_url("--oidc-discovery-url", issuer)?;
+                .strip_suffix("/.well-known/openid-configuration")
+                .unwrap_or(url);
+            checked_url("--oidc-discovery-url", issuer)?;
             list.push(Provider {
                 slug: "oidc",
                 label: args.oidc_name.clone(),

@@ -27,24 +27,33 @@ type Client = CoreClient<
 >;
 
 pub struct Oidc {
-    issuer: IssuerUrl,
+    /// The configured issuer, and the same with or without a trailing slash: a
+    /// discovery URL does not tell which one the provider uses.
+    issuers: Vec<IssuerUrl>,
     client_id: ClientId,
     client_secret: ClientSecret,
     metadata: Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>,
 }
 
 impl Oidc {
-    pub fn new(issuer: Url, client_id: &str, client_secret: &str) -> Oidc {
+    pub fn new(issuer: &str, client_id: &str, client_secret: &str) -> Oidc {
+        let other = match issuer.strip_suffix('/') {
+            Some(bare) => bare.to_owned(),
+            None => format!("{issuer}/"),
+        };
         Oidc {
-            issuer: IssuerUrl::from_url(issuer),
+            issuers: [issuer.to_owned(), other]
+                .into_iter()
+                .filter_map(|i| IssuerUrl::new(i).ok())
+                .collect(),
             client_id: ClientId::new(client_id.to_owned()),
             client_secret: ClientSecret::new(client_secret.to_owned()),
             metadata: Mutex::new(None),
         }
     }
 
-    pub fn issuer(&self) -> &str {
-        self.issuer.as_str()
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        self.issuers.iter().any(|i| i.as_str() == iss)
     }
 
     /// The provider's discovery document and keys, fetched at most every ten minutes.
@@ -54,10 +63,7 @@ impl Oidc {
         let metadata = match &*cached {
             Some((at, metadata)) if at.elapsed() < METADATA_TTL => metadata.clone(),
             _ => {
-                let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), http)
-                    .await
-                    .map_err(|e| FlowError::Provider(format!("discovery: {e}")))?;
-                let metadata = Arc::new(metadata);
+                let metadata = Arc::new(self.discover(http).await?);
                 *cached = Some((Instant::now(), metadata.clone()));
                 metadata
             }
@@ -70,6 +76,18 @@ impl Oidc {
             Some(self.client_secret.clone()),
         )
         .set_redirect_uri(redirect))
+    }
+
+    /// Discovery checks that the document names the issuer it was fetched for.
+    async fn discover(&self, http: &Http) -> Result<CoreProviderMetadata, FlowError> {
+        let mut failure = String::from("no issuer");
+        for issuer in &self.issuers {
+            match CoreProviderMetadata::discover_async(issuer.clone(), http).await {
+                Ok(metadata) => return Ok(metadata),
+                Err(e) => failure = e.to_string(),
+            }
+        }
+        Err(FlowError::Provider(format!("discovery: {failure}")))
     }
 
     pub async fn authorize_url(

@@ -1,5 +1,5 @@
 //! The dashboard in headless Chromium (Debian's package), driven by playwright-core
-//! from `tests/browser/flows.mjs`; every page visited is saved under
+//! from `tests/node/flows.mjs`; every page visited is saved under
 //! `target/screenshots/`. `.ci/run` installs Chromium and playwright-core.
 
 use std::path::Path;
@@ -8,12 +8,10 @@ use crate::support::TestApp;
 
 #[tokio::test]
 async fn people_sign_up_make_a_key_and_invite_a_viewer_in_a_real_browser() {
-    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.exists() || !flows.join("node_modules/playwright-core").exists() {
-        eprintln!(
-            "Chromium or playwright-core missing (.ci/run installs them): browser test skipped"
-        );
+        crate::support::missing_peer("Chromium or playwright-core");
         return;
     }
     let app = TestApp::spawn().await;

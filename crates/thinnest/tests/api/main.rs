@@ -13,6 +13,7 @@ mod errors;
 mod https;
 mod new_user;
 mod rate_limits;
+mod social;
 mod support;
 mod team;
 mod usage;

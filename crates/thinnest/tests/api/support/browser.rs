@@ -61,6 +61,11 @@ impl Browser {
         }
     }
 
+    /// GETs any address, as following a redirect to another site does.
+    pub async fn get_url(&self, url: &str) -> Page {
+        self.send(self.client.get(url)).await
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         self.send(self.client.get(format!("{}{path}", self.base)))
             .await

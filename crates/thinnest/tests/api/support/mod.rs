@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod db;
+pub mod identity;
 pub mod process;
 pub mod smtp;
 
@@ -23,6 +24,15 @@ pub use db::TestDb;
 struct ServeFlags {
     #[command(flatten)]
     config: Config,
+}
+
+/// A test peer (a browser, an SMTP server, an identity provider) is not installed:
+/// the test is skipped, unless `THINNEST_REQUIRE_PEERS=1` (as in `.ci/run`) makes
+/// that a failure.
+pub fn missing_peer(what: &str) {
+    let required = std::env::var("THINNEST_REQUIRE_PEERS").is_ok_and(|v| v == "1");
+    assert!(!required, "{what} is missing, and THINNEST_REQUIRE_PEERS=1");
+    eprintln!("{what} is missing (.ci/run installs it): test skipped");
 }
 
 pub fn install_crypto() {

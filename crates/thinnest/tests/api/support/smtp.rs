@@ -23,7 +23,7 @@ impl SmtpSink {
             .await
             .is_ok_and(|s| s.success());
         if !available {
-            eprintln!("aiosmtpd is not installed (pip install aiosmtpd): SMTP test skipped");
+            super::missing_peer("aiosmtpd (pip install aiosmtpd)");
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,521 @@
+//! Sign-in with Google, GitHub and a generic OpenID Connect provider, end to end
+//! against a real local provider process, and every refusal the flow must make.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::dashboard::{PASSWORD, sign_in, signed_up};
+use crate::support::TestApp;
+use crate::support::browser::{Browser, Page};
+use crate::support::identity::IdentityProvider;
+
+/// A provider and an app that offers it (`google`, `github` or `oidc`).
+async fn app_with(providers: &[&str]) -> Option<(IdentityProvider, TestApp)> {
+    let idp = IdentityProvider::start().await?;
+    let flags: Vec<String> = providers.iter().flat_map(|p| idp.flags(p)).collect();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let app = TestApp::with_flags(&flags).await;
+    Some((idp, app))
+}
+
+/// Starts a flow and goes through the provider; returns the callback's address.
+async fn through_provider(browser: &Browser, start: &str, form: &[(&str, &str)]) -> String {
+    let started = browser.post(start, form).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let at_provider = browser.get_url(started.location()).await;
+    assert_eq!(
+        at_provider.status,
+        StatusCode::FOUND,
+        "{}",
+        at_provider.body
+    );
+    at_provider.location().to_owned()
+}
+
+/// A whole sign-in through `provider`: start, provider, callback.
+async fn sign_in_with(browser: &Browser, provider: &str) -> Page {
+    let callback = through_provider(browser, &format!("/app/oauth/{provider}"), &[]).await;
+    browser.get_url(&callback).await
+}
+
+fn signed_in(page: &Page) {
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, "/app"),
+        "{}",
+        page.body
+    );
+}
+
+fn refused(page: &Page) {
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("did not complete"), "{}", page.body);
+    assert!(
+        page.headers
+            .get("set-cookie")
+            .is_some_and(|c| c.to_str().unwrap().contains("__Host-thinnest_oauth=;"))
+    );
+}
+
+async fn home_email(browser: &Browser) -> String {
+    let home = browser.get("/app").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    home.body
+}
+
+#[tokio::test]
+async fn google_sign_in_makes_an_account_and_the_same_identity_signs_in_again() {
+    let Some((idp, app)) = app_with(&["google"]).await else {
+        return;
+    };
+    let login = Browser::new(&app).get("/app/login").await;
+    assert!(
+        login.body.contains("Continue with Google"),
+        "{}",
+        login.body
+    );
+
+    idp.next_sign_in(json!({"sub": "g-123", "email": "grace@example.com"}))
+        .await;
+    let browser = Browser::new(&app);
+    let started = browser.post("/app/oauth/google", &[]).await;
+    let cookie = started.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-thinnest_oauth="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    // The provider is sent a PKCE S256 challenge, a state and a nonce, and our exact
+    // redirect URI.
+    let authorize = started.location();
+    assert!(authorize.starts_with(&format!("{}/authorize?", idp.issuer)));
+    for part in [
+        "code_challenge_method=S256",
+        "code_challenge=",
+        "state=",
+        "nonce=",
+        "scope=openid+email+profile",
+    ] {
+        assert!(authorize.contains(part), "{authorize}");
+    }
+    let redirect = format!("{}/app/oauth/google/callback", app.https);
+    let encoded: String = url_encode(&redirect);
+    assert!(
+        authorize.contains(&format!("redirect_uri={encoded}")),
+        "{authorize}"
+    );
+
+    let callback = browser.get_url(authorize).await.location().to_owned();
+    signed_in(&browser.get_url(&callback).await);
+    assert!(home_email(&browser).await.contains("grace@example.com"));
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "identities WHERE issuer = '{}' AND subject = 'g-123'",
+                idp.issuer
+            ))
+            .await,
+        1
+    );
+
+    // Again, from another browser: the same person, no new account.
+    idp.next_sign_in(json!({"sub": "g-123", "email": "grace@example.com"}))
+        .await;
+    let again = Browser::new(&app);
+    signed_in(&sign_in_with(&again, "google").await);
+    assert_eq!(app.db.count("users").await, 1);
+    assert_eq!(app.db.count("accounts").await, 1);
+
+    // The link is in the audit log, and nothing of the flow is stored in clear.
+    let audit = app
+        .db
+        .count("audit_log WHERE action = 'user.identity_linked'")
+        .await;
+    assert_eq!(audit, 1);
+    let dump = app.db.dump().await;
+    let state = query_value(&callback, "state");
+    let code = query_value(&callback, "code");
+    let flow_token = cookie.split(';').next().unwrap().split('=').nth(1).unwrap();
+    crate::support::assert_not_stored(&dump, &[&state, &code, flow_token]);
+}
+
+/// The identity is the issuer and subject, not the email: a new subject with a
+/// known address does not get into that account.
+#[tokio::test]
+async fn another_subject_with_the_same_email_is_not_the_same_person() {
+    let Some((idp, app)) = app_with(&["google"]).await else {
+        return;
+    };
+    idp.next_sign_in(json!({"sub": "first", "email": "same@example.com"}))
+        .await;
+    signed_in(&sign_in_with(&Browser::new(&app), "google").await);
+    idp.next_sign_in(json!({"sub": "second", "email": "same@example.com"}))
+        .await;
+    let page = sign_in_with(&Browser::new(&app), "google").await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert!(page.body.contains("signs in another way"), "{}", page.body);
+    assert_eq!(app.db.count("identities").await, 1);
+}
+
+#[tokio::test]
+async fn github_sign_in_takes_the_primary_verified_email() {
+    let Some((idp, app)) = app_with(&["github"]).await else {
+        return;
+    };
+    idp.next_sign_in(json!({"github_id": 77, "email": "octo@example.com"}))
+        .await;
+    let browser = Browser::new(&app);
+    let started = browser.post("/app/oauth/github", &[]).await;
+    let authorize = started.location();
+    for part in [
+        "code_challenge_method=S256",
+        "state=",
+        "scope=read%3Auser+user%3Aemail",
+    ] {
+        assert!(authorize.contains(part), "{authorize}");
+    }
+    let callback = browser.get_url(authorize).await.location().to_owned();
+    signed_in(&browser.get_url(&callback).await);
+    assert!(home_email(&browser).await.contains("octo@example.com"));
+    let issuer = idp.issuer.clone();
+    let key = format!("identities WHERE issuer = '{issuer}' AND subject = '77'");
+    assert_eq!(app.db.count(&key).await, 1);
+
+    // A primary address GitHub has not verified is not taken, nor is a verified
+    // secondary one.
+    idp.next_sign_in(
+        json!({"github_id": 78, "email": "unverified@example.com", "email_verified": false}),
+    )
+    .await;
+    let page = sign_in_with(&Browser::new(&app), "github").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.body.contains("no verified email"), "{}", page.body);
+    assert_eq!(app.db.count("users").await, 1);
+}
+
+#[tokio::test]
+async fn any_openid_connect_provider_by_its_discovery_url() {
+    let Some((idp, app)) = app_with(&["oidc"]).await else {
+        return;
+    };
+    let login = Browser::new(&app).get("/app/login").await;
+    assert!(
+        login.body.contains("Continue with Acme SSO"),
+        "{}",
+        login.body
+    );
+    idp.next_sign_in(json!({"sub": "auth0|abc", "email": "sso@example.com"}))
+        .await;
+    let browser = Browser::new(&app);
+    signed_in(&sign_in_with(&browser, "oidc").await);
+    assert!(home_email(&browser).await.contains("sso@example.com"));
+    // A provider that is not configured is not there.
+    let page = Browser::new(&app).post("/app/oauth/google", &[]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}
+
+/// Replaces one query parameter of a URL.
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap();
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k == name => format!("{k}={value}"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn query_value(url: &str, name: &str) -> String {
+    url.split_once('?')
+        .unwrap()
+        .1
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .unwrap()
+        .to_owned()
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_wrong_state_a_replayed_code_and_another_browser_are_refused() {
+    let Some((_idp, app)) = app_with(&["google"]).await else {
+        return;
+    };
+    // A state we never issued.
+    let browser = Browser::new(&app);
+    let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
+    let forged = with_param(&callback, "state", &"f".repeat(64));
+    refused(&browser.get_url(&forged).await);
+    assert_eq!(app.db.count("users").await, 0);
+
+    // The genuine callback works once; replaying it (code and state) is refused.
+    let browser = Browser::new(&app);
+    let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
+    signed_in(&browser.get_url(&callback).await);
+    refused(&browser.get_url(&callback).await);
+
+    // A code from one flow injected into another flow of the same browser: the
+    // PKCE verifier does not match, and the provider refuses the exchange.
+    let browser = Browser::new(&app);
+    let first = through_provider(&browser, "/app/oauth/google", &[]).await;
+    let second = through_provider(&browser, "/app/oauth/google", &[]).await;
+    let injected = with_param(&second, "code", &query_value(&first, "code"));
+    refused(&browser.get_url(&injected).await);
+
+    // A callback opened in a browser that did not start the flow (login CSRF).
+    let victim = Browser::new(&app);
+    let attacker = Browser::new(&app);
+    let callback = through_provider(&attacker, "/app/oauth/google", &[]).await;
+    refused(&victim.get_url(&callback).await);
+    assert_eq!(app.db.count("users").await, 1);
+}
+
+#[tokio::test]
+async fn bad_nonce_other_audience_bad_signature_expiry_or_issuer_are_refused() {
+    let Some((idp, app)) = app_with(&["google", "oidc"]).await else {
+        return;
+    };
+    for tamper in ["nonce", "audience", "expired", "iss", "signature"] {
+        idp.next_sign_in(json!({"tamper": tamper})).await;
+        let page = sign_in_with(&Browser::new(&app), "google").await;
+        refused(&page);
+    }
+    assert_eq!(app.db.count("users").await, 0);
+
+    // Mix-up: a response to a flow started with one provider, delivered to the
+    // callback of another.
+    idp.next_sign_in(json!({})).await;
+    let browser = Browser::new(&app);
+    let callback = through_provider(&browser, "/app/oauth/oidc", &[]).await;
+    let mixed = callback.replace("/app/oauth/oidc/callback", "/app/oauth/google/callback");
+    refused(&browser.get_url(&mixed).await);
+
+    // An error from the provider (the user said no) stops the flow too.
+    let browser = Browser::new(&app);
+    let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
+    let denied = format!("{callback}&error=access_denied");
+    refused(&browser.get_url(&denied).await);
+    assert_eq!(app.db.count("users").await, 0);
+}
+
+#[tokio::test]
+async fn a_password_account_is_joined_only_with_its_password() {
+    let Some((idp, app)) = app_with(&["google"]).await else {
+        return;
+    };
+    signed_up(&app, "pat@example.com").await;
+    idp.next_sign_in(json!({"sub": "pat-google", "email": "pat@example.com"}))
+        .await;
+    let browser = Browser::new(&app);
+    let page = sign_in_with(&browser, "google").await;
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, "/app/oauth/link")
+    );
+    let form = browser.get("/app/oauth/link").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("pat@example.com"), "{}", form.body);
+    // Not signed in yet, and not linked.
+    assert_eq!(browser.get("/app").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.db.count("identities").await, 0);
+
+    let wrong = browser
+        .post("/app/oauth/link", &[("password", "not-the-password")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    assert_eq!(app.db.count("identities").await, 0);
+    // Another browser cannot finish it: the link waits in this browser only.
+    let other = Browser::new(&app)
+        .post("/app/oauth/link", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST);
+
+    signed_in(
+        &browser
+            .post("/app/oauth/link", &[("password", PASSWORD)])
+            .await,
+    );
+    assert_eq!(app.db.count("identities").await, 1);
+    assert_eq!(app.db.count("users").await, 1);
+    // From now on Google alone signs Pat in.
+    idp.next_sign_in(json!({"sub": "pat-google", "email": "pat@example.com"}))
+        .await;
+    signed_in(&sign_in_with(&Browser::new(&app), "google").await);
+    // The password still works too.
+    signed_in(&sign_in(&Browser::new(&app), "pat@example.com", PASSWORD).await);
+}
+
+#[tokio::test]
+async fn an_unconfirmed_sign_up_goes_to_whoever_the_provider_verified() {
+    let Some((idp, app)) = app_with(&["google"]).await else {
+        return;
+    };
+    // Someone signs up with Una's address and never confirms it.
+    let squatter = Browser::new(&app);
+    squatter
+        .post(
+            "/app/signup",
+            &[
+                ("email", "una@example.com"),
+                ("password", "squatters-password-1"),
+            ],
+        )
+        .await;
+    let link = app.emailed_token("una@example.com").await;
+    // Una signs in with Google, which verified the address.
+    idp.next_sign_in(json!({"sub": "una", "email": "una@example.com"}))
+        .await;
+    signed_in(&sign_in_with(&Browser::new(&app), "google").await);
+    // The squatter's link no longer does anything.
+    let page = squatter
+        .post(
+            "/app/verify-email",
+            &[("token", &link), ("password", "squatters-password-1")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert_eq!(app.db.count("users").await, 1);
+}
+
+#[tokio::test]
+async fn signed_in_users_connect_and_disconnect_providers() {
+    let Some((idp, app)) = app_with(&["google", "github"]).await else {
+        return;
+    };
+    let browser = signed_up(&app, "cy@example.com").await;
+    let security = browser.get("/app/settings/security").await;
+    assert!(
+        security.body.contains("Connect Google"),
+        "{}",
+        security.body
+    );
+    let csrf = security.csrf();
+
+    // Connecting needs the page's CSRF token; without a session it needs a sign-in.
+    let forged = browser
+        .post("/app/oauth/google", &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let anonymous = Browser::new(&app)
+        .post("/app/oauth/google", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(anonymous.location(), "/app/login");
+
+    // The Google account's address need not match: the signed-in user vouches.
+    idp.next_sign_in(json!({"sub": "cy-google", "email": "cy.other@example.com"}))
+        .await;
+    let callback = through_provider(&browser, "/app/oauth/google", &[("csrf_token", &csrf)]).await;
+    let done = browser.get_url(&callback).await;
+    assert_eq!(
+        done.location(),
+        "/app/settings/security?connected=google",
+        "{}",
+        done.body
+    );
+    let security = browser.get("/app/settings/security?connected=google").await;
+    assert!(
+        security.body.contains("Google is connected"),
+        "{}",
+        security.body
+    );
+    assert!(security.body.contains("cy.other@example.com"));
+    signed_in(&sign_in_with(&Browser::new(&app), "google").await);
+
+    // Someone else cannot connect the same Google account to themselves.
+    let dee = signed_up(&app, "dee@example.com").await;
+    let csrf_dee = dee.get("/app/settings/security").await.csrf();
+    idp.next_sign_in(json!({"sub": "cy-google", "email": "cy.other@example.com"}))
+        .await;
+    let callback = through_provider(&dee, "/app/oauth/google", &[("csrf_token", &csrf_dee)]).await;
+    assert_eq!(dee.get_url(&callback).await.status, StatusCode::CONFLICT);
+
+    // Disconnecting: Dee cannot touch Cy's identity; Cy can.
+    let id = security
+        .body
+        .split("/app/settings/security/identities/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let path = format!("/app/settings/security/identities/{id}/disconnect");
+    let other = dee.post(&path, &[("csrf_token", &csrf_dee)]).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let no_csrf = browser.post(&path, &[("csrf_token", "x")]).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let bad_id = browser
+        .post(
+            "/app/settings/security/identities/nonsense/disconnect",
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(bad_id.status, StatusCode::NOT_FOUND);
+    let gone = browser.post(&path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert!(gone.body.contains("Disconnected"));
+    assert_eq!(app.db.count("identities").await, 0);
+    assert_eq!(
+        app.db
+            .count("audit_log WHERE action = 'user.identity_unlinked'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_only_way_to_sign_in_cannot_be_disconnected() {
+    let Some((idp, app)) = app_with(&["github"]).await else {
+        return;
+    };
+    idp.next_sign_in(json!({"github_id": 5, "email": "solo@example.com"}))
+        .await;
+    let browser = Browser::new(&app);
+    signed_in(&sign_in_with(&browser, "github").await);
+    let security = browser.get("/app/settings/security").await;
+    // No password to change: the page offers to set one by email instead.
+    assert!(
+        !security.body.contains("current_password"),
+        "{}",
+        security.body
+    );
+    assert!(
+        security.body.contains("set a password"),
+        "{}",
+        security.body
+    );
+    let id = security
+        .body
+        .split("/app/settings/security/identities/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser
+        .post(
+            &format!("/app/settings/security/identities/{id}/disconnect"),
+            &[("csrf_token", &security.csrf())],
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("only way to sign in"));
+    assert_eq!(app.db.count("identities").await, 1);
+}
