@@ -63,37 +63,34 @@ impl IdentityProvider {
     pub fn flags(&self, provider: &str) -> Vec<String> {
         let issuer = &self.issuer;
         let flags = match provider {
-            "google" => vec![
-                "--google-client-id".to_owned(),
-                CLIENT_ID.to_owned(),
-                "--google-client-secret".to_owned(),
-                CLIENT_SECRET.to_owned(),
-                "--google-issuer".to_owned(),
-                issuer.clone(),
-            ],
-            "github" => vec![
-                "--github-client-id".to_owned(),
-                CLIENT_ID.to_owned(),
-                "--github-client-secret".to_owned(),
-                CLIENT_SECRET.to_owned(),
-                "--github-authorize-url".to_owned(),
-                format!("{issuer}/authorize"),
-                "--github-token-url".to_owned(),
-                format!("{issuer}/token"),
-                "--github-api-url".to_owned(),
-                self.api.clone(),
-            ],
-            _ => vec![
-                "--oidc-discovery-url".to_owned(),
-                format!("{issuer}/.well-known/openid-configuration"),
-                "--oidc-client-id".to_owned(),
-                CLIENT_ID.to_owned(),
-                "--oidc-client-secret".to_owned(),
-                CLIENT_SECRET.to_owned(),
-                "--oidc-name".to_owned(),
-                "Acme SSO".to_owned(),
-            ],
+            "google" => [
+                ("--google-client-id", CLIENT_ID.to_owned()),
+                ("--google-client-secret", CLIENT_SECRET.to_owned()),
+                ("--google-issuer", issuer.clone()),
+            ]
+            .to_vec(),
+            "github" => [
+                ("--github-client-id", CLIENT_ID.to_owned()),
+                ("--github-client-secret", CLIENT_SECRET.to_owned()),
+                ("--github-authorize-url", format!("{issuer}/authorize")),
+                ("--github-token-url", format!("{issuer}/token")),
+                ("--github-api-url", self.api.clone()),
+            ]
+            .to_vec(),
+            _ => [
+                (
+                    "--oidc-discovery-url",
+                    format!("{issuer}/.well-known/openid-configuration"),
+                ),
+                ("--oidc-client-id", CLIENT_ID.to_owned()),
+                ("--oidc-client-secret", CLIENT_SECRET.to_owned()),
+                ("--oidc-name", "Acme SSO".to_owned()),
+            ]
+            .to_vec(),
         };
         flags
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_owned(), value])
+            .collect()
     }
 }
