@@ -5,16 +5,22 @@
 use std::path::Path;
 
 use crate::support::TestApp;
+use crate::support::identity::IdentityProvider;
 
 #[tokio::test]
-async fn people_sign_up_make_a_key_and_invite_a_viewer_in_a_real_browser() {
+async fn people_sign_up_make_a_key_invite_a_viewer_and_sign_in_with_google_in_a_real_browser() {
     let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.exists() || !flows.join("node_modules/playwright-core").exists() {
         crate::support::missing_peer("Chromium or playwright-core");
         return;
     }
-    let app = TestApp::spawn().await;
+    let Some(idp) = IdentityProvider::start().await else {
+        return;
+    };
+    let flags = idp.flags("google");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let app = TestApp::with_flags(&flags).await;
     let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     let out = tokio::process::Command::new("node")
         .arg(flows.join("flows.mjs"))
@@ -22,6 +28,7 @@ async fn people_sign_up_make_a_key_and_invite_a_viewer_in_a_real_browser() {
         .arg(app.data_dir.path().join("outbox"))
         .arg(&screenshots)
         .arg(app.data_dir.path().join("tls/ca.pem"))
+        .arg(&idp.api)
         .output()
         .await
         .expect("run node");

@@ -1,6 +1,6 @@
 // Drives headless Chromium through the dashboard as people would, saving a
 // screenshot of every page visited. Usage:
-//   node flows.mjs <https base> <outbox dir> <screenshot dir> <ca.pem>
+//   node flows.mjs <https base> <outbox dir> <screenshot dir> <ca.pem> <identity provider control URL>
 // Run by tests/api/browser.rs against a server it started.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
-const [base, outbox, shots, ca] = process.argv.slice(2);
+const [base, outbox, shots, ca, idpControl] = process.argv.slice(2);
 const PASSWORD = 'lantern-quarry-88';
 mkdirSync(shots, { recursive: true });
 
@@ -122,6 +122,26 @@ try {
   const refused = await guestPage.goto(`${base}/app/settings/api-keys`);
   assert.equal(refused.status(), 403);
   await shot(guestPage, 'viewer-forbidden');
+
+  // Sign in with Google (the local provider signs its user in at once), then see
+  // the connection on the security page.
+  await fetch(`${idpControl}/control`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub: 'google-user-1', email: 'gina@example.com' }),
+  });
+  const social = await browser.newContext({ ignoreHTTPSErrors: true });
+  const socialPage = await social.newPage();
+  await socialPage.goto(`${base}/app/login`);
+  await shot(socialPage, 'login-with-providers');
+  await socialPage.getByRole('button', { name: 'Continue with Google' }).click();
+  await socialPage.waitForURL(`${base}/app`);
+  await shot(socialPage, 'google-user-home');
+  assert.match(await socialPage.textContent('header'), /gina@example\.com/);
+  await socialPage.goto(`${base}/app/settings/security`);
+  await shot(socialPage, 'security-sign-in-methods');
+  assert.match(await socialPage.textContent('main'), /Google/);
+  assert.equal(await socialPage.getByRole('button', { name: /^Disconnect Google/ }).count(), 1);
 
   console.log(`browser flows passed; ${step} screenshots in ${shots}`);
 } finally {
