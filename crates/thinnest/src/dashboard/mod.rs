@@ -44,6 +44,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/app/oauth/{provider}/callback", get(social::callback))
         .route("/app/oauth/link", get(social::link_page).post(social::link))
         .route(
+            "/app/settings/security/connect",
+            post(social::connect_start),
+        )
+        .route(
             "/app/settings/security/identities/{id}/disconnect",
             post(pages::disconnect_identity),
         )
@@ -129,8 +133,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
 const MAILS_PER_RECIPIENT: u32 = 5;
 
 /// Emails `to` a link to `path` on this server, carrying `token` after `#`. Links are
-/// built from the configured address, never from the request. Sending happens off the
-/// response path, so an answer takes as long whether or not a message went out.
+/// built from the configured address, never from the request.
 pub async fn mail_link(
     state: &AppState,
     to: &str,
@@ -139,6 +142,27 @@ pub async fn mail_link(
     path: &str,
     token: &crate::auth::token::Token,
 ) -> Result<(), PageError> {
+    let body = format!(
+        "{text}\n\n{}{path}#token={}\n\nIf you did not expect this message, ignore it.\n",
+        state.link_base(),
+        token.expose()
+    );
+    send_mail(state, to, subject, body).await;
+    Ok(())
+}
+
+/// Tells `to` about a change to their account, with a pointer to the security page.
+pub async fn notify(state: &AppState, to: &str, subject: &str, text: &str) {
+    let body = format!(
+        "{text}\n\nIf this was not you, reset your password and review your sign-in methods:\n{}/app/settings/security\n",
+        state.link_base()
+    );
+    send_mail(state, to, subject, body).await;
+}
+
+/// Sends off the response path, so an answer takes as long whether or not a message
+/// went out, and at most a few messages a minute to one address.
+async fn send_mail(state: &AppState, to: &str, subject: &str, text: String) {
     let budget = format!("mail-to:{to}");
     let decision = state
         .limiter
@@ -146,17 +170,12 @@ pub async fn mail_link(
         .await;
     if !decision.allowed {
         tracing::warn!("not sending more email to {to} this minute");
-        return Ok(());
+        return;
     }
-    let body = format!(
-        "{text}\n\n{}{path}#token={}\n\nIf you did not expect this message, ignore it.\n",
-        state.link_base(),
-        token.expose()
-    );
     let email = crate::email::Email {
         to: to.to_owned(),
         subject: subject.to_owned(),
-        text: body,
+        text,
     };
     let mailer = state.mailer.clone();
     tokio::spawn(async move {
@@ -164,7 +183,6 @@ pub async fn mail_link(
             tracing::error!(error = %format!("{e:#}"), "could not send an email");
         }
     });
-    Ok(())
 }
 
 /// A form that carries only the CSRF token.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::{CsrfForm, PageError, PageForm, render, status_with};
+use super::{CsrfForm, PageError, PageForm, notify, render, status_with};
 use crate::AppState;
 use crate::auth::api_key::ApiKey;
 use crate::auth::password::{self, Password};
@@ -203,7 +203,7 @@ struct SecurityPage {
     error: Option<&'static str>,
 }
 
-async fn security_page(
+pub async fn security_page(
     state: &AppState,
     signed_in: &SignedIn,
     notice: Option<String>,
@@ -299,6 +299,14 @@ pub async fn disconnect_identity(
         .await?;
     match done {
         Unlinked::Done => {
+            let text = "A sign-in provider was disconnected from your thinnest account: it no longer signs you in.";
+            notify(
+                &state,
+                &signed_in.session.email,
+                "A sign-in method was disconnected",
+                text,
+            )
+            .await;
             let notice = Some("Disconnected. It no longer signs you in.".to_owned());
             security_page(&state, &signed_in, notice, None).await
         }

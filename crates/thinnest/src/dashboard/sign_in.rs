@@ -273,17 +273,20 @@ pub async fn verify_page() -> Response {
     page(StatusCode::OK, FormPage::verify())
 }
 
+/// The name of a person's own first workspace.
+pub fn workspace_name(email: &str) -> String {
+    format!("{}'s workspace", email.split('@').next().unwrap_or(email))
+}
+
 /// The workspace to sign in to: the user's first, or a new one of their own.
-pub async fn workspace_of(
-    state: &AppState,
-    user_id: &str,
-    email: &str,
-) -> Result<String, PageError> {
+async fn workspace_of(state: &AppState, user_id: &str, email: &str) -> Result<String, PageError> {
     if let Some((id, _, _)) = state.store.workspaces(user_id).await?.into_iter().next() {
         return Ok(id);
     }
-    let name = format!("{}'s workspace", email.split('@').next().unwrap_or(email));
-    Ok(state.store.create_account(&name, user_id).await?)
+    Ok(state
+        .store
+        .create_account(&workspace_name(email), user_id)
+        .await?)
 }
 
 pub async fn signed_in_redirect(

@@ -2,13 +2,16 @@
 //! one of them to a signed-in user.
 //!
 //! - A flow starts with a POST (so no link or prefetch starts one) and a flow cookie
-//!   (`__Host-`, 10 minutes); its state's hash is stored and deleted by the callback,
-//!   so each state works once, on any instance.
-//! - The callback must come to the path of the provider the flow started with, in
-//!   the browser that started it, naming that provider's issuer if it names one.
+//!   (`__Host-`, 10 minutes); its state's hash is stored. The callback first checks
+//!   that the state is the one this browser's cookie derives, then deletes it, so
+//!   each state works once, on any instance.
+//! - The callback must come to the path of the provider the flow started with,
+//!   naming that provider's issuer if it names one.
 //! - An identity is found by issuer and subject. A new identity whose verified
 //!   email belongs to a password account joins it only after that password is
-//!   given (with sign-in throttling); a signed-in user can connect one directly.
+//!   given (with sign-in throttling). A signed-in user connects one after giving
+//!   their password again (or, without one, within minutes of signing in), and is
+//!   emailed about every connection and disconnection.
 
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
@@ -18,17 +21,25 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::pages::security_page;
 use super::session::{SignedIn, cookie_token};
-use super::sign_in::{Attempt, FormPage, attempt_password, page, signed_in_redirect, workspace_of};
-use super::{MessagePage, PageError, PageForm, render};
+use super::sign_in::{
+    Attempt, FormPage, attempt_password, page, signed_in_redirect, workspace_name,
+};
+use super::{MessagePage, PageError, PageForm, notify, render};
 use crate::AppState;
 use crate::auth::password::Password;
 use crate::auth::token::{Token, sha256_hex};
+use crate::bootstrap::normalise_email;
 use crate::clock::now_ms;
 use crate::identity::{FlowError, FlowSecrets, Provider};
-use crate::net::Client;
+use crate::net::{Client, client_bucket};
+use crate::ratelimit::{Mode, seconds_until};
 use crate::store::audit::Actor;
 use crate::store::identities::{NewIdentity, PendingLink};
+
+/// The longest address kept from a provider (RFC 5321's path limit).
+const MAX_EMAIL_LEN: usize = 254;
 
 const FLOW_COOKIE: &str = "__Host-thinnest_oauth";
 const FLOW_TTL_MS: i64 = 10 * 60_000;
@@ -60,15 +71,17 @@ fn redirect_uri(state: &AppState, provider: &Provider) -> String {
     format!("{}/app/oauth/{}/callback", state.link_base(), provider.slug)
 }
 
-/// A page for a flow that stopped; why is logged (it may describe the provider's
-/// internals, never a secret), not shown.
-fn did_not_complete(provider: &Provider, why: &dyn std::fmt::Display) -> Response {
+/// A page for a flow that stopped, naming the reason's code; the detail (which may
+/// quote the provider, never a secret) is only logged, as a field.
+fn did_not_complete(provider: &Provider, reason: &str, detail: &str) -> Response {
     tracing::warn!(
         provider = provider.slug,
-        "sign-in with a provider stopped: {why}"
+        reason,
+        detail = ?detail,
+        "sign-in with a provider stopped"
     );
     let text = format!(
-        "Signing in with {} did not complete. Start again from the sign-in page.",
+        "Signing in with {} did not complete (reason: {reason}). Start again from the sign-in page.",
         provider.label
     );
     stopped(StatusCode::BAD_REQUEST, "Sign-in did not complete", text)
@@ -83,13 +96,14 @@ fn stopped(status: StatusCode, title: &str, text: String) -> Response {
     with_flow_cleared(render(status, &message))
 }
 
-fn flow_failed(provider: &Provider, error: &FlowError) -> Response {
+fn flow_failed(provider: &Provider, error: FlowError) -> Response {
     match error {
-        FlowError::Refused(_) => did_not_complete(provider, error),
-        FlowError::Provider(_) => {
+        FlowError::Refused { reason, detail } => did_not_complete(provider, reason, &detail),
+        FlowError::Provider(detail) => {
             tracing::error!(
                 provider = provider.slug,
-                "identity provider unusable: {error}"
+                detail = ?detail,
+                "identity provider unusable"
             );
             let text = format!(
                 "{} could not be reached just now. Try again in a moment, or sign in another way.",
@@ -108,43 +122,45 @@ fn provider<'a>(state: &'a AppState, slug: &str) -> Result<&'a Provider, PageErr
         .ok_or(PageError::NotFound)
 }
 
-/// Present when a signed-in user connects a provider from the security page.
-#[derive(Deserialize)]
-pub struct StartForm {
-    csrf_token: Option<String>,
-}
+/// Flows one client may start per minute.
+const STARTS_PER_CLIENT: u32 = 30;
 
-pub async fn start(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    signed_in: Result<SignedIn, PageError>,
-    PageForm(form): PageForm<StartForm>,
+/// Starts a flow: a flow cookie, the state's hash stored, and off to the provider.
+/// `link_user` is set when a signed-in user connects the provider.
+pub async fn begin(
+    state: &AppState,
+    client: &Client,
+    provider: &Provider,
+    link_user: Option<&str>,
 ) -> Result<Response, PageError> {
-    let provider = provider(&state, &slug)?;
-    let link_user = match form.csrf_token {
-        None => None,
-        Some(csrf) => {
-            let signed_in = signed_in?;
-            signed_in.check_csrf(&csrf)?;
-            Some(signed_in.session.user_id)
-        }
-    };
+    let budget = format!("oauth-start:{}", client_bucket(client.ip));
+    let decision = state
+        .limiter
+        .decide(&budget, STARTS_PER_CLIENT, Mode::Take)
+        .await;
+    if !decision.allowed {
+        let text = format!(
+            "Too many sign-in attempts. Try again in {} seconds.",
+            seconds_until(decision.reset_ms)
+        );
+        return Ok(stopped(StatusCode::TOO_MANY_REQUESTS, "Slow down", text));
+    }
     let token = Token::generate();
     let flow = FlowSecrets::of(&token);
-    let redirect = redirect_uri(&state, provider);
+    let redirect = redirect_uri(state, provider);
     let url = match provider
         .authorize_url(&state.identity.http, &redirect, &flow)
         .await
     {
         Ok(url) => url,
-        Err(e) => return Ok(flow_failed(provider, &e)),
+        Err(e) => return Ok(flow_failed(provider, e)),
     };
     state
         .store
         .insert_oauth_flow(
             &sha256_hex(&flow.state),
             provider.slug,
-            link_user.as_deref(),
+            link_user,
             now_ms() + FLOW_TTL_MS,
         )
         .await?;
@@ -153,6 +169,62 @@ pub async fn start(
         Redirect::to(url.as_str()),
     )
         .into_response())
+}
+
+/// "Continue with …" on the sign-in and sign-up pages.
+pub async fn start(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let provider = provider(&state, &slug)?;
+    begin(&state, &client, provider, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ConnectForm {
+    csrf_token: String,
+    provider: String,
+    /// Required when the user has a password.
+    password: Option<String>,
+}
+
+/// Without a password, connecting needs a sign-in this recent.
+const FRESH_SIGN_IN_MS: i64 = 10 * 60_000;
+
+/// "Connect …" on the security page: the password again (a stolen session alone
+/// cannot add a way in), or a fresh sign-in for users who have none.
+pub async fn connect_start(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<ConnectForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    let provider = provider(&state, &form.provider)?;
+    let email = &signed_in.session.email;
+    let user = state
+        .store
+        .user_by_email(email)
+        .await?
+        .ok_or(PageError::SignIn)?;
+    let refusal = if user.password_hash.is_some() {
+        let password = Password::new(form.password.unwrap_or_default());
+        match attempt_password(&state, &client, email, password).await? {
+            Attempt::Matched(_) => None,
+            Attempt::Wrong => Some("The password is wrong."),
+            Attempt::TooMany(_) => Some("Too many attempts. Try again in a few minutes."),
+        }
+    } else {
+        let max_ms = i64::from(state.config.dashboard.session_max_hours) * 3_600_000;
+        let signed_in_at = signed_in.session.expires_at - max_ms;
+        (now_ms() - signed_in_at > FRESH_SIGN_IN_MS)
+            .then_some("Sign out and in again, then connect within ten minutes.")
+    };
+    if let Some(error) = refusal {
+        return security_page(&state, &signed_in, None, Some(error)).await;
+    }
+    begin(&state, &client, provider, Some(&user.id)).await
 }
 
 #[derive(Deserialize)]
@@ -172,60 +244,45 @@ pub async fn callback(
     query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let provider = provider(&state, &slug)?;
+    let refuse = |reason: &str, detail: &str| Ok(did_not_complete(provider, reason, detail));
     let Ok(Query(query)) = query else {
-        return Ok(did_not_complete(provider, &"an unreadable callback query"));
+        return refuse("bad_request", "an unreadable callback query");
     };
     let Some(sent_state) = query.state else {
-        return Ok(did_not_complete(provider, &"no state"));
+        return refuse("no_state", "the callback has no state");
     };
+    // The state must be the one this browser's cookie derives: a callback opened in
+    // another browser (login CSRF, a leaked URL) cannot even spend the state.
+    let Some(token) = cookie_token(&headers, FLOW_COOKIE) else {
+        return refuse("no_flow_cookie", "this browser started no flow");
+    };
+    let secrets = FlowSecrets::of(&token);
+    if !bool::from(secrets.state.as_bytes().ct_eq(sent_state.as_bytes())) {
+        return refuse("state_mismatch", "the state is not this browser's");
+    }
     // From here on the state is spent, whatever happens next.
     let Some(flow) = state
         .store
         .take_oauth_flow(&sha256_hex(&sent_state))
         .await?
     else {
-        return Ok(did_not_complete(
-            provider,
-            &"an unknown, expired or used state",
-        ));
+        return refuse("state_used", "the state is expired or already used");
     };
-    let Some(token) = cookie_token(&headers, FLOW_COOKIE) else {
-        return Ok(did_not_complete(
-            provider,
-            &"no flow cookie in this browser",
-        ));
-    };
-    let secrets = FlowSecrets::of(&token);
-    if !bool::from(secrets.state.as_bytes().ct_eq(sent_state.as_bytes())) {
-        return Ok(did_not_complete(provider, &"the state of another browser"));
-    }
     // Mix-up defence: the answer must come from the provider the flow went to.
     if flow.provider != provider.slug {
-        return Ok(did_not_complete(
-            provider,
-            &"a flow started with another provider",
-        ));
+        return refuse(
+            "other_provider",
+            "the flow was started with another provider",
+        );
     }
-    if query
-        .iss
-        .as_deref()
-        .is_some_and(|iss| !provider.is_issuer(iss))
-    {
-        return Ok(did_not_complete(provider, &"`iss` names another issuer"));
+    if let Some(iss) = query.iss.as_deref().filter(|iss| !provider.is_issuer(iss)) {
+        return refuse("other_issuer", &format!("`iss` names {iss}"));
     }
     if let Some(error) = query.error {
-        let error: String = error
-            .chars()
-            .filter(char::is_ascii_graphic)
-            .take(64)
-            .collect();
-        return Ok(did_not_complete(
-            provider,
-            &format!("the provider answered `{error}`"),
-        ));
+        return refuse("provider_error", &format!("the provider answered {error}"));
     }
     let Some(code) = query.code else {
-        return Ok(did_not_complete(provider, &"no code"));
+        return refuse("no_code", "the callback has no code");
     };
     let redirect = redirect_uri(&state, provider);
     let found = match provider
@@ -233,13 +290,17 @@ pub async fn callback(
         .await
     {
         Ok(found) => found,
-        Err(e) => return Ok(flow_failed(provider, &e)),
+        Err(e) => return Ok(flow_failed(provider, e)),
     };
     let identity = NewIdentity {
         provider: provider.slug.to_owned(),
         issuer: found.issuer,
         subject: found.subject,
-        email: found.verified_email,
+        // Addresses are compared as sign-up stores them; anything else is no address.
+        email: found
+            .verified_email
+            .and_then(|e| normalise_email(&e).ok())
+            .filter(|e| e.len() <= MAX_EMAIL_LEN),
     };
     match flow.link_user_id {
         Some(user_id) => connect(&state, signed_in, &user_id, provider, &identity).await,
@@ -259,10 +320,8 @@ async fn connect(
     let signed_in = match signed_in {
         Ok(s) if s.session.user_id == user_id => s,
         _ => {
-            return Ok(did_not_complete(
-                provider,
-                &"the session that started it ended",
-            ));
+            let detail = "the session that started connecting ended";
+            return Ok(did_not_complete(provider, "session_ended", detail));
         }
     };
     let owner = state
@@ -285,8 +344,17 @@ async fn connect(
         );
         return Ok(stopped(StatusCode::CONFLICT, "Already connected", text));
     }
+    notify_connected(state, &signed_in.session.email, provider).await;
     let to = format!("/app/settings/security?connected={}", provider.slug);
     Ok(with_flow_cleared(Redirect::to(&to).into_response()))
+}
+
+async fn notify_connected(state: &AppState, to: &str, provider: &Provider) {
+    let text = format!(
+        "{} sign-in was connected to your thinnest account: it now signs you in.",
+        provider.label
+    );
+    notify(state, to, "A sign-in method was connected", &text).await;
 }
 
 async fn signed_in_as(
@@ -314,6 +382,10 @@ async fn sign_in_with(
         .identity_owner(&identity.issuer, &identity.subject)
         .await?
     {
+        state
+            .store
+            .touch_identity(&identity.issuer, &identity.subject)
+            .await?;
         return signed_in_as(state, &user_id, client, headers).await;
     }
     let Some(email) = identity.email.clone() else {
@@ -323,7 +395,7 @@ async fn sign_in_with(
         );
         return Ok(stopped(StatusCode::FORBIDDEN, "No verified email", text));
     };
-    let user_id = match state.store.user_by_email(&email).await? {
+    let unconfirmed = match state.store.user_by_email(&email).await? {
         // An existing password account: its password must be given first.
         Some(user) if user.password_hash.is_some() => {
             let expires_at = now_ms() + FLOW_TTL_MS;
@@ -337,46 +409,32 @@ async fn sign_in_with(
             )
                 .into_response());
         }
-        // A sign-up never confirmed: the provider verified the address, which settles
-        // who owns it; the confirmation links sent for that sign-up stop working.
-        Some(user) if state.store.is_unclaimed(&user.id).await? => {
-            state.store.claim_user(&user.id).await?;
-            user.id
-        }
-        Some(_) => {
+        // Perhaps a sign-up never confirmed, in no workspace: the provider verified
+        // the address, which settles who owns it.
+        Some(user) => Some(user.id),
+        None => None,
+    };
+    let workspace = workspace_name(&email);
+    let first = state
+        .store
+        .first_sign_in(
+            unconfirmed.as_deref(),
+            &email,
+            &workspace,
+            identity,
+            client.ip,
+        )
+        .await?;
+    match first {
+        Some(user_id) => signed_in_as(state, &user_id, client, headers).await,
+        None => {
             let text = format!(
-                "An account with this email signs in another way. Sign in that way, then connect {} on the Security page.",
+                "An account with this email already exists. Sign in to it (\"Forgot your password?\" sets its password), then connect {} on the Security page.",
                 provider.label
             );
-            return Ok(stopped(StatusCode::CONFLICT, "Sign in another way", text));
+            Ok(stopped(StatusCode::CONFLICT, "Sign in another way", text))
         }
-        None => match state.store.create_user(&email).await? {
-            Some(user_id) => {
-                state.store.mark_email_verified(&user_id).await?;
-                user_id
-            }
-            None => {
-                return Ok(did_not_complete(
-                    provider,
-                    &"the address was taken meanwhile",
-                ));
-            }
-        },
-    };
-    // The workspace first, so that the link is audited in it.
-    workspace_of(state, &user_id, &email).await?;
-    let actor = Actor::user(&user_id, client.ip);
-    if !state
-        .store
-        .link_identity(&user_id, identity, &actor)
-        .await?
-    {
-        return Ok(did_not_complete(
-            provider,
-            &"the identity was linked meanwhile",
-        ));
     }
-    signed_in_as(state, &user_id, client, headers).await
 }
 
 /// The link waiting in this browser, if any.
@@ -453,6 +511,9 @@ pub async fn link(
                     let text = "That sign-in is already connected to an account.".to_owned();
                     return Ok(stopped(StatusCode::CONFLICT, "Already connected", text));
                 }
+                if let Some(provider) = state.identity.providers.get(&link.identity.provider) {
+                    notify_connected(&state, &email, provider).await;
+                }
                 return signed_in_as(&state, &user.id, &client, &headers).await;
             }
             Attempt::Wrong => (
@@ -463,7 +524,7 @@ pub async fn link(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "Too many attempts. Try again in {} seconds.",
-                    crate::ratelimit::seconds_until(wait_ms)
+                    seconds_until(wait_ms)
                 ),
             ),
         };

@@ -92,7 +92,7 @@ impl GitHub {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
             .request_async(http)
             .await
-            .map_err(|e| FlowError::Refused(format!("token endpoint: {e}")))?;
+            .map_err(|e| FlowError::refused("token_exchange", e))?;
         let token = response.access_token().secret();
         let headers = [
             ("Accept", "application/vnd.github+json"),

@@ -30,13 +30,26 @@ pub struct ProviderIdentity {
     pub verified_email: Option<String>,
 }
 
-/// Why a flow did not complete: logged, never shown (it may name provider internals).
+/// Why a flow did not complete. The reason code is shown to the user; the detail
+/// (which may quote the provider) is only logged.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
     #[error("the provider could not be used: {0}")]
     Provider(String),
-    #[error("refused: {0}")]
-    Refused(String),
+    #[error("refused ({reason}): {detail}")]
+    Refused {
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+impl FlowError {
+    pub fn refused(reason: &'static str, detail: impl std::fmt::Display) -> FlowError {
+        FlowError::Refused {
+            reason,
+            detail: detail.to_string(),
+        }
+    }
 }
 
 /// The secrets of one flow, all derived from the flow cookie's token.

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::url::Url;
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use tokio::sync::Mutex;
 
@@ -59,12 +59,14 @@ impl Oidc {
     /// The provider's discovery document and keys, fetched at most every ten minutes.
     /// Discovery itself checks that the document names our configured issuer.
     async fn client(&self, http: &Http, redirect_uri: &str) -> Result<Client, FlowError> {
-        let mut cached = self.metadata.lock().await;
-        let metadata = match &*cached {
-            Some((at, metadata)) if at.elapsed() < METADATA_TTL => metadata.clone(),
+        let cached = self.metadata.lock().await.clone();
+        let metadata = match cached {
+            Some((at, metadata)) if at.elapsed() < METADATA_TTL => metadata,
+            // Fetched without holding the lock, so a slow provider delays only the
+            // requests that need it; concurrent fetches just overwrite each other.
             _ => {
                 let metadata = Arc::new(self.discover(http).await?);
-                *cached = Some((Instant::now(), metadata.clone()));
+                *self.metadata.lock().await = Some((Instant::now(), metadata.clone()));
                 metadata
             }
         };
@@ -127,10 +129,10 @@ impl Oidc {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
             .request_async(http)
             .await
-            .map_err(|e| FlowError::Refused(format!("token endpoint: {e}")))?;
+            .map_err(|e| FlowError::refused("token_exchange", e))?;
         let id_token = response
             .id_token()
-            .ok_or_else(|| FlowError::Refused("no ID token in the token response".to_owned()))?;
+            .ok_or_else(|| FlowError::refused("no_id_token", "the token response has none"))?;
         // Signature (with the provider's published keys), issuer, audience, expiry, nonce.
         let claims =
             match id_token.claims(&client.id_token_verifier(), &Nonce::new(flow.nonce.clone())) {
@@ -138,7 +140,15 @@ impl Oidc {
                 Err(e) => {
                     // The provider may have rotated its keys: fetch them again next time.
                     *self.metadata.lock().await = None;
-                    return Err(FlowError::Refused(format!("ID token: {e}")));
+                    let reason = match e {
+                        ClaimsVerificationError::Expired(_) => "id_token_expired",
+                        ClaimsVerificationError::InvalidAudience(_) => "id_token_audience",
+                        ClaimsVerificationError::InvalidIssuer(_) => "id_token_issuer",
+                        ClaimsVerificationError::InvalidNonce(_) => "id_token_nonce",
+                        ClaimsVerificationError::SignatureVerification(_) => "id_token_signature",
+                        _ => "id_token_invalid",
+                    };
+                    return Err(FlowError::refused(reason, e));
                 }
             };
         let verified_email = claims

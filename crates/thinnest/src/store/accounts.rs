@@ -8,6 +8,32 @@ use crate::auth::Role;
 use crate::clock::now_ms;
 use crate::ids::new_id;
 
+/// Inserts an account with `user_id` as its Admin, inside the caller's transaction.
+pub async fn insert_account(
+    tx: &mut sqlx::AnyConnection,
+    name: &str,
+    user_id: &str,
+) -> sqlx::Result<String> {
+    let id = new_id("acct");
+    let now = now_ms();
+    sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(Role::Admin.as_str())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(id)
+}
+
 impl Store {
     /// The user with this (normalised) email, created when missing.
     pub async fn user_by_email_or_create(&self, email: &str) -> sqlx::Result<String> {
@@ -54,24 +80,8 @@ impl Store {
 
     /// A new account with `user_id` as its first Admin.
     pub async fn create_account(&self, name: &str, user_id: &str) -> sqlx::Result<String> {
-        let id = new_id("acct");
-        let now = now_ms();
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(Role::Admin.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let id = insert_account(&mut tx, name, user_id).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -2,6 +2,7 @@
 //! waiting for a password.
 
 use super::Store;
+use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
 use crate::clock::now_ms;
 use crate::ids::new_id;
@@ -49,23 +50,61 @@ pub enum Unlinked {
     LastMethod,
 }
 
+/// Inserts an identity and audits it, inside the caller's transaction; false when
+/// the identity is already someone's.
+async fn insert_identity(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    identity: &NewIdentity,
+    actor: &Actor,
+) -> sqlx::Result<bool> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (issuer, subject) DO NOTHING",
+    )
+    .bind(new_id("idn"))
+    .bind(user_id)
+    .bind(&identity.provider)
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(&identity.email)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let detail = serde_json::json!({ "provider": identity.provider });
+    record_for_user(tx, user_id, actor, "user.identity_linked", detail).await?;
+    Ok(true)
+}
+
 impl Store {
-    /// The user an identity belongs to; its last use is noted.
+    /// The user an identity belongs to.
     pub async fn identity_owner(
         &self,
         issuer: &str,
         subject: &str,
     ) -> sqlx::Result<Option<String>> {
-        let owner: Option<(String,)> = sqlx::query_as(
-            "UPDATE identities SET last_used_at = $3 WHERE issuer = $1 AND subject = $2 \
-             RETURNING user_id",
-        )
-        .bind(issuer)
-        .bind(subject)
-        .bind(now_ms())
-        .fetch_optional(self.pool())
-        .await?;
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT user_id FROM identities WHERE issuer = $1 AND subject = $2")
+                .bind(issuer)
+                .bind(subject)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(owner.map(|(id,)| id))
+    }
+
+    /// Notes that an identity just signed its owner in.
+    pub async fn touch_identity(&self, issuer: &str, subject: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE identities SET last_used_at = $3 WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Links an identity to a user, audited in the same transaction. False when the
@@ -77,27 +116,63 @@ impl Store {
         actor: &Actor,
     ) -> sqlx::Result<bool> {
         let mut tx = self.pool().begin().await?;
-        let now = now_ms();
-        let done = sqlx::query(
-            "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (issuer, subject) DO NOTHING",
-        )
-        .bind(new_id("idn"))
-        .bind(user_id)
-        .bind(&identity.provider)
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(&identity.email)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        if !insert_identity(&mut tx, user_id, identity, actor).await? {
             return Ok(false);
         }
-        let detail = serde_json::json!({ "provider": identity.provider });
-        record_for_user(&mut tx, user_id, actor, "user.identity_linked", detail).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// A person's first sign-in through a provider, in one transaction: the user
+    /// (new, or `unconfirmed`: a sign-up never confirmed and in no workspace, whose
+    /// links stop working), with the address verified, a workspace of their own,
+    /// and the identity. `None` if the address or the identity was taken meanwhile.
+    pub async fn first_sign_in(
+        &self,
+        unconfirmed: Option<&str>,
+        email: &str,
+        workspace_name: &str,
+        identity: &NewIdentity,
+        client_ip: std::net::IpAddr,
+    ) -> sqlx::Result<Option<String>> {
+        let mut tx = self.pool().begin().await?;
+        let now = now_ms();
+        let user_id = unconfirmed.map_or_else(|| new_id("user"), str::to_owned);
+        let done = match unconfirmed {
+            None => sqlx::query(
+                "INSERT INTO users (id, email, created_at, email_verified_at) VALUES ($1, $2, $3, $3) \
+                 ON CONFLICT (email) DO NOTHING",
+            )
+            .bind(&user_id)
+            .bind(email)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?,
+            Some(_) => sqlx::query(
+                "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND password_hash IS NULL \
+                 AND email_verified_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM identities WHERE user_id = $1)",
+            )
+            .bind(&user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?,
+        };
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM email_tokens WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_account(&mut tx, workspace_name, &user_id).await?;
+        let actor = Actor::user(&user_id, client_ip);
+        if !insert_identity(&mut tx, &user_id, identity, &actor).await? {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(user_id))
     }
 
     pub async fn user_identities(&self, user_id: &str) -> sqlx::Result<Vec<IdentityRow>> {
@@ -223,37 +298,5 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// A user who never finished signing up (no password, address unconfirmed, no
-    /// identity): a provider that verified the address may claim it.
-    pub async fn is_unclaimed(&self, user_id: &str) -> sqlx::Result<bool> {
-        let (identities,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM identities WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_one(self.pool())
-                .await?;
-        let (password_hash, verified_at): (Option<String>, Option<i64>) =
-            sqlx::query_as("SELECT password_hash, email_verified_at FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(identities == 0 && password_hash.is_none() && verified_at.is_none())
-    }
-
-    /// Hands an unconfirmed sign-up to the verified owner of its address: the address
-    /// counts as verified, and the links sent for that sign-up stop working.
-    pub async fn claim_user(&self, user_id: &str) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET email_verified_at = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM email_tokens WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
     }
 }

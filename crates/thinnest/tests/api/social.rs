@@ -47,14 +47,25 @@ fn signed_in(page: &Page) {
     );
 }
 
-fn refused(page: &Page) {
+/// The flow stopped, for this reason, and the flow cookie is cleared.
+fn refused(page: &Page, reason: &str) {
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
-    assert!(page.body.contains("did not complete"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("(reason: {reason})")),
+        "expected {reason}: {}",
+        page.body
+    );
     assert!(
         page.headers
             .get("set-cookie")
             .is_some_and(|c| c.to_str().unwrap().contains("__Host-thinnest_oauth=;"))
     );
+}
+
+/// The flow cookie a start response set, as a `Cookie` header value.
+fn flow_cookie(started: &Page) -> String {
+    let set = started.headers["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
 }
 
 async fn home_email(browser: &Browser) -> String {
@@ -152,7 +163,16 @@ async fn another_subject_with_the_same_email_is_not_the_same_person() {
         .await;
     let page = sign_in_with(&Browser::new(&app), "google").await;
     assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
-    assert!(page.body.contains("signs in another way"), "{}", page.body);
+    assert!(page.body.contains("already exists"), "{}", page.body);
+    assert_eq!(app.db.count("identities").await, 1);
+
+    // Nor does a provider get the Admin of a workspace made by `thinnest bootstrap`
+    // (no password yet): its owner signs in first, then connects.
+    app.account("boot@example.com").await;
+    idp.next_sign_in(json!({"sub": "third", "email": "boot@example.com"}))
+        .await;
+    let page = sign_in_with(&Browser::new(&app), "google").await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
     assert_eq!(app.db.count("identities").await, 1);
 }
 
@@ -252,18 +272,30 @@ async fn a_wrong_state_a_replayed_code_and_another_browser_are_refused() {
     let Some((_idp, app)) = app_with(&["google"]).await else {
         return;
     };
-    // A state we never issued.
+    // A state this browser's flow did not derive.
     let browser = Browser::new(&app);
     let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
     let forged = with_param(&callback, "state", &"f".repeat(64));
-    refused(&browser.get_url(&forged).await);
+    refused(&browser.get_url(&forged).await, "state_mismatch");
     assert_eq!(app.db.count("users").await, 0);
 
-    // The genuine callback works once; replaying it (code and state) is refused.
+    // The genuine callback works once. Replayed, even with a copy of the flow
+    // cookie, its state is spent; without the cookie it is not even looked up.
     let browser = Browser::new(&app);
-    let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
+    let started = browser.post("/app/oauth/google", &[]).await;
+    let cookie = flow_cookie(&started);
+    let callback = browser
+        .get_url(started.location())
+        .await
+        .location()
+        .to_owned();
     signed_in(&browser.get_url(&callback).await);
-    refused(&browser.get_url(&callback).await);
+    let copy = Browser::new(&app);
+    refused(
+        &copy.get_url_with_cookie(&callback, &cookie).await,
+        "state_used",
+    );
+    refused(&browser.get_url(&callback).await, "no_flow_cookie");
 
     // A code from one flow injected into another flow of the same browser: the
     // PKCE verifier does not match, and the provider refuses the exchange.
@@ -271,14 +303,57 @@ async fn a_wrong_state_a_replayed_code_and_another_browser_are_refused() {
     let first = through_provider(&browser, "/app/oauth/google", &[]).await;
     let second = through_provider(&browser, "/app/oauth/google", &[]).await;
     let injected = with_param(&second, "code", &query_value(&first, "code"));
-    refused(&browser.get_url(&injected).await);
+    refused(&browser.get_url(&injected).await, "token_exchange");
 
     // A callback opened in a browser that did not start the flow (login CSRF).
     let victim = Browser::new(&app);
     let attacker = Browser::new(&app);
     let callback = through_provider(&attacker, "/app/oauth/google", &[]).await;
-    refused(&victim.get_url(&callback).await);
+    refused(&victim.get_url(&callback).await, "no_flow_cookie");
     assert_eq!(app.db.count("users").await, 1);
+}
+
+/// GitHub has no nonce: PKCE alone stops a code injected into another flow.
+#[tokio::test]
+async fn a_github_code_injected_into_another_flow_is_refused() {
+    let Some((_idp, app)) = app_with(&["github"]).await else {
+        return;
+    };
+    let browser = Browser::new(&app);
+    let first = through_provider(&browser, "/app/oauth/github", &[]).await;
+    let second = through_provider(&browser, "/app/oauth/github", &[]).await;
+    let injected = with_param(&second, "code", &query_value(&first, "code"));
+    refused(&browser.get_url(&injected).await, "token_exchange");
+    assert_eq!(app.db.count("users").await, 0);
+}
+
+/// A flow started on one instance finishes on another (they share the database),
+/// and its state is then spent on both.
+#[tokio::test]
+async fn a_flow_started_on_one_instance_finishes_on_another_once() {
+    let Some((_idp, app)) = app_with(&["google"]).await else {
+        return;
+    };
+    let other = app.second_instance().await;
+    let browser = Browser::new(&app);
+    let started = browser.post("/app/oauth/google", &[]).await;
+    let cookie = flow_cookie(&started);
+    let callback = browser
+        .get_url(started.location())
+        .await
+        .location()
+        .to_owned();
+    let on_other = callback.replace(&app.https, &other.https);
+    let done = Browser::new(&other)
+        .get_url_with_cookie(&on_other, &cookie)
+        .await;
+    signed_in(&done);
+    refused(
+        &Browser::new(&app)
+            .get_url_with_cookie(&callback, &cookie)
+            .await,
+        "state_used",
+    );
 }
 
 #[tokio::test]
@@ -286,10 +361,16 @@ async fn bad_nonce_other_audience_bad_signature_expiry_or_issuer_are_refused() {
     let Some((idp, app)) = app_with(&["google", "oidc"]).await else {
         return;
     };
-    for tamper in ["nonce", "audience", "expired", "iss", "signature"] {
+    for (tamper, reason) in [
+        ("nonce", "id_token_nonce"),
+        ("audience", "id_token_audience"),
+        ("expired", "id_token_expired"),
+        ("signature", "id_token_signature"),
+        ("iss", "other_issuer"),
+    ] {
         idp.next_sign_in(json!({"tamper": tamper})).await;
         let page = sign_in_with(&Browser::new(&app), "google").await;
-        refused(&page);
+        refused(&page, reason);
     }
     assert_eq!(app.db.count("users").await, 0);
 
@@ -299,14 +380,21 @@ async fn bad_nonce_other_audience_bad_signature_expiry_or_issuer_are_refused() {
     let browser = Browser::new(&app);
     let callback = through_provider(&browser, "/app/oauth/oidc", &[]).await;
     let mixed = callback.replace("/app/oauth/oidc/callback", "/app/oauth/google/callback");
-    refused(&browser.get_url(&mixed).await);
+    refused(&browser.get_url(&mixed).await, "other_provider");
 
     // An error from the provider (the user said no) stops the flow too.
     let browser = Browser::new(&app);
     let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
     let denied = format!("{callback}&error=access_denied");
-    refused(&browser.get_url(&denied).await);
+    refused(&browser.get_url(&denied).await, "provider_error");
     assert_eq!(app.db.count("users").await, 0);
+
+    // A provider that names itself in `iss` (RFC 9207) is believed.
+    idp.next_sign_in(json!({"tamper": "iss_own"})).await;
+    let browser = Browser::new(&app);
+    let callback = through_provider(&browser, "/app/oauth/google", &[]).await;
+    assert!(callback.contains("iss="), "{callback}");
+    signed_in(&browser.get_url(&callback).await);
 }
 
 #[tokio::test]
@@ -315,7 +403,8 @@ async fn a_password_account_is_joined_only_with_its_password() {
         return;
     };
     signed_up(&app, "pat@example.com").await;
-    idp.next_sign_in(json!({"sub": "pat-google", "email": "pat@example.com"}))
+    // The provider's spelling of the address does not matter.
+    idp.next_sign_in(json!({"sub": "pat-google", "email": "Pat@Example.COM"}))
         .await;
     let browser = Browser::new(&app);
     let page = sign_in_with(&browser, "google").await;
@@ -388,6 +477,16 @@ async fn an_unconfirmed_sign_up_goes_to_whoever_the_provider_verified() {
     assert_eq!(app.db.count("users").await, 1);
 }
 
+/// "Connect …" on the security page.
+async fn connect(browser: &Browser, csrf: &str, provider: &str, password: &str) -> Page {
+    let form = [
+        ("csrf_token", csrf),
+        ("provider", provider),
+        ("password", password),
+    ];
+    browser.post("/app/settings/security/connect", &form).await
+}
+
 #[tokio::test]
 async fn signed_in_users_connect_and_disconnect_providers() {
     let Some((idp, app)) = app_with(&["google", "github"]).await else {
@@ -402,20 +501,32 @@ async fn signed_in_users_connect_and_disconnect_providers() {
     );
     let csrf = security.csrf();
 
-    // Connecting needs the page's CSRF token; without a session it needs a sign-in.
-    let forged = browser
-        .post("/app/oauth/google", &[("csrf_token", "forged")])
-        .await;
+    // Connecting needs the page's CSRF token, a session, and the password again.
+    let forged = connect(&browser, "forged", "google", PASSWORD).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let anonymous = Browser::new(&app)
-        .post("/app/oauth/google", &[("csrf_token", &csrf)])
-        .await;
+    let anonymous = connect(&Browser::new(&app), &csrf, "google", PASSWORD).await;
     assert_eq!(anonymous.location(), "/app/login");
+    let wrong = connect(&browser, &csrf, "google", "not-my-password").await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.body.contains("The password is wrong"),
+        "{}",
+        wrong.body
+    );
+    let unknown = connect(&browser, &csrf, "myspace", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // The Google account's address need not match: the signed-in user vouches.
     idp.next_sign_in(json!({"sub": "cy-google", "email": "cy.other@example.com"}))
         .await;
-    let callback = through_provider(&browser, "/app/oauth/google", &[("csrf_token", &csrf)]).await;
+    let before = app.outbox().len();
+    let started = connect(&browser, &csrf, "google", PASSWORD).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let callback = browser
+        .get_url(started.location())
+        .await
+        .location()
+        .to_owned();
     let done = browser.get_url(&callback).await;
     assert_eq!(
         done.location(),
@@ -431,13 +542,19 @@ async fn signed_in_users_connect_and_disconnect_providers() {
     );
     assert!(security.body.contains("cy.other@example.com"));
     signed_in(&sign_in_with(&Browser::new(&app), "google").await);
+    // Cy is told by email.
+    app.outbox_reaches(before + 1).await;
+    let mail = app.outbox().last().unwrap().clone();
+    assert!(mail.contains("To: cy@example.com"), "{mail}");
+    assert!(mail.contains("Google sign-in was connected"), "{mail}");
 
     // Someone else cannot connect the same Google account to themselves.
     let dee = signed_up(&app, "dee@example.com").await;
     let csrf_dee = dee.get("/app/settings/security").await.csrf();
     idp.next_sign_in(json!({"sub": "cy-google", "email": "cy.other@example.com"}))
         .await;
-    let callback = through_provider(&dee, "/app/oauth/google", &[("csrf_token", &csrf_dee)]).await;
+    let started = connect(&dee, &csrf_dee, "google", PASSWORD).await;
+    let callback = dee.get_url(started.location()).await.location().to_owned();
     assert_eq!(dee.get_url(&callback).await.status, StatusCode::CONFLICT);
 
     // Disconnecting: Dee cannot touch Cy's identity; Cy can.
@@ -518,4 +635,19 @@ async fn the_only_way_to_sign_in_cannot_be_disconnected() {
     );
     assert!(page.body.contains("only way to sign in"));
     assert_eq!(app.db.count("identities").await, 1);
+
+    // Without a password, connecting another provider needs a recent sign-in.
+    let csrf = security.csrf();
+    let fresh = connect(&browser, &csrf, "github", "").await;
+    assert_eq!(fresh.status, StatusCode::SEE_OTHER, "{}", fresh.body);
+    app.db
+        .execute("UPDATE sessions SET expires_at = expires_at - 3600000")
+        .await;
+    let stale = connect(&browser, &csrf, "github", "").await;
+    assert_eq!(stale.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        stale.body.contains("Sign out and in again"),
+        "{}",
+        stale.body
+    );
 }

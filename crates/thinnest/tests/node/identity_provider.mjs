@@ -5,7 +5,7 @@
 // - A GitHub-style REST API (`/user`, `/user/emails`) that accepts only access tokens
 //   the provider issued.
 // - `POST /control` on the API port: who signs in next, and what to tamper with
-//   (`audience`, `nonce`, `expired`, `iss`, `signature`), so the tests can check
+//   (`audience`, `nonce`, `expired`, `iss`, `signature`; `iss_own` names itself), so the tests can check
 //   each refusal.
 //
 // Prints one JSON line {issuer, api} once both listen; exits when stdin closes.
@@ -50,6 +50,7 @@ provider.service.on('beforeResponse', (response) => {
 });
 provider.service.on('beforeAuthorizeRedirect', ({ url }) => {
   if (next.tamper === 'iss') url.searchParams.set('iss', 'https://another-issuer.example');
+  if (next.tamper === 'iss_own') url.searchParams.set('iss', provider.issuer.url);
 });
 await provider.start(0, '127.0.0.1');
 

@@ -66,6 +66,12 @@ impl Browser {
         self.send(self.client.get(url)).await
     }
 
+    /// GETs any address with a cookie of our choosing, as a copied browser would.
+    pub async fn get_url_with_cookie(&self, url: &str, cookie: &str) -> Page {
+        self.send(self.client.get(url).header("cookie", cookie))
+            .await
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         self.send(self.client.get(format!("{}{path}", self.base)))
             .await
