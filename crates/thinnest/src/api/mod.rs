@@ -3,11 +3,12 @@
 mod agents;
 mod api_keys;
 mod audit_log;
+pub mod billing;
 mod extract;
 mod health;
 mod page;
 mod usage;
-mod validate;
+pub mod validate;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::router())
         .merge(usage::router())
         .merge(audit_log::router())
+        .merge(billing::router())
         .route_layer(from_fn_with_state(state.clone(), gate));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))

@@ -59,6 +59,8 @@ pub enum Permission {
     AuditLogRead,
     /// Invite members, change their roles, remove them.
     TeamManage,
+    /// See the plan and the period's usage, set the billing contact.
+    BillingManage,
 }
 
 impl Permission {
@@ -70,7 +72,8 @@ impl Permission {
             Permission::ApiKeysAll
             | Permission::UsageRead
             | Permission::AuditLogRead
-            | Permission::TeamManage => Role::Admin,
+            | Permission::TeamManage
+            | Permission::BillingManage => Role::Admin,
         }
     }
 
@@ -87,6 +90,7 @@ impl Permission {
             Permission::UsageRead => "read the account's usage",
             Permission::AuditLogRead => "read the account's audit log",
             Permission::TeamManage => "manage the team",
+            Permission::BillingManage => "see or change billing",
         }
     }
 }
@@ -106,6 +110,7 @@ mod tests {
             (UsageRead, [false, false, true]),
             (AuditLogRead, [false, false, true]),
             (TeamManage, [false, false, true]),
+            (BillingManage, [false, false, true]),
         ];
         for (permission, expected) in table {
             let got = [Role::Viewer, Role::Editor, Role::Admin].map(|r| permission.allowed_for(r));

@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/app/settings/team", get(team::team))
         .route("/app/settings/audit-log", get(pages::audit_log))
+        .route(
+            "/app/settings/billing",
+            get(pages::billing).post(pages::update_billing),
+        )
         .route("/app/settings/team/invitations", post(team::invite))
         .route(
             "/app/settings/team/invitations/{id}/resend",

@@ -457,3 +457,75 @@ pub async fn audit_log(
     };
     Ok(render(StatusCode::OK, &page))
 }
+
+#[derive(Template)]
+#[template(path = "billing.html")]
+struct BillingPage {
+    nav: Nav,
+    period: String,
+    usage: Vec<(String, i64)>,
+    total: i64,
+    email: String,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+async fn billing_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::BillingManage)?;
+    let billing = crate::api::billing::billing(&state.store, &signed_in.session.account_id)
+        .await
+        .map_err(|e| PageError::Internal(anyhow::anyhow!("{e}")))?;
+    let page = BillingPage {
+        nav: signed_in.nav(),
+        period: format!("{} to {}", billing.period.start, billing.period.end),
+        usage: billing.usage.by_class.into_iter().collect(),
+        total: billing.usage.requests,
+        email: billing.billing_email.unwrap_or_default(),
+        notice,
+        error,
+    };
+    Ok(render(status_with(&error), &page))
+}
+
+pub async fn billing(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    billing_page(&state, &signed_in, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct BillingForm {
+    csrf_token: String,
+    email: String,
+}
+
+pub async fn update_billing(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<BillingForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::BillingManage)?;
+    let sent = Some(form.email.trim()).filter(|e| !e.is_empty());
+    let mut check = crate::api::validate::Check::new();
+    let email = crate::api::billing::billing_address(&mut check, sent);
+    if check.finish().is_err() {
+        let error = Some("Enter an email address such as billing@example.com, or leave it empty.");
+        return billing_page(&state, &signed_in, None, error).await;
+    }
+    state
+        .store
+        .set_billing_email(
+            &signed_in.session.account_id,
+            email.as_deref(),
+            &signed_in.actor(),
+        )
+        .await?;
+    billing_page(&state, &signed_in, Some("Billing contact saved."), None).await
+}

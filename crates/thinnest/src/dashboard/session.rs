@@ -38,6 +38,7 @@ pub struct Nav {
     pub csrf_token: String,
     pub can_manage_keys: bool,
     pub can_manage_team: bool,
+    pub can_manage_billing: bool,
     /// The workspaces to switch to, when there is more than one: id, name, current.
     pub workspaces: Vec<(String, String, bool)>,
 }
@@ -51,6 +52,7 @@ impl SignedIn {
             csrf_token: self.token.derive("csrf"),
             can_manage_keys: Permission::ApiKeysOwn.allowed_for(self.session.role),
             can_manage_team: Permission::TeamManage.allowed_for(self.session.role),
+            can_manage_billing: Permission::BillingManage.allowed_for(self.session.role),
             workspaces: if self.workspaces.len() > 1 {
                 self.workspaces
                     .iter()

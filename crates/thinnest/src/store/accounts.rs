@@ -86,6 +86,38 @@ impl Store {
         Ok(id)
     }
 
+    pub async fn billing_email(&self, account_id: &str) -> sqlx::Result<Option<String>> {
+        let (email,): (Option<String>,) =
+            sqlx::query_as("SELECT billing_email FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(email)
+    }
+
+    /// Sets (or clears) the billing contact, audited in the same transaction.
+    pub async fn set_billing_email(
+        &self,
+        account_id: &str,
+        email: Option<&str>,
+        actor: &Actor,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE accounts SET billing_email = $2 WHERE id = $1")
+            .bind(account_id)
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+        let change = Change {
+            action: "billing.updated",
+            target_type: "account",
+            target_id: account_id,
+            detail: serde_json::json!({ "billing_email": email }),
+        };
+        audit::record(&mut *tx, account_id, actor, change).await?;
+        tx.commit().await
+    }
+
     /// The account's rate-limit overrides as stored (`{"agent_crud": 2}`), if the account exists.
     pub async fn rate_limit_overrides(&self, account_id: &str) -> sqlx::Result<Option<String>> {
         let row: Option<(String,)> =

@@ -7,6 +7,7 @@ mod agents;
 mod api_keys;
 mod audit_log;
 mod authentication;
+mod billing;
 mod browser;
 mod dashboard;
 mod errors;

@@ -260,6 +260,67 @@ async fn accepting_an_invitation_while_signed_in_needs_the_pages_csrf_token() {
 }
 
 #[tokio::test]
+async fn only_admins_see_the_billing_page_and_set_the_contact() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "payer@example.com").await;
+    let member = signed_up(&app, "builder@example.com").await;
+    let token = invite(&app, &admin, "builder@example.com", "editor").await;
+    accept(&member, &token).await;
+
+    let page = admin.get("/app/settings/billing").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("href=\"/app/settings/billing\""));
+    assert!(page.body.contains("self-hosted"));
+    let csrf = page.csrf();
+    let bad = admin
+        .post(
+            "/app/settings/billing",
+            &[("csrf_token", &csrf), ("email", "nope")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let forged = admin
+        .post(
+            "/app/settings/billing",
+            &[("csrf_token", "forged"), ("email", "a@example.com")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let saved = admin
+        .post(
+            "/app/settings/billing",
+            &[("csrf_token", &csrf), ("email", "ap@example.com")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("value=\"ap@example.com\""));
+
+    // The Editor gets neither the link nor the page, nor can post to it.
+    let home = member.get("/app").await;
+    assert!(
+        !home.body.contains("/app/settings/billing"),
+        "{}",
+        home.body
+    );
+    assert_eq!(
+        member.get("/app/settings/billing").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = home.csrf();
+    let post = member
+        .post(
+            "/app/settings/billing",
+            &[("csrf_token", &csrf), ("email", "me@example.com")],
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::FORBIDDEN);
+    let anonymous = crate::support::browser::Browser::new(&app)
+        .get("/app/settings/billing")
+        .await;
+    assert_eq!(anonymous.location(), "/app/login");
+}
+
+#[tokio::test]
 async fn admins_read_the_audit_log_page_and_others_cannot() {
     let app = TestApp::spawn().await;
     let admin = signed_up(&app, "auditor@example.com").await;
