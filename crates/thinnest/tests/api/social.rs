@@ -68,6 +68,13 @@ fn flow_cookie(started: &Page) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
+/// The sign-in page has the provider's button.
+async fn offers(app: &TestApp, label: &str) {
+    let login = Browser::new(app).get("/app/login").await;
+    let button = format!("Continue with {label}");
+    assert!(login.body.contains(&button), "{}", login.body);
+}
+
 async fn home_email(browser: &Browser) -> String {
     let home = browser.get("/app").await;
     assert_eq!(home.status, StatusCode::OK, "{}", home.body);
@@ -79,12 +86,7 @@ async fn google_sign_in_makes_an_account_and_the_same_identity_signs_in_again() 
     let Some((idp, app)) = app_with(&["google"]).await else {
         return;
     };
-    let login = Browser::new(&app).get("/app/login").await;
-    assert!(
-        login.body.contains("Continue with Google"),
-        "{}",
-        login.body
-    );
+    offers(&app, "Google").await;
 
     idp.next_sign_in(json!({"sub": "g-123", "email": "grace@example.com"}))
         .await;
@@ -217,12 +219,7 @@ async fn any_openid_connect_provider_by_its_discovery_url() {
     let Some((idp, app)) = app_with(&["oidc"]).await else {
         return;
     };
-    let login = Browser::new(&app).get("/app/login").await;
-    assert!(
-        login.body.contains("Continue with Acme SSO"),
-        "{}",
-        login.body
-    );
+    offers(&app, "Acme SSO").await;
     idp.next_sign_in(json!({"sub": "auth0|abc", "email": "sso@example.com"}))
         .await;
     let browser = Browser::new(&app);
