@@ -120,6 +120,20 @@ pub struct Config {
     #[arg(long, env = "THINNEST_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<IpNet>,
 
+    /// Base64 of 32 random bytes that seals stored secrets (AES-256-GCM); every instance
+    /// of an installation needs the same. Default: `<data-dir>/encryption.key`, generated.
+    #[arg(long, env = "THINNEST_ENCRYPTION_KEY")]
+    pub encryption_key: Option<Secret>,
+
+    /// Lets webhook endpoints use http:// and private, loopback or link-local addresses
+    /// (development and tests only).
+    #[arg(long, env = "THINNEST_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
+    pub allow_private_webhook_targets: bool,
+
+    /// Webhook endpoints one account may have.
+    #[arg(long, env = "THINNEST_WEBHOOK_ENDPOINT_LIMIT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub webhook_endpoint_limit: u32,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 

@@ -16,9 +16,11 @@ pub mod guard;
 pub mod identity;
 pub mod net;
 pub mod ratelimit;
+pub mod sealed;
 pub mod store;
 pub mod tls;
 pub mod usage;
+pub mod webhooks;
 
 mod clock;
 mod ids;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Sign-in through Google, GitHub and other OpenID Connect providers.
     pub identity: Arc<Identity>,
+    /// Seals the secrets the server must read back.
+    pub sealer: Arc<sealed::Sealer>,
     /// Where emailed links point: `--public-url`, else this server's HTTPS address,
     /// known once the listener is bound.
     link_base: Arc<std::sync::OnceLock<String>>,
@@ -174,6 +178,10 @@ impl App {
             &config.dashboard.email_from,
             config.store.data_dir.join("outbox"),
         )?;
+        let sealer = sealed::Sealer::load(
+            config.encryption_key.as_ref().map(|k| k.expose()),
+            &config.store.data_dir,
+        )?;
         let identity = Identity {
             http: identity::Http::new()?,
             providers: identity::Providers::from_config(&config.identity)?,
@@ -187,6 +195,7 @@ impl App {
                 usage,
                 mailer: Arc::new(mailer),
                 identity: Arc::new(identity),
+                sealer: Arc::new(sealer),
                 link_base: Arc::default(),
             },
             tls,

@@ -9,6 +9,7 @@ mod health;
 mod page;
 mod usage;
 pub mod validate;
+mod webhooks;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(usage::router())
         .merge(audit_log::router())
         .merge(billing::router())
+        .merge(webhooks::router())
         .route_layer(from_fn_with_state(state.clone(), gate));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))

@@ -61,6 +61,8 @@ pub enum Permission {
     TeamManage,
     /// See the plan and the period's usage, set the billing contact.
     BillingManage,
+    /// See the webhook signing secret, manage webhook endpoints.
+    WebhooksManage,
 }
 
 impl Permission {
@@ -73,7 +75,8 @@ impl Permission {
             | Permission::UsageRead
             | Permission::AuditLogRead
             | Permission::TeamManage
-            | Permission::BillingManage => Role::Admin,
+            | Permission::BillingManage
+            | Permission::WebhooksManage => Role::Admin,
         }
     }
 
@@ -91,6 +94,7 @@ impl Permission {
             Permission::AuditLogRead => "read the account's audit log",
             Permission::TeamManage => "manage the team",
             Permission::BillingManage => "see or change billing",
+            Permission::WebhooksManage => "manage webhooks",
         }
     }
 }
@@ -111,6 +115,7 @@ mod tests {
             (AuditLogRead, [false, false, true]),
             (TeamManage, [false, false, true]),
             (BillingManage, [false, false, true]),
+            (WebhooksManage, [false, false, true]),
         ];
         for (permission, expected) in table {
             let got = [Role::Viewer, Role::Editor, Role::Admin].map(|r| permission.allowed_for(r));

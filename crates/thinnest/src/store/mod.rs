@@ -13,6 +13,7 @@ pub mod security_events;
 pub mod teams;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -18,3 +18,4 @@ mod social;
 mod support;
 mod team;
 mod usage;
+mod webhooks;

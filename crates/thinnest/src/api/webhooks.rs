@@ -1,0 +1,324 @@
+//! `/webhooks`: the account's signing secret and its endpoints. Admins only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::validate::Check;
+use super::{ApiJson, ApiPath, ErrorResponses};
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::clock::{now_ms, rfc3339};
+use crate::error::{Error, Result};
+use crate::ids::is_id;
+use crate::store::webhooks::{EndpointFields, EndpointRow};
+use crate::webhooks::events::is_event_type;
+use crate::webhooks::target::check_url;
+use crate::webhooks::{seal_new, signing_secrets};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_signing_secret))
+        .routes(routes!(rotate_signing_secret))
+        .routes(routes!(list_endpoints, create_endpoint))
+        .routes(routes!(get_endpoint, update_endpoint, delete_endpoint))
+}
+
+/// The longest grace period of a rotation: a week.
+const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
+const DEFAULT_GRACE_SECONDS: u64 = 86_400;
+const MAX_DESCRIPTION: usize = 500;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningSecretBody {
+    /// `whsec_` and the base64 of 32 random bytes.
+    pub secret: String,
+    /// Set during a rotation's grace period: until then the previous secret also
+    /// signs deliveries and verifies widget identities.
+    pub previous_expires_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotateBody {
+    /// How long the previous secret keeps counting: 0 to 604800; default 86400.
+    pub grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Endpoint {
+    /// `wh_…`
+    pub id: String,
+    pub url: String,
+    /// Event types delivered here, or `["*"]` for all.
+    pub events: Vec<String>,
+    pub description: String,
+    pub enabled: bool,
+    /// Why the server disabled it (a 410 answer, or failing for 3 days); null otherwise.
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<EndpointRow> for Endpoint {
+    fn from(row: EndpointRow) -> Self {
+        Endpoint {
+            id: row.id,
+            url: row.url,
+            events: serde_json::from_str(&row.events).unwrap_or_default(),
+            description: row.description,
+            enabled: row.enabled != 0,
+            disabled_reason: row.disabled_reason,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub data: Vec<Endpoint>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    /// https; http and private addresses only with `--allow-private-webhook-targets`.
+    pub url: String,
+    /// `["*"]` or event types from the catalogue.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdateEndpoint {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// The account's signing secret (made on first use).
+#[utoipa::path(get, path = "/webhooks/signing-secret", tag = "webhooks",
+    responses((status = 200, body = SigningSecretBody), ErrorResponses), security(("api_key" = [])))]
+async fn get_signing_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SigningSecretBody>> {
+    caller.require(Permission::WebhooksManage)?;
+    let secrets = signing_secrets(&state, &caller.account_id).await?;
+    Ok(Json(SigningSecretBody {
+        secret: secrets.current.expose().to_owned(),
+        previous_expires_at: secrets.previous.map(|(_, until)| rfc3339(until)),
+    }))
+}
+
+/// Replace the signing secret; the previous one keeps counting for `grace_seconds`.
+#[utoipa::path(post, path = "/webhooks/signing-secret/rotate", tag = "webhooks",
+    request_body = RotateBody,
+    responses((status = 200, body = SigningSecretBody), ErrorResponses), security(("api_key" = [])))]
+async fn rotate_signing_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<ApiJson<RotateBody>>,
+) -> Result<Json<SigningSecretBody>> {
+    caller.require(Permission::WebhooksManage)?;
+    let ApiJson(body) = body?;
+    let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    let mut check = Check::new();
+    if grace > MAX_GRACE_SECONDS {
+        check.fail("grace_seconds", "must be between 0 and 604800");
+    }
+    check.finish()?;
+    let current = signing_secrets(&state, &caller.account_id).await?;
+    let (secret, sealed) = seal_new(&state, &caller.account_id)?;
+    let until = now_ms() + i64::try_from(grace * 1000).unwrap_or(i64::MAX);
+    let rotated = state
+        .store
+        .rotate_webhook_secret(
+            &caller.account_id,
+            &current.current_sealed,
+            &sealed,
+            until,
+            &caller.actor(),
+        )
+        .await?;
+    if !rotated {
+        return Err(Error::Conflict(
+            "The signing secret was rotated by another request at the same moment; read it again."
+                .to_owned(),
+        ));
+    }
+    Ok(Json(SigningSecretBody {
+        secret: secret.expose().to_owned(),
+        previous_expires_at: Some(rfc3339(until)),
+    }))
+}
+
+/// Checks an endpoint's fields; returns the URL and the events as stored.
+fn check_fields(
+    state: &AppState,
+    check: &mut Check,
+    url: &str,
+    events: &[String],
+    description: &str,
+) -> (String, String) {
+    let url = match check_url(url, state.config.allow_private_webhook_targets) {
+        Ok(url) => url.to_string(),
+        Err(problem) => {
+            check.fail("url", problem);
+            String::new()
+        }
+    };
+    let mut events: Vec<String> = events.to_vec();
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        check.fail("events", "must name at least one event type, or \"*\"");
+    } else if events.iter().any(|e| e == "*") && events.len() > 1 {
+        check.fail("events", "\"*\" already means every event type");
+    } else if let Some(unknown) = events.iter().find(|e| *e != "*" && !is_event_type(e)) {
+        check.fail(
+            "events",
+            format!("{unknown:?} is not an event type (see the catalogue)"),
+        );
+    }
+    check.text("description", description, 0, MAX_DESCRIPTION);
+    let events = serde_json::to_string(&events).unwrap_or_default();
+    (url, events)
+}
+
+fn endpoint_id(id: &str) -> Result<&str> {
+    if is_id("wh", id) {
+        Ok(id)
+    } else {
+        Err(Error::not_found("webhook endpoint"))
+    }
+}
+
+/// Add an endpoint (at most 20 per account unless configured otherwise).
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = CreateEndpoint,
+    responses((status = 201, body = Endpoint), ErrorResponses), security(("api_key" = [])))]
+async fn create_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<ApiJson<CreateEndpoint>>,
+) -> Result<(StatusCode, Json<Endpoint>)> {
+    caller.require(Permission::WebhooksManage)?;
+    let ApiJson(body) = body?;
+    let mut check = Check::new();
+    let description = body.description.unwrap_or_default();
+    let (url, events) = check_fields(&state, &mut check, &body.url, &body.events, &description);
+    check.finish()?;
+    let fields = EndpointFields {
+        url: &url,
+        events: &events,
+        description: &description,
+        enabled: body.enabled.unwrap_or(true),
+    };
+    let max = i64::from(state.config.webhook_endpoint_limit);
+    let row = state
+        .store
+        .create_webhook_endpoint(&caller.account_id, &fields, max, &caller.actor())
+        .await?
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "This account already has {max} webhook endpoints, the most it may have; delete one first."
+            ))
+        })?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// The account's endpoints.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks",
+    responses((status = 200, body = EndpointList), ErrorResponses), security(("api_key" = [])))]
+async fn list_endpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<EndpointList>> {
+    caller.require(Permission::WebhooksManage)?;
+    let rows = state.store.webhook_endpoints(&caller.account_id).await?;
+    Ok(Json(EndpointList {
+        data: rows.into_iter().map(Endpoint::from).collect(),
+    }))
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<EndpointRow> {
+    state
+        .store
+        .webhook_endpoint(&caller.account_id, endpoint_id(id)?)
+        .await?
+        .ok_or_else(|| Error::not_found("webhook endpoint"))
+}
+
+/// One endpoint.
+#[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = Endpoint), ErrorResponses), security(("api_key" = [])))]
+async fn get_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Endpoint>> {
+    caller.require(Permission::WebhooksManage)?;
+    Ok(Json(find(&state, &caller, &id).await?.into()))
+}
+
+/// Change an endpoint; only the fields sent change. Enabling it clears why it was disabled.
+#[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    request_body = UpdateEndpoint,
+    responses((status = 200, body = Endpoint), ErrorResponses), security(("api_key" = [])))]
+async fn update_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    body: Result<ApiJson<UpdateEndpoint>>,
+) -> Result<Json<Endpoint>> {
+    caller.require(Permission::WebhooksManage)?;
+    let ApiJson(body) = body?;
+    let current = Endpoint::from(find(&state, &caller, &id).await?);
+    let mut check = Check::new();
+    let url = body.url.unwrap_or(current.url);
+    let events = body.events.unwrap_or(current.events);
+    let description = body.description.unwrap_or(current.description);
+    let (url, events) = check_fields(&state, &mut check, &url, &events, &description);
+    check.finish()?;
+    let fields = EndpointFields {
+        url: &url,
+        events: &events,
+        description: &description,
+        enabled: body.enabled.unwrap_or(current.enabled),
+    };
+    let row = state
+        .store
+        .update_webhook_endpoint(&caller.account_id, &id, &fields, &caller.actor())
+        .await?
+        .ok_or_else(|| Error::not_found("webhook endpoint"))?;
+    Ok(Json(row.into()))
+}
+
+/// Delete an endpoint.
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), ErrorResponses), security(("api_key" = [])))]
+async fn delete_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode> {
+    caller.require(Permission::WebhooksManage)?;
+    if state
+        .store
+        .delete_webhook_endpoint(&caller.account_id, endpoint_id(&id)?, &caller.actor())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::not_found("webhook endpoint"))
+    }
+}

@@ -1,0 +1,243 @@
+//! Webhook signing secrets (sealed) and endpoints.
+
+use super::Store;
+use super::audit::{self, Actor, Change};
+use crate::clock::now_ms;
+use crate::ids::new_id;
+
+/// An account's secrets as stored: sealed.
+#[derive(sqlx::FromRow)]
+pub struct SecretRow {
+    pub current_sealed: String,
+    pub previous_sealed: Option<String>,
+    pub previous_expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub events: String,
+    pub description: String,
+    pub enabled: i64,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What an endpoint is made of.
+pub struct EndpointFields<'a> {
+    pub url: &'a str,
+    /// A JSON array.
+    pub events: &'a str,
+    pub description: &'a str,
+    pub enabled: bool,
+}
+
+const ENDPOINT_COLUMNS: &str =
+    "id, url, events, description, enabled, disabled_reason, created_at, updated_at";
+
+impl Store {
+    pub async fn webhook_secrets(&self, account_id: &str) -> sqlx::Result<Option<SecretRow>> {
+        sqlx::query_as(
+            "SELECT current_sealed, previous_sealed, previous_expires_at FROM webhook_secrets \
+             WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Stores the account's first secret, unless another request stored one first.
+    pub async fn insert_webhook_secret(&self, account_id: &str, sealed: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_secrets (account_id, current_sealed, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(sealed)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Makes `new_sealed` current; the old one keeps counting until `previous_expires_at`.
+    /// Only if the current one is still `old_sealed`: false when another rotation won.
+    pub async fn rotate_webhook_secret(
+        &self,
+        account_id: &str,
+        old_sealed: &str,
+        new_sealed: &str,
+        previous_expires_at: i64,
+        actor: &Actor,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_secrets SET current_sealed = $3, previous_sealed = current_sealed, \
+             previous_expires_at = $4, rotated_at = $5 WHERE account_id = $1 AND current_sealed = $2",
+        )
+        .bind(account_id)
+        .bind(old_sealed)
+        .bind(new_sealed)
+        .bind(previous_expires_at)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let change = Change {
+            action: "webhooks.secret_rotated",
+            target_type: "account",
+            target_id: account_id,
+            detail: serde_json::json!({ "previous_expires_at": crate::clock::rfc3339(previous_expires_at) }),
+        };
+        audit::record(&mut *tx, account_id, actor, change).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn count_webhook_endpoints(&self, account_id: &str) -> sqlx::Result<i64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(n)
+    }
+
+    /// Creates an endpoint unless the account already has `max`; audited.
+    pub async fn create_webhook_endpoint(
+        &self,
+        account_id: &str,
+        fields: &EndpointFields<'_>,
+        max: i64,
+        actor: &Actor,
+    ) -> sqlx::Result<Option<EndpointRow>> {
+        let mut tx = self.pool().begin().await?;
+        // Locks the account row on PostgreSQL, so that two creations cannot both pass
+        // the count; SQLite serialises writers anyway.
+        sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if n >= max {
+            return Ok(None);
+        }
+        let id = new_id("wh");
+        let now = now_ms();
+        let row: EndpointRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO webhook_endpoints (id, account_id, url, events, description, enabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {ENDPOINT_COLUMNS}"
+        )))
+        .bind(&id)
+        .bind(account_id)
+        .bind(fields.url)
+        .bind(fields.events)
+        .bind(fields.description)
+        .bind(i64::from(fields.enabled))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change {
+            action: "webhook.created",
+            target_type: "webhook",
+            target_id: &id,
+            detail: serde_json::json!({ "url": fields.url }),
+        };
+        audit::record(&mut *tx, account_id, actor, change).await?;
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    pub async fn webhook_endpoints(&self, account_id: &str) -> sqlx::Result<Vec<EndpointRow>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
+        )))
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn webhook_endpoint(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> sqlx::Result<Option<EndpointRow>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 AND id = $2"
+        )))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Replaces an endpoint's fields; enabling it again clears why it was disabled.
+    pub async fn update_webhook_endpoint(
+        &self,
+        account_id: &str,
+        id: &str,
+        fields: &EndpointFields<'_>,
+        actor: &Actor,
+    ) -> sqlx::Result<Option<EndpointRow>> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, \
+             disabled_reason = CASE WHEN $6 = 1 THEN NULL ELSE disabled_reason END, \
+             failing_since = CASE WHEN $6 = 1 THEN NULL ELSE failing_since END, updated_at = $7 \
+             WHERE account_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
+        )))
+        .bind(account_id)
+        .bind(id)
+        .bind(fields.url)
+        .bind(fields.events)
+        .bind(fields.description)
+        .bind(i64::from(fields.enabled))
+        .bind(now_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row.is_some() {
+            let change = Change {
+                action: "webhook.updated",
+                target_type: "webhook",
+                target_id: id,
+                detail: serde_json::json!({ "url": fields.url, "enabled": fields.enabled }),
+            };
+            audit::record(&mut *tx, account_id, actor, change).await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn delete_webhook_endpoint(
+        &self,
+        account_id: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            let change = Change {
+                action: "webhook.deleted",
+                target_type: "webhook",
+                target_id: id,
+                detail: serde_json::json!({}),
+            };
+            audit::record(&mut *tx, account_id, actor, change).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
