@@ -483,12 +483,7 @@ async fn sign_ins_and_password_changes_are_in_the_audit_log() {
 
     let (status, log) = app.get("/audit-log", &key).await;
     assert_eq!(status, StatusCode::OK);
-    let actions: Vec<&str> = log["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = crate::support::audit_actions(&log);
     assert_eq!(
         actions[..3],
         ["user.signed_in", "user.sign_in_failed", "api_key.created"],

@@ -143,12 +143,7 @@ async fn endpoints_are_created_listed_changed_and_deleted_within_their_account()
         "not_found",
     );
     let (_, log) = app.get("/audit-log", &admin.key).await;
-    let actions: Vec<&str> = log["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = crate::support::audit_actions(&log);
     assert_eq!(
         &actions[..3],
         ["webhook.deleted", "webhook.updated", "webhook.created"]

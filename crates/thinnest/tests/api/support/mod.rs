@@ -272,6 +272,16 @@ pub fn assert_not_stored(stored: &[u8], secrets: &[&str]) {
 }
 
 /// Asserts an error envelope with this status and code.
+/// The actions of an audit-log page, newest first.
+pub fn audit_actions(log: &Value) -> Vec<&str> {
+    log["data"]
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default())
+        .collect()
+}
+
 pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["error"], code, "{}", got.1);
