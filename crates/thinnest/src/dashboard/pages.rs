@@ -477,9 +477,7 @@ async fn billing_page(
     error: Option<&'static str>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::BillingManage)?;
-    let billing = crate::api::billing::billing(&state.store, &signed_in.session.account_id)
-        .await
-        .map_err(|e| PageError::Internal(anyhow::anyhow!("{e}")))?;
+    let billing = crate::api::billing::billing(&state.store, &signed_in.session.account_id).await?;
     let page = BillingPage {
         nav: signed_in.nav(),
         period: format!("{} to {}", billing.period.start, billing.period.end),

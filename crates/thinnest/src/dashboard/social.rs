@@ -127,7 +127,7 @@ const STARTS_PER_CLIENT: u32 = 30;
 
 /// Starts a flow: a flow cookie, the state's hash stored, and off to the provider.
 /// `link_user` is set when a signed-in user connects the provider.
-pub async fn begin(
+async fn begin(
     state: &AppState,
     client: &Client,
     provider: &Provider,

@@ -98,15 +98,6 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn count_webhook_endpoints(&self, account_id: &str) -> sqlx::Result<i64> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1")
-                .bind(account_id)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(n)
-    }
-
     /// Creates an endpoint unless the account already has `max`; audited.
     pub async fn create_webhook_endpoint(
         &self,

@@ -62,10 +62,7 @@ pub async fn signing_secrets(state: &AppState, account_id: &str) -> anyhow::Resu
     let row = match state.store.webhook_secrets(account_id).await? {
         Some(row) => row,
         None => {
-            let secret = SigningSecret::generate()?;
-            let sealed = state
-                .sealer
-                .seal(secret.expose().as_bytes(), &context(account_id))?;
+            let (_, sealed) = seal_new(state, account_id)?;
             state
                 .store
                 .insert_webhook_secret(account_id, &sealed)
@@ -96,7 +93,7 @@ pub async fn signing_secrets(state: &AppState, account_id: &str) -> anyhow::Resu
     })
 }
 
-/// Seals a new secret for the account, for a rotation.
+/// A new secret for the account, and its sealed form to store.
 pub fn seal_new(state: &AppState, account_id: &str) -> anyhow::Result<(SigningSecret, String)> {
     let secret = SigningSecret::generate()?;
     let sealed = state
