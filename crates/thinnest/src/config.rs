@@ -125,14 +125,8 @@ pub struct Config {
     #[arg(long, env = "THINNEST_ENCRYPTION_KEY")]
     pub encryption_key: Option<Secret>,
 
-    /// Lets webhook endpoints use http:// and private, loopback or link-local addresses
-    /// (development and tests only).
-    #[arg(long, env = "THINNEST_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
-    pub allow_private_webhook_targets: bool,
-
-    /// Webhook endpoints one account may have.
-    #[arg(long, env = "THINNEST_WEBHOOK_ENDPOINT_LIMIT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub webhook_endpoint_limit: u32,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -142,6 +136,65 @@ pub struct Config {
 
     #[command(flatten)]
     pub identity: IdentityArgs,
+}
+
+/// Webhook endpoints and their delivery.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookArgs {
+    /// Lets webhook endpoints use http:// and private, loopback or link-local addresses
+    /// (development and tests only).
+    #[arg(long, env = "THINNEST_ALLOW_PRIVATE_WEBHOOK_TARGETS",
+        value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_private_webhook_targets: bool,
+
+    /// Webhook endpoints one account may have.
+    #[arg(long, env = "THINNEST_WEBHOOK_ENDPOINT_LIMIT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub webhook_endpoint_limit: u32,
+
+    /// Deliveries this instance sends at once; 0: this instance sends none (others do).
+    #[arg(long, env = "THINNEST_WEBHOOK_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub webhook_concurrency: u32,
+
+    /// Deliveries this instance sends at once to one endpoint, so that a slow endpoint
+    /// cannot hold up the others.
+    #[arg(long, env = "THINNEST_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_endpoint_concurrency: u32,
+
+    /// The waits before each retry of a failed delivery (each varied by up to 10%);
+    /// after the last, the delivery fails.
+    #[arg(long, env = "THINNEST_WEBHOOK_RETRY_DELAYS", value_delimiter = ',',
+        default_value = "5s,30s,2m,10m,30m,1h,3h,6h,12h,24h", value_parser = parse_duration)]
+    pub webhook_retry_delays: Vec<std::time::Duration>,
+
+    /// An endpoint that has failed for this long without a success is disabled, and its
+    /// Admins are emailed.
+    #[arg(long, env = "THINNEST_WEBHOOK_DISABLE_AFTER", default_value = "3d", value_parser = parse_duration)]
+    pub webhook_disable_after: std::time::Duration,
+}
+
+/// `250ms`, `5s`, `2m`, `1h` or `3d`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m, h or d"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number followed by a unit"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit: use ms, s, m, h or d"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
 }
 
 /// A secret given on the command line or in the environment: Debug shows no part of it.
@@ -375,6 +428,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(
+            parse_duration("250ms"),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("3d"),
+            Ok(std::time::Duration::from_secs(3 * 86_400))
+        );
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("s").is_err());
+    }
 
     #[test]
     fn debug_output_hides_the_database_password() {

@@ -94,6 +94,9 @@ pub struct Running {
     handles: Vec<Handle<SocketAddr>>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     usage_writer: UsageWriter,
+    /// Sends webhook deliveries; stopped at shutdown (leases let another instance,
+    /// or the next start, finish what it had claimed).
+    dispatcher: Option<JoinHandle<()>>,
 }
 
 const HSTS: &str = "max-age=63072000; includeSubDomains";
@@ -273,6 +276,7 @@ impl App {
             handles,
             tasks,
             usage_writer: self.usage_writer,
+            dispatcher: webhooks::dispatch::start(self.state.clone())?,
         })
     }
 }
@@ -282,6 +286,9 @@ impl Running {
     pub fn shutdown(&self, grace: Duration) {
         for handle in &self.handles {
             handle.graceful_shutdown(Some(grace));
+        }
+        if let Some(dispatcher) = &self.dispatcher {
+            dispatcher.abort();
         }
     }
 

@@ -1,7 +1,7 @@
 //! The HTTP API: one router per resource, merged here with the OpenAPI document.
 
-mod agents;
-mod api_keys;
+pub(crate) mod agents;
+pub(crate) mod api_keys;
 mod audit_log;
 pub mod billing;
 mod extract;
@@ -82,7 +82,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "thinnest API", description = "API keys, agents and the platform around them. Every request must use HTTPS."),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, crate::webhooks::events::Event))
 )]
 struct ApiDoc;
 

@@ -166,7 +166,7 @@ pub async fn notify(state: &AppState, to: &str, subject: &str, text: &str) {
 
 /// Sends off the response path, so an answer takes as long whether or not a message
 /// went out, and at most a few messages a minute to one address.
-async fn send_mail(state: &AppState, to: &str, subject: &str, text: String) {
+pub(crate) async fn send_mail(state: &AppState, to: &str, subject: &str, text: String) {
     let budget = format!("mail-to:{to}");
     let decision = state
         .limiter

@@ -1,8 +1,11 @@
 //! Agents.
 
 use super::Store;
+use super::outbox::publish;
+use crate::api::agents::Agent;
 use crate::clock::now_ms;
 use crate::ids::new_id;
+use crate::webhooks::events::{Deleted, Event};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AgentRow {
@@ -35,10 +38,18 @@ macro_rules! agent_columns {
     };
 }
 
+/// The event of an agent's change, with the agent as the API shows it.
+fn agent_event(make: fn(Agent) -> Event, row: &AgentRow) -> sqlx::Result<Event> {
+    Agent::try_from(row.clone())
+        .map(make)
+        .map_err(|e| sqlx::Error::Protocol(format!("{e:?}")))
+}
+
 impl Store {
     pub async fn insert_agent(&self, account_id: &str, f: &AgentFields) -> sqlx::Result<AgentRow> {
         let now = now_ms();
-        sqlx::query_as(concat!(
+        let mut tx = self.pool().begin().await?;
+        let row: AgentRow = sqlx::query_as(concat!(
             "INSERT INTO agents (id, account_id, name, description, instructions, first_message, model, voice, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", agent_columns!()
         ))
@@ -51,8 +62,16 @@ impl Store {
         .bind(&f.model)
         .bind(&f.voice)
         .bind(now)
-        .fetch_one(self.pool())
-        .await
+        .fetch_one(&mut *tx)
+        .await?;
+        publish(
+            &mut tx,
+            account_id,
+            &agent_event(Event::AgentCreated, &row)?,
+        )
+        .await?;
+        self.commit_events(tx).await?;
+        Ok(row)
     }
 
     /// Newest first; `before` is the id of the last agent of the previous page.
@@ -93,7 +112,8 @@ impl Store {
         id: &str,
         f: &AgentFields,
     ) -> sqlx::Result<Option<AgentRow>> {
-        sqlx::query_as(concat!(
+        let mut tx = self.pool().begin().await?;
+        let row: Option<AgentRow> = sqlx::query_as(concat!(
             "UPDATE agents SET name = $3, description = $4, instructions = $5, first_message = $6, \
              model = $7, voice = $8, updated_at = $9 WHERE account_id = $1 AND id = $2 RETURNING ",
             agent_columns!()
@@ -107,17 +127,32 @@ impl Store {
         .bind(&f.model)
         .bind(&f.voice)
         .bind(now_ms())
-        .fetch_optional(self.pool())
-        .await
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = &row {
+            publish(&mut tx, account_id, &agent_event(Event::AgentUpdated, row)?).await?;
+        }
+        self.commit_events(tx).await?;
+        Ok(row)
     }
 
     /// True when an agent was deleted.
     pub async fn delete_agent(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query("DELETE FROM agents WHERE account_id = $1 AND id = $2")
             .bind(account_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            let event = Event::AgentDeleted(Deleted {
+                id: id.to_owned(),
+                deleted: true,
+            });
+            publish(&mut tx, account_id, &event).await?;
+        }
+        self.commit_events(tx).await?;
+        Ok(deleted)
     }
 }

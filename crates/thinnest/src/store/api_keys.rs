@@ -2,10 +2,13 @@
 
 use super::Store;
 use super::audit::{self, Actor, Change};
+use super::outbox::publish;
+use crate::api::api_keys::ApiKeyInfo;
 use crate::auth::Role;
 use crate::auth::api_key::{ApiKey, KeyHash};
 use crate::clock::now_ms;
 use crate::ids::new_id;
+use crate::webhooks::events::Event;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
@@ -141,6 +144,23 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .await
 }
 
+/// One key of the account, in the caller's transaction.
+async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    account_id: &str,
+    id: &str,
+) -> sqlx::Result<KeyRow> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account_id)
+    .bind(id)
+    .fetch_one(executor)
+    .await
+}
+
 /// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
 /// True when the key changed.
 async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
@@ -185,7 +205,9 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await?;
+        let event = Event::ApiKeyCreated(ApiKeyInfo::from(row.clone()));
+        publish(&mut tx, account_id, &event).await?;
+        self.commit_events(tx).await?;
         Ok(row)
     }
 
@@ -256,8 +278,10 @@ impl Store {
                 detail: serde_json::json!({}),
             };
             audit::record(&mut *tx, account_id, actor, change).await?;
+            let revoked = fetch(&mut *tx, account_id, id).await?;
+            publish(&mut tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await?;
         }
-        tx.commit().await
+        self.commit_events(tx).await
     }
 
     /// Replaces an active, not yet rotated key by a new one of the same lineage,
@@ -289,6 +313,12 @@ impl Store {
         }
         let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
+        let event = Event::ApiKeyCreated(ApiKeyInfo::from(created.clone()));
+        publish(&mut tx, account_id, &event).await?;
+        if old_ends_at.is_none() {
+            let revoked = fetch(&mut *tx, account_id, &old.id).await?;
+            publish(&mut tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await?;
+        }
         let change = Change {
             action: "api_key.rotated",
             target_type: "api_key",
@@ -299,7 +329,7 @@ impl Store {
             }),
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await?;
+        self.commit_events(tx).await?;
         Ok(Some(created))
     }
 }

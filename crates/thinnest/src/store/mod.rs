@@ -9,6 +9,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod identities;
+pub mod outbox;
 pub mod security_events;
 pub mod teams;
 pub mod usage;
@@ -30,6 +31,9 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
+    /// Wakes this instance's webhook dispatcher when a change queued an event.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -65,7 +69,11 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot migrate the database")?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            backend,
+            outbox: std::sync::Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {

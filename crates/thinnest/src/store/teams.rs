@@ -2,9 +2,11 @@
 
 use super::Store;
 use super::audit::{self, Actor, Change};
+use super::outbox::publish;
 use crate::auth::Role;
-use crate::clock::now_ms;
+use crate::clock::{now_ms, rfc3339};
 use crate::ids::new_id;
+use crate::webhooks::events::{Event, Invitation, Member};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MemberRow {
@@ -131,7 +133,15 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await?;
+        let event = Event::MemberInvited(Invitation {
+            id: id.clone(),
+            email: invitation.email.to_owned(),
+            role: invitation.role,
+            invited_by: invitation.invited_by.to_owned(),
+            expires_at: rfc3339(invitation.expires_at),
+        });
+        publish(&mut tx, account_id, &event).await?;
+        self.commit_events(tx).await?;
         Ok(id)
     }
 
@@ -172,7 +182,7 @@ impl Store {
         let Some((id, account_id, role)) = row else {
             return Ok(None);
         };
-        sqlx::query(
+        let joined = sqlx::query(
             "INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id, user_id) DO NOTHING",
         )
@@ -181,7 +191,9 @@ impl Store {
         .bind(&role)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
         let detail = serde_json::json!({"email": email, "role": role, "invitation": id});
         let change = Change {
             action: "member.joined",
@@ -190,7 +202,15 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, &account_id, actor, change).await?;
-        tx.commit().await?;
+        if joined {
+            let event = Event::MemberJoined(Member {
+                user_id: user_id.to_owned(),
+                email: email.to_owned(),
+                role: Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            });
+            publish(&mut tx, &account_id, &event).await?;
+        }
+        self.commit_events(tx).await?;
         Ok(Some(account_id))
     }
 
@@ -264,14 +284,20 @@ impl Store {
         if self.admins_besides(&mut tx, account_id, user_id).await? == 0 {
             return Ok(MemberChange::LastAdmin);
         }
-        let done = sqlx::query("DELETE FROM memberships WHERE account_id = $1 AND user_id = $2")
-            .bind(account_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let removed: Option<(String,)> = sqlx::query_as(
+            "DELETE FROM memberships WHERE account_id = $1 AND user_id = $2 RETURNING role",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((role,)) = removed else {
             return Ok(MemberChange::NotFound);
-        }
+        };
+        let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
         cancel_invitations_by(&mut tx, account_id, user_id).await?;
         sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND user_id = $2")
             .bind(account_id)
@@ -285,7 +311,13 @@ impl Store {
             detail: serde_json::json!({}),
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await?;
+        let event = Event::MemberRemoved(Member {
+            user_id: user_id.to_owned(),
+            email,
+            role: Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        });
+        publish(&mut tx, account_id, &event).await?;
+        self.commit_events(tx).await?;
         Ok(MemberChange::Done)
     }
 

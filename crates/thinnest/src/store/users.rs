@@ -317,7 +317,7 @@ impl Store {
     /// sign-in failures untouched for a day, invitations closed a month ago.
     pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
-        let statements: [(&str, i64); 6] = [
+        let statements: [(&str, i64); 7] = [
             ("DELETE FROM oauth_flows WHERE expires_at <= $1 - $2", 0),
             ("DELETE FROM pending_links WHERE expires_at <= $1 - $2", 0),
             (
@@ -335,6 +335,13 @@ impl Store {
             (
                 "DELETE FROM invitations WHERE expires_at <= $1 - $2 OR accepted_at <= $1 - $2 \
                  OR cancelled_at <= $1 - $2",
+                30 * DAY_MS,
+            ),
+            // Delivered webhook events, with their attempt logs, are kept for 30 days.
+            (
+                "DELETE FROM webhook_events WHERE created_at <= $1 - $2 AND NOT EXISTS \
+                 (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id \
+                 AND d.status = 'pending')",
                 30 * DAY_MS,
             ),
         ];

@@ -1,5 +1,12 @@
-//! The catalogue of event types. A new type is one line here plus its payload;
-//! `docs/webhooks.md` says when each is sent.
+//! The catalogue of event types and their payloads. A new type is one variant here,
+//! its name in [`EVENT_TYPES`], and its payload type; `docs/webhooks.md` shows each.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::agents::Agent;
+use crate::api::api_keys::ApiKeyInfo;
+use crate::auth::Role;
 
 pub const EVENT_TYPES: &[&str] = &[
     "webhook.test",
@@ -15,4 +22,117 @@ pub const EVENT_TYPES: &[&str] = &[
 
 pub fn is_event_type(name: &str) -> bool {
     EVENT_TYPES.contains(&name)
+}
+
+/// What happened, as `type` and `data` of the delivered body. The body also holds
+/// the event's `id` (`evt_…`), `created_at` (RFC 3339) and `account_id`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    /// Sent by `POST /webhooks/{id}/test` to that endpoint only.
+    #[serde(rename = "webhook.test")]
+    WebhookTest(TestData),
+    #[serde(rename = "agent.created")]
+    AgentCreated(Agent),
+    #[serde(rename = "agent.updated")]
+    AgentUpdated(Agent),
+    #[serde(rename = "agent.deleted")]
+    AgentDeleted(Deleted),
+    /// Never holds the key's secret.
+    #[serde(rename = "api_key.created")]
+    ApiKeyCreated(ApiKeyInfo),
+    #[serde(rename = "api_key.revoked")]
+    ApiKeyRevoked(ApiKeyInfo),
+    #[serde(rename = "member.invited")]
+    MemberInvited(Invitation),
+    #[serde(rename = "member.joined")]
+    MemberJoined(Member),
+    #[serde(rename = "member.removed")]
+    MemberRemoved(Member),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestData {
+    /// The endpoint the test was sent to.
+    pub endpoint_id: String,
+    pub message: String,
+}
+
+/// An object that no longer exists.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Invitation {
+    /// `inv_…`
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    /// The user who sent it.
+    pub invited_by: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+/// The delivered body, in this order of fields.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    created_at: &'a str,
+    account_id: &'a str,
+    data: &'a serde_json::Value,
+}
+
+impl Event {
+    /// The type name and the exact body to deliver.
+    pub fn body(
+        &self,
+        id: &str,
+        account_id: &str,
+        created_at: &str,
+    ) -> serde_json::Result<(String, String)> {
+        let tagged = serde_json::to_value(self)?;
+        let kind = tagged["type"].as_str().unwrap_or_default().to_owned();
+        let body = serde_json::to_string(&Envelope {
+            id,
+            kind: &kind,
+            created_at,
+            account_id,
+            data: &tagged["data"],
+        })?;
+        Ok((kind, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_is_the_envelope_with_the_type_and_data() {
+        let event = Event::AgentDeleted(Deleted {
+            id: "agent_1".into(),
+            deleted: true,
+        });
+        let (kind, body) = event
+            .body("evt_1", "acct_1", "2026-01-01T00:00:00Z")
+            .unwrap_or_default();
+        assert_eq!(kind, "agent.deleted");
+        assert!(is_event_type(&kind));
+        assert_eq!(
+            body,
+            r#"{"id":"evt_1","type":"agent.deleted","created_at":"2026-01-01T00:00:00Z","account_id":"acct_1","data":{"id":"agent_1","deleted":true}}"#
+        );
+    }
 }

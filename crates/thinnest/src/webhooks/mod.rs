@@ -4,6 +4,8 @@
 //! keyed by the secret string exactly as shown (`whsec_` included), and the Standard
 //! Webhooks headers keyed by the base64-decoded part after `whsec_`.
 
+pub mod client;
+pub mod dispatch;
 pub mod events;
 pub mod target;
 

@@ -10,6 +10,7 @@ mod authentication;
 mod billing;
 mod browser;
 mod dashboard;
+mod deliveries;
 mod errors;
 mod https;
 mod new_user;

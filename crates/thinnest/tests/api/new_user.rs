@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use crate::support::process::{ServerProcess, bootstrap, ca_path, read_tree};
 use crate::support::{TestDb, assert_error, assert_not_stored, client_trusting, read};
 
-fn last_line(text: &str) -> String {
+pub fn last_line(text: &str) -> String {
     text.lines().last().unwrap_or_default().to_owned()
 }
 

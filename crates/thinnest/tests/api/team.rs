@@ -20,7 +20,7 @@ fn id_after(page: &Page, prefix: &str) -> String {
 }
 
 /// Accepts an invitation as a signed-in browser does: from the page, with its CSRF token.
-async fn accept(browser: &Browser, token: &str) -> Page {
+pub async fn accept(browser: &Browser, token: &str) -> Page {
     let page = browser.get("/app/invitations/accept").await;
     browser
         .post(
@@ -30,7 +30,7 @@ async fn accept(browser: &Browser, token: &str) -> Page {
         .await
 }
 
-async fn invite(app: &TestApp, admin: &Browser, email: &str, role: &str) -> String {
+pub async fn invite(app: &TestApp, admin: &Browser, email: &str, role: &str) -> String {
     let team = admin.get("/app/settings/team").await;
     assert_eq!(team.status, StatusCode::OK, "{}", team.body);
     let before = app.outbox().len();

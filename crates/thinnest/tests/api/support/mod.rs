@@ -5,6 +5,7 @@ pub mod browser;
 pub mod db;
 pub mod identity;
 pub mod process;
+pub mod receiver;
 pub mod smtp;
 
 use std::net::SocketAddr;

@@ -40,6 +40,15 @@ impl ServerProcess {
     /// Ports are flags; the data directory and database are `THINNEST_*`
     /// variables, so both ways of configuring are exercised.
     pub async fn start(data_dir: &Path, database_url: &str) -> ServerProcess {
+        ServerProcess::start_with_env(data_dir, database_url, &[]).await
+    }
+
+    /// As [`ServerProcess::start`], with more `THINNEST_*` variables.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -50,6 +59,7 @@ impl ServerProcess {
             ])
             .env("THINNEST_DATA_DIR", data_dir)
             .env("THINNEST_DATABASE_URL", database_url)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -73,6 +83,11 @@ impl ServerProcess {
             https_port: https_port.unwrap_or_default(),
             http_port: http_port.unwrap_or_default(),
         }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash or `kill -9` would.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill -9");
     }
 
     /// Sends SIGTERM.

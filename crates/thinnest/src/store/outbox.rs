@@ -1,0 +1,441 @@
+//! The webhook outbox: events queued in the transaction of their change, and the
+//! deliveries that dispatchers on any instance claim with a lease.
+
+use super::{Backend, Store};
+use crate::clock::{now_ms, rfc3339};
+use crate::ids::new_id;
+use crate::webhooks::events::Event;
+
+/// Which endpoints an event goes to.
+pub enum Audience<'a> {
+    /// Every enabled endpoint of the account subscribed to the event's type.
+    Subscribers,
+    /// This endpoint only, whatever it subscribes to (a test event).
+    Endpoint(&'a str),
+}
+
+/// Queues `event` for its subscribers in the caller's transaction; see [`emit`].
+pub async fn publish(
+    tx: &mut sqlx::AnyConnection,
+    account_id: &str,
+    event: &Event,
+) -> sqlx::Result<()> {
+    emit(tx, account_id, event, Audience::Subscribers).await?;
+    Ok(())
+}
+
+/// Queues `event` in the caller's transaction: one event row and one delivery per
+/// endpoint that wants it. Nothing is written when no endpoint wants it.
+/// Returns the event id and the number of deliveries queued.
+pub async fn emit(
+    tx: &mut sqlx::AnyConnection,
+    account_id: &str,
+    event: &Event,
+    audience: Audience<'_>,
+) -> sqlx::Result<(String, usize)> {
+    let id = new_id("evt");
+    let now = now_ms();
+    let (kind, body) = event
+        .body(&id, account_id, &rfc3339(now))
+        .map_err(|e| sqlx::Error::Protocol(format!("cannot serialise an event: {e}")))?;
+    let endpoints: Vec<String> = match audience {
+        Audience::Endpoint(endpoint_id) => vec![endpoint_id.to_owned()],
+        Audience::Subscribers => {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT id, events FROM webhook_endpoints WHERE account_id = $1 AND enabled = 1",
+            )
+            .bind(account_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.into_iter()
+                .filter(|(_, events)| {
+                    serde_json::from_str::<Vec<String>>(events)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|e| e == "*" || *e == kind)
+                })
+                .map(|(id, _)| id)
+                .collect()
+        }
+    };
+    if endpoints.is_empty() {
+        return Ok((id, 0));
+    }
+    sqlx::query(
+        "INSERT INTO webhook_events (id, account_id, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(account_id)
+    .bind(&kind)
+    .bind(&body)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    for endpoint_id in &endpoints {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_id, status, attempts, \
+             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+        )
+        .bind(new_id("whd"))
+        .bind(account_id)
+        .bind(endpoint_id)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok((id, endpoints.len()))
+}
+
+/// An endpoint with deliveries due now.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DueEndpoint {
+    pub endpoint_id: String,
+    pub account_id: String,
+    pub url: String,
+}
+
+/// A delivery claimed for one attempt, with what it sends.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub id: String,
+    pub attempted_at: i64,
+    pub request_headers: String,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// One attempt as it went.
+pub struct AttemptRecord<'a> {
+    pub attempted_at: i64,
+    pub request_headers: &'a str,
+    pub response_status: Option<u16>,
+    pub response_body: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub latency_ms: i64,
+}
+
+/// What follows an attempt.
+pub enum Outcome<'a> {
+    Succeeded,
+    /// Try again at this time.
+    Retry {
+        at: i64,
+    },
+    /// No more attempts.
+    Failed,
+    /// No more attempts, and the endpoint is disabled for this reason.
+    Disable {
+        reason: &'a str,
+    },
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.status, \
+     d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.completed_at";
+
+const DUE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1 \
+     AND (d.lease_until IS NULL OR d.lease_until <= $1)";
+
+impl Store {
+    /// Commits a transaction that may have queued events, and wakes the dispatcher.
+    pub async fn commit_events(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.wake_dispatcher();
+        Ok(())
+    }
+
+    /// Wakes this instance's dispatcher: something was queued or came due.
+    pub fn wake_dispatcher(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// Resolves when [`Store::wake_dispatcher`] was called since the last time.
+    pub async fn dispatcher_woken(&self) {
+        self.outbox.notified().await;
+    }
+
+    /// Endpoints, enabled, with deliveries due and not leased, the longest waiting first.
+    pub async fn due_endpoints(&self, now: i64, limit: i64) -> sqlx::Result<Vec<DueEndpoint>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT d.endpoint_id, w.account_id, w.url FROM webhook_deliveries d \
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+             WHERE {DUE} AND w.enabled = 1 \
+             GROUP BY d.endpoint_id, w.account_id, w.url ORDER BY MIN(d.next_attempt_at) LIMIT $2"
+        )))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// When the next pending delivery falls due after `now`, if any does.
+    pub async fn next_due_after(&self, now: i64) -> sqlx::Result<Option<i64>> {
+        let (at,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending' \
+             AND next_attempt_at > $1",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at)
+    }
+
+    /// Leases up to `n` due deliveries of one endpoint to `owner` until `lease_until`.
+    /// A row leased by another instance is skipped (PostgreSQL: `SKIP LOCKED`) and,
+    /// should two claims still meet, the second finds the lease taken and gets nothing.
+    pub async fn claim_deliveries(
+        &self,
+        endpoint_id: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        n: i64,
+    ) -> sqlx::Result<Vec<Claimed>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
+               SELECT d.id FROM webhook_deliveries d WHERE d.endpoint_id = $4 AND {DUE} \
+               ORDER BY d.next_attempt_at, d.id LIMIT $5 {lock}) \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) RETURNING id"
+        )))
+        .bind(now)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(endpoint_id)
+        .bind(n)
+        .fetch_all(self.pool())
+        .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let row: Option<Claimed> = sqlx::query_as(
+                "SELECT d.id, d.event_id, e.type AS event_type, e.payload, d.attempts \
+                 FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.id = $1",
+            )
+            .bind(&id)
+            .fetch_optional(self.pool())
+            .await?;
+            claimed.extend(row);
+        }
+        Ok(claimed)
+    }
+
+    /// Logs an attempt and settles what follows, if `owner` still holds the lease.
+    /// True when this attempt disabled the endpoint (it answered 410, or has failed for
+    /// too long), so that its Admins are told once, whichever instance made the attempt.
+    pub async fn finish_attempt(
+        &self,
+        delivery_id: &str,
+        owner: &str,
+        attempt: &AttemptRecord<'_>,
+        outcome: Outcome<'_>,
+    ) -> sqlx::Result<bool> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, request_headers, \
+             response_status, response_body, error, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(new_id("wha"))
+        .bind(delivery_id)
+        .bind(attempt.attempted_at)
+        .bind(attempt.request_headers)
+        .bind(attempt.response_status.map(i64::from))
+        .bind(attempt.response_body)
+        .bind(attempt.error)
+        .bind(attempt.latency_ms)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next, completed) = match outcome {
+            Outcome::Succeeded => ("succeeded", now, Some(now)),
+            Outcome::Retry { at } => ("pending", at, None),
+            Outcome::Failed | Outcome::Disable { .. } => ("failed", now, Some(now)),
+        };
+        let endpoint: Option<(String,)> = sqlx::query_as(
+            "UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4, \
+             completed_at = $5, last_status = $6, last_error = $7, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_owner = $2 RETURNING endpoint_id",
+        )
+        .bind(delivery_id)
+        .bind(owner)
+        .bind(status)
+        .bind(next)
+        .bind(completed)
+        .bind(attempt.response_status.map(i64::from))
+        .bind(attempt.error)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((endpoint_id,)) = endpoint else {
+            // The lease ran out and another instance took the delivery over.
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let failing = match outcome {
+            Outcome::Succeeded => sqlx::query(
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
+            )
+            .bind(&endpoint_id),
+            _ => sqlx::query(
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+            )
+            .bind(&endpoint_id)
+            .bind(attempt.attempted_at),
+        };
+        failing.execute(&mut *tx).await?;
+        let disabled = match outcome {
+            Outcome::Disable { reason } => sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $2, updated_at = $3 \
+                     WHERE id = $1 AND enabled = 1",
+            )
+            .bind(&endpoint_id)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1,
+            _ => false,
+        };
+        tx.commit().await?;
+        Ok(disabled)
+    }
+
+    /// Since when an endpoint has failed without a success in between, if it is failing.
+    pub async fn endpoint_failing_since(&self, endpoint_id: &str) -> sqlx::Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT failing_since FROM webhook_endpoints WHERE id = $1")
+                .bind(endpoint_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(at,)| at))
+    }
+
+    /// An endpoint's deliveries, newest first; `before` is the last id of the previous page.
+    pub async fn webhook_deliveries(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<DeliveryRow>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
+             WHERE d.account_id = $1 AND d.endpoint_id = $2 AND ($3 = '' OR d.id < $3) \
+             ORDER BY d.id DESC LIMIT $4"
+        )))
+        .bind(account_id)
+        .bind(endpoint_id)
+        .bind(before.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// One delivery with the body it sends.
+    pub async fn webhook_delivery(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        id: &str,
+    ) -> sqlx::Result<Option<(DeliveryRow, String)>> {
+        let row: Option<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
+             WHERE d.account_id = $1 AND d.endpoint_id = $2 AND d.id = $3"
+        )))
+        .bind(account_id)
+        .bind(endpoint_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (payload,): (String,) =
+            sqlx::query_as("SELECT payload FROM webhook_events WHERE id = $1")
+                .bind(&row.event_id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(Some((row, payload)))
+    }
+
+    /// The attempts of a delivery, oldest first.
+    pub async fn webhook_attempts(&self, delivery_id: &str) -> sqlx::Result<Vec<AttemptRow>> {
+        sqlx::query_as(
+            "SELECT id, attempted_at, request_headers, response_status, response_body, error, latency_ms \
+             FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempted_at, id",
+        )
+        .bind(delivery_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Sends a delivery again now, whatever became of it.
+    pub async fn redeliver(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        id: &str,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $4, completed_at = NULL \
+             WHERE account_id = $1 AND endpoint_id = $2 AND id = $3",
+        )
+        .bind(account_id)
+        .bind(endpoint_id)
+        .bind(id)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        self.wake_dispatcher();
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Queues a `webhook.test` event to one endpoint; returns the delivery.
+    pub async fn queue_test_event(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        event: &Event,
+    ) -> sqlx::Result<Option<DeliveryRow>> {
+        let mut tx = self.pool().begin().await?;
+        let (event_id, _) =
+            emit(&mut tx, account_id, event, Audience::Endpoint(endpoint_id)).await?;
+        self.commit_events(tx).await?;
+        let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
+             WHERE d.event_id = $1"
+        )))
+        .bind(&event_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row)
+    }
+}

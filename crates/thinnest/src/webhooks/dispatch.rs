@@ -1,0 +1,330 @@
+//! The dispatcher: claims due deliveries from the outbox with a lease, signs and sends
+//! them, and settles each attempt: success, a retry after a back-off (or the
+//! receiver's `Retry-After`), failure, or disabling the endpoint.
+//!
+//! Every instance runs one (unless `--webhook-concurrency 0`). A delivery is sent
+//! at least once: a crash mid-attempt leaves a lease that runs out, and another
+//! attempt follows with the same event id. Leases outlast the attempt timeout, so
+//! no two instances send one delivery at the same time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::client::{Answer, DeliveryClient};
+use super::signing_secrets;
+use crate::AppState;
+use crate::auth::Role;
+use crate::clock::now_ms;
+use crate::ids::new_id;
+use crate::store::outbox::{AttemptRecord, Claimed, DueEndpoint, Outcome};
+
+/// How long a claimed delivery stays with its instance: well beyond one attempt.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often to look for work that another instance queued.
+const POLL: Duration = Duration::from_secs(1);
+/// Endpoints considered per round.
+const ENDPOINTS_PER_ROUND: i64 = 200;
+
+struct Dispatcher {
+    state: AppState,
+    client: DeliveryClient,
+    /// This instance, as the owner of its leases.
+    owner: String,
+    permits: Arc<Semaphore>,
+    per_endpoint: usize,
+    /// Deliveries in flight per endpoint.
+    in_flight: Mutex<HashMap<String, usize>>,
+}
+
+/// Starts this instance's dispatcher, unless it is configured to send nothing.
+pub fn start(state: AppState) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let config = &state.config.webhooks;
+    let concurrency = usize::try_from(config.webhook_concurrency)?;
+    if concurrency == 0 {
+        return Ok(None);
+    }
+    let dispatcher = Arc::new(Dispatcher {
+        client: DeliveryClient::new(config.allow_private_webhook_targets)?,
+        owner: new_id("dispatcher"),
+        permits: Arc::new(Semaphore::new(concurrency)),
+        per_endpoint: usize::try_from(config.webhook_endpoint_concurrency)?,
+        in_flight: Mutex::default(),
+        state,
+    });
+    Ok(Some(tokio::spawn(dispatcher.run())))
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Dispatcher {
+    async fn run(self: Arc<Self>) {
+        let store = self.state.store.clone();
+        loop {
+            let claimed = match self.round().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim webhook deliveries");
+                    0
+                }
+            };
+            if claimed > 0 {
+                continue;
+            }
+            let now = now_ms();
+            let wait = match store.next_due_after(now).await {
+                Ok(Some(at)) => Duration::from_millis(u64::try_from(at - now).unwrap_or(0)),
+                _ => POLL,
+            }
+            .min(POLL);
+            tokio::select! {
+                () = store.dispatcher_woken() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn busy(&self, endpoint_id: &str) -> usize {
+        self.in_flight
+            .lock()
+            .map_or(usize::MAX, |m| m.get(endpoint_id).copied().unwrap_or(0))
+    }
+
+    fn track(&self, endpoint_id: &str, started: bool) {
+        if let Ok(mut map) = self.in_flight.lock() {
+            let n = map.entry(endpoint_id.to_owned()).or_default();
+            if started {
+                *n += 1;
+            } else {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(endpoint_id);
+                }
+            }
+        }
+    }
+
+    /// Claims what this instance has room for, endpoint by endpoint; returns how many.
+    async fn round(self: &Arc<Self>) -> anyhow::Result<usize> {
+        if self.permits.available_permits() == 0 {
+            return Ok(0);
+        }
+        let store = &self.state.store;
+        let now = now_ms();
+        let mut claimed = 0;
+        for endpoint in store.due_endpoints(now, ENDPOINTS_PER_ROUND).await? {
+            let free = self.permits.available_permits();
+            if free == 0 {
+                break;
+            }
+            let room = self
+                .per_endpoint
+                .saturating_sub(self.busy(&endpoint.endpoint_id))
+                .min(free);
+            if room == 0 {
+                continue;
+            }
+            let rows = store
+                .claim_deliveries(
+                    &endpoint.endpoint_id,
+                    &self.owner,
+                    now,
+                    now + ms(LEASE),
+                    i64::try_from(room)?,
+                )
+                .await?;
+            let endpoint = Arc::new(endpoint);
+            for row in rows {
+                let permit = self.permits.clone().try_acquire_owned()?;
+                self.track(&endpoint.endpoint_id, true);
+                claimed += 1;
+                tokio::spawn(self.clone().deliver(endpoint.clone(), row, permit));
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn deliver(
+        self: Arc<Self>,
+        endpoint: Arc<DueEndpoint>,
+        delivery: Claimed,
+        permit: OwnedSemaphorePermit,
+    ) {
+        if let Err(e) = self.attempt(&endpoint, &delivery).await {
+            tracing::warn!(error = %format!("{e:#}"), delivery = %delivery.id, "a webhook attempt could not be recorded");
+        }
+        self.track(&endpoint.endpoint_id, false);
+        drop(permit);
+        self.state.store.wake_dispatcher();
+    }
+
+    async fn attempt(&self, endpoint: &DueEndpoint, delivery: &Claimed) -> anyhow::Result<()> {
+        let state = &self.state;
+        let attempted_at = now_ms();
+        let (headers, answer) = match signing_secrets(state, &endpoint.account_id).await {
+            Ok(secrets) => {
+                let headers = signed_headers(delivery, &secrets, attempted_at / 1000)?;
+                let answer = self
+                    .client
+                    .post(&endpoint.url, headers.clone(), delivery.payload.clone())
+                    .await;
+                (headers, answer)
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot open an account's signing secret");
+                let answer = Answer {
+                    error: Some("the server could not open the signing secret".to_owned()),
+                    ..Answer::default()
+                };
+                (HeaderMap::new(), answer)
+            }
+        };
+        let failing_since = state
+            .store
+            .endpoint_failing_since(&endpoint.endpoint_id)
+            .await?;
+        let disable_reason = disable_reason(state, &answer, failing_since, attempted_at);
+        let outcome = match (&answer.status, &disable_reason) {
+            (Some(200..=299), _) => Outcome::Succeeded,
+            (_, Some(reason)) => Outcome::Disable { reason },
+            _ => match self.retry_at(delivery.attempts, &answer) {
+                Some(at) => Outcome::Retry { at },
+                None => Outcome::Failed,
+            },
+        };
+        let header_log: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into()))
+            .collect();
+        let record = AttemptRecord {
+            attempted_at,
+            request_headers: &serde_json::Value::Object(header_log).to_string(),
+            response_status: answer.status,
+            response_body: answer.body.as_deref(),
+            error: answer.error.as_deref(),
+            latency_ms: answer.latency_ms,
+        };
+        let disabled = state
+            .store
+            .finish_attempt(&delivery.id, &self.owner, &record, outcome)
+            .await?;
+        if disabled {
+            tell_admins(
+                state,
+                endpoint,
+                disable_reason.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// When to try again after the attempt numbered `attempts_before + 1` failed.
+    fn retry_at(&self, attempts_before: i64, answer: &Answer) -> Option<i64> {
+        let delays = &self.state.config.webhooks.webhook_retry_delays;
+        let delay = delays.get(usize::try_from(attempts_before).ok()?)?;
+        let wait = answer.retry_after.unwrap_or_else(|| jitter(*delay));
+        Some(now_ms() + ms(wait))
+    }
+}
+
+/// `delay` varied by up to 10% either way, so that retries spread out.
+fn jitter(delay: Duration) -> Duration {
+    let mut byte = [0u8; 2];
+    let r =
+        getrandom::fill(&mut byte).map_or(0.5, |()| f64::from(u16::from_le_bytes(byte)) / 65_535.0);
+    delay.mul_f64(0.9 + 0.2 * r)
+}
+
+/// Why this failed attempt disables the endpoint, if it does.
+fn disable_reason(
+    state: &AppState,
+    answer: &Answer,
+    failing_since: Option<i64>,
+    attempted_at: i64,
+) -> Option<String> {
+    if answer.status == Some(410) {
+        return Some("The endpoint answered 410 Gone.".to_owned());
+    }
+    let limit = state.config.webhooks.webhook_disable_after;
+    let since = failing_since?;
+    (answer.status.is_none_or(|s| !(200..300).contains(&s)) && attempted_at - since >= ms(limit))
+        .then(|| {
+            format!(
+                "Every delivery failed for {} hours.",
+                limit.as_secs().div_ceil(3600)
+            )
+        })
+}
+
+/// The headers of one attempt: the page's hex signature by the current secret, and
+/// the Standard Webhooks signature by every secret valid now.
+fn signed_headers(
+    delivery: &Claimed,
+    secrets: &super::SigningSecrets,
+    timestamp: i64,
+) -> anyhow::Result<HeaderMap> {
+    let body = delivery.payload.as_bytes();
+    let current = secrets.current.expose();
+    let mut standard = vec![
+        thinnestai::sign_standard(current, &delivery.event_id, timestamp, body)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    ];
+    if let Some((previous, _)) = &secrets.previous {
+        standard.push(
+            thinnestai::sign_standard(previous.expose(), &delivery.event_id, timestamp, body)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    let pairs = [
+        (CONTENT_TYPE.as_str(), "application/json".to_owned()),
+        (
+            "x-thinnestai-signature",
+            format!("sha256={}", thinnestai::sign_hex(current, body)),
+        ),
+        ("x-thinnestai-event", delivery.event_type.clone()),
+        ("x-thinnestai-delivery", delivery.id.clone()),
+        ("x-thinnestai-timestamp", timestamp.to_string()),
+        ("webhook-id", delivery.event_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", standard.join(" ")),
+    ];
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value)?,
+        );
+    }
+    Ok(headers)
+}
+
+/// Emails the account's Admins that an endpoint was disabled, and why.
+async fn tell_admins(state: &AppState, endpoint: &DueEndpoint, reason: &str) -> anyhow::Result<()> {
+    tracing::warn!(endpoint = %endpoint.endpoint_id, reason, "disabled a webhook endpoint");
+    let text = format!(
+        "The webhook endpoint {} ({}) was disabled: {reason}\n\nDeliveries for it wait until you \
+         enable it again:\n{}/app/settings/webhooks\n",
+        endpoint.endpoint_id,
+        endpoint.url,
+        state.link_base()
+    );
+    for member in state.store.members(&endpoint.account_id).await? {
+        if member.role == Role::Admin {
+            crate::dashboard::send_mail(
+                state,
+                &member.email,
+                "A webhook endpoint was disabled",
+                text.clone(),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
