@@ -420,6 +420,7 @@ async fn test_events_redelivery_and_the_attempt_log() {
     let got = receiver.wait_for(2, WAIT).await;
     assert_eq!(got[1]["event_id"], got[0]["event_id"], "the same event id");
     assert_eq!(got[1]["body"], got[0]["body"], "the same body");
+    settled(&app, &admin.key, &hook, 1).await;
     let detail = delivery(&app, &admin.key, &hook, id).await;
     assert_eq!(detail["attempt_log"].as_array().unwrap().len(), 2);
 
