@@ -9,7 +9,7 @@ mod health;
 mod page;
 mod usage;
 pub mod validate;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;

@@ -16,6 +16,7 @@ use crate::auth::{Caller, Permission};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::ids::is_id;
+use crate::store::audit::Actor;
 use crate::store::outbox::{AttemptRow, DeliveryRow};
 use crate::store::webhooks::{EndpointFields, EndpointRow};
 use crate::webhooks::events::{Event, TestData, is_event_type};
@@ -138,23 +139,29 @@ async fn rotate_signing_secret(
     caller.require(Permission::WebhooksManage)?;
     let ApiJson(body) = body?;
     let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    Ok(Json(
+        rotate(&state, &caller.account_id, &caller.actor(), grace).await?,
+    ))
+}
+
+/// Replaces the account's signing secret; the previous one counts for `grace` seconds.
+pub(crate) async fn rotate(
+    state: &AppState,
+    account_id: &str,
+    actor: &Actor,
+    grace: u64,
+) -> Result<SigningSecretBody> {
     let mut check = Check::new();
     if grace > MAX_GRACE_SECONDS {
         check.fail("grace_seconds", "must be between 0 and 604800");
     }
     check.finish()?;
-    let current = signing_secrets(&state, &caller.account_id).await?;
-    let (secret, sealed) = seal_new(&state, &caller.account_id)?;
+    let current = signing_secrets(state, account_id).await?;
+    let (secret, sealed) = seal_new(state, account_id)?;
     let until = now_ms() + i64::try_from(grace * 1000).unwrap_or(i64::MAX);
     let rotated = state
         .store
-        .rotate_webhook_secret(
-            &caller.account_id,
-            &current.current_sealed,
-            &sealed,
-            until,
-            &caller.actor(),
-        )
+        .rotate_webhook_secret(account_id, &current.current_sealed, &sealed, until, actor)
         .await?;
     if !rotated {
         return Err(Error::Conflict(
@@ -162,10 +169,10 @@ async fn rotate_signing_secret(
                 .to_owned(),
         ));
     }
-    Ok(Json(SigningSecretBody {
+    Ok(SigningSecretBody {
         secret: secret.expose().to_owned(),
         previous_expires_at: Some(rfc3339(until)),
-    }))
+    })
 }
 
 /// Checks an endpoint's fields; returns the URL and the events as stored.
@@ -219,9 +226,20 @@ async fn create_endpoint(
 ) -> Result<(StatusCode, Json<Endpoint>)> {
     caller.require(Permission::WebhooksManage)?;
     let ApiJson(body) = body?;
+    let row = create(&state, &caller.account_id, &caller.actor(), body).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Checks and adds an endpoint, within the account's limit.
+pub(crate) async fn create(
+    state: &AppState,
+    account_id: &str,
+    actor: &Actor,
+    body: CreateEndpoint,
+) -> Result<EndpointRow> {
     let mut check = Check::new();
     let description = body.description.unwrap_or_default();
-    let (url, events) = check_fields(&state, &mut check, &body.url, &body.events, &description);
+    let (url, events) = check_fields(state, &mut check, &body.url, &body.events, &description);
     check.finish()?;
     let fields = EndpointFields {
         url: &url,
@@ -230,16 +248,15 @@ async fn create_endpoint(
         enabled: body.enabled.unwrap_or(true),
     };
     let max = i64::from(state.config.webhooks.webhook_endpoint_limit);
-    let row = state
+    state
         .store
-        .create_webhook_endpoint(&caller.account_id, &fields, max, &caller.actor())
+        .create_webhook_endpoint(account_id, &fields, max, actor)
         .await?
         .ok_or_else(|| {
             Error::Conflict(format!(
                 "This account already has {max} webhook endpoints, the most it may have; delete one first."
             ))
-        })?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+        })
 }
 
 /// The account's endpoints.
@@ -257,9 +274,18 @@ async fn list_endpoints(
 }
 
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<EndpointRow> {
+    find_endpoint(state, &caller.account_id, id).await
+}
+
+/// The account's endpoint with this id, or not found.
+pub(crate) async fn find_endpoint(
+    state: &AppState,
+    account_id: &str,
+    id: &str,
+) -> Result<EndpointRow> {
     state
         .store
-        .webhook_endpoint(&caller.account_id, endpoint_id(id)?)
+        .webhook_endpoint(account_id, endpoint_id(id)?)
         .await?
         .ok_or_else(|| Error::not_found("webhook endpoint"))
 }
@@ -288,12 +314,24 @@ async fn update_endpoint(
 ) -> Result<Json<Endpoint>> {
     caller.require(Permission::WebhooksManage)?;
     let ApiJson(body) = body?;
-    let current = Endpoint::from(find(&state, &caller, &id).await?);
+    let row = update(&state, &caller.account_id, &caller.actor(), &id, body).await?;
+    Ok(Json(row.into()))
+}
+
+/// Changes the fields sent of an endpoint.
+pub(crate) async fn update(
+    state: &AppState,
+    account_id: &str,
+    actor: &Actor,
+    id: &str,
+    body: UpdateEndpoint,
+) -> Result<EndpointRow> {
+    let current = Endpoint::from(find_endpoint(state, account_id, id).await?);
     let mut check = Check::new();
     let url = body.url.unwrap_or(current.url);
     let events = body.events.unwrap_or(current.events);
     let description = body.description.unwrap_or(current.description);
-    let (url, events) = check_fields(&state, &mut check, &url, &events, &description);
+    let (url, events) = check_fields(state, &mut check, &url, &events, &description);
     check.finish()?;
     let fields = EndpointFields {
         url: &url,
@@ -301,12 +339,11 @@ async fn update_endpoint(
         description: &description,
         enabled: body.enabled.unwrap_or(current.enabled),
     };
-    let row = state
+    state
         .store
-        .update_webhook_endpoint(&caller.account_id, &id, &fields, &caller.actor())
+        .update_webhook_endpoint(account_id, &current.id, &fields, actor)
         .await?
-        .ok_or_else(|| Error::not_found("webhook endpoint"))?;
-    Ok(Json(row.into()))
+        .ok_or_else(|| Error::not_found("webhook endpoint"))
 }
 
 /// Delete an endpoint.
@@ -490,22 +527,33 @@ async fn redeliver(
     ApiPath((id, delivery)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<Delivery>)> {
     caller.require(Permission::WebhooksManage)?;
-    let endpoint = find(&state, &caller, &id).await?;
-    let delivery = delivery_id(&delivery)?;
+    let row = redeliver_one(&state, &caller.account_id, &id, &delivery).await?;
+    Ok((StatusCode::ACCEPTED, Json(row.into())))
+}
+
+/// Queues a delivery of an enabled endpoint again, now.
+pub(crate) async fn redeliver_one(
+    state: &AppState,
+    account_id: &str,
+    endpoint: &str,
+    delivery: &str,
+) -> Result<DeliveryRow> {
+    let endpoint = find_endpoint(state, account_id, endpoint).await?;
+    let delivery = delivery_id(delivery)?;
     require_enabled(&endpoint)?;
     if !state
         .store
-        .redeliver(&caller.account_id, &endpoint.id, delivery)
+        .redeliver(account_id, &endpoint.id, delivery)
         .await?
     {
         return Err(Error::not_found("delivery"));
     }
     let (row, _) = state
         .store
-        .webhook_delivery(&caller.account_id, &endpoint.id, delivery)
+        .webhook_delivery(account_id, &endpoint.id, delivery)
         .await?
         .ok_or_else(|| Error::not_found("delivery"))?;
-    Ok((StatusCode::ACCEPTED, Json(row.into())))
+    Ok(row)
 }
 
 /// Queue a `webhook.test` event to this endpoint only; follow it in its deliveries.
@@ -517,16 +565,21 @@ async fn send_test_event(
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Delivery>)> {
     caller.require(Permission::WebhooksManage)?;
-    let endpoint = find(&state, &caller, &id).await?;
+    let row = send_test(&state, &caller.account_id, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(row.into())))
+}
+
+/// Queues a `webhook.test` event to one enabled endpoint.
+pub(crate) async fn send_test(state: &AppState, account_id: &str, id: &str) -> Result<DeliveryRow> {
+    let endpoint = find_endpoint(state, account_id, id).await?;
     require_enabled(&endpoint)?;
     let event = Event::WebhookTest(TestData {
         endpoint_id: endpoint.id.clone(),
         message: "A test event sent from thinnest.".to_owned(),
     });
-    let row = state
+    state
         .store
-        .queue_test_event(&caller.account_id, &endpoint.id, &event)
+        .queue_test_event(account_id, &endpoint.id, &event)
         .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the test delivery vanished")))?;
-    Ok((StatusCode::ACCEPTED, Json(row.into())))
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the test delivery vanished")))
 }

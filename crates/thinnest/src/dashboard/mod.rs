@@ -7,6 +7,7 @@ mod session;
 mod sign_in;
 mod social;
 mod team;
+mod webhooks;
 
 use askama::Template;
 use axum::Router;
@@ -74,6 +75,25 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/app/settings/billing",
             get(pages::billing).post(pages::update_billing),
+        )
+        .route(
+            "/app/settings/webhooks",
+            get(webhooks::webhooks).post(webhooks::create),
+        )
+        .route("/app/settings/webhooks/rotate", post(webhooks::rotate))
+        .route("/app/settings/webhooks/{id}", get(webhooks::endpoint))
+        .route(
+            "/app/settings/webhooks/{id}/test",
+            post(webhooks::send_test),
+        )
+        .route(
+            "/app/settings/webhooks/{id}/enabled",
+            post(webhooks::set_enabled),
+        )
+        .route("/app/settings/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/app/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
         )
         .route("/app/settings/team/invitations", post(team::invite))
         .route(

@@ -39,6 +39,7 @@ pub struct Nav {
     pub can_manage_keys: bool,
     pub can_manage_team: bool,
     pub can_manage_billing: bool,
+    pub can_manage_webhooks: bool,
     /// The workspaces to switch to, when there is more than one: id, name, current.
     pub workspaces: Vec<(String, String, bool)>,
 }
@@ -53,6 +54,7 @@ impl SignedIn {
             can_manage_keys: Permission::ApiKeysOwn.allowed_for(self.session.role),
             can_manage_team: Permission::TeamManage.allowed_for(self.session.role),
             can_manage_billing: Permission::BillingManage.allowed_for(self.session.role),
+            can_manage_webhooks: Permission::WebhooksManage.allowed_for(self.session.role),
             workspaces: if self.workspaces.len() > 1 {
                 self.workspaces
                     .iter()

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::support::TestApp;
 use crate::support::identity::IdentityProvider;
+use crate::support::receiver::{Kind, Receiver};
 
 #[tokio::test]
 async fn people_sign_up_make_a_key_invite_a_viewer_and_sign_in_with_google_in_a_real_browser() {
@@ -18,7 +19,11 @@ async fn people_sign_up_make_a_key_invite_a_viewer_and_sign_in_with_google_in_a_
     let Some(idp) = IdentityProvider::start().await else {
         return;
     };
-    let flags = idp.flags("google");
+    let Some(receiver) = Receiver::start(Kind::PythonStdlib, "whsec_unknown").await else {
+        return;
+    };
+    let mut flags = idp.flags("google");
+    flags.push("--allow-private-webhook-targets".to_owned());
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let app = TestApp::with_flags(&flags).await;
     let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
@@ -29,6 +34,7 @@ async fn people_sign_up_make_a_key_invite_a_viewer_and_sign_in_with_google_in_a_
         .arg(&screenshots)
         .arg(app.data_dir.path().join("tls/ca.pem"))
         .arg(&idp.api)
+        .arg(receiver.url("/hooks"))
         .output()
         .await
         .expect("run node");

@@ -760,3 +760,97 @@ async fn kill_9_in_the_middle_of_deliveries_loses_nothing() {
     }
     assert!(ids.values().all(|set| set.len() == 1), "{ids:?}");
 }
+
+#[tokio::test]
+async fn the_webhooks_pages_are_for_admins_and_check_their_forms() {
+    let app = app_with(&[]).await;
+    let admin = signed_up(&app, "owner@example.com").await;
+    let page = admin.get("/app/settings/webhooks").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("whsec_"), "the secret behind Reveal");
+    let csrf = page.csrf();
+    let bad = admin
+        .post(
+            "/app/settings/webhooks",
+            &[
+                ("csrf_token", &csrf),
+                ("url", "ftp://x"),
+                ("events", "agent.nope"),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("must be an https:// URL"), "{}", bad.body);
+    assert!(bad.body.contains("is not an event type"), "{}", bad.body);
+    let forged = admin
+        .post(
+            "/app/settings/webhooks",
+            &[
+                ("csrf_token", "forged"),
+                ("url", "https://example.com/x"),
+                ("events", "*"),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    let made = admin
+        .post(
+            "/app/settings/webhooks",
+            &[
+                ("csrf_token", &csrf),
+                ("url", "https://example.com/x"),
+                ("events", "agent.created, agent.deleted"),
+                ("description", "mine"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let start =
+        made.body.find("/app/settings/webhooks/wh_").unwrap() + "/app/settings/webhooks/".len();
+    let id: String = made.body[start..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    assert_eq!(
+        admin
+            .get(&format!("/app/settings/webhooks/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Another workspace's Admin does not find it; a Viewer of this one may not look.
+    let stranger = signed_up(&app, "stranger@example.com").await;
+    assert_eq!(
+        stranger
+            .get(&format!("/app/settings/webhooks/{id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let viewer = signed_up(&app, "viewer@example.com").await;
+    let token = invite(&app, &admin, "viewer@example.com", "viewer").await;
+    accept(&viewer, &token).await;
+    let home = viewer.get("/app").await;
+    assert!(!home.body.contains("href=\"/app/settings/webhooks\""));
+    assert_eq!(
+        viewer.get("/app/settings/webhooks").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let test = viewer
+        .post(
+            &format!("/app/settings/webhooks/{id}/test"),
+            &[("csrf_token", &home.csrf())],
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::FORBIDDEN);
+    // Signed out: to the sign-in page.
+    let anonymous = crate::support::browser::Browser::new(&app);
+    let page = anonymous.get("/app/settings/webhooks").await;
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, "/app/login")
+    );
+}

@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
-const [base, outbox, shots, ca, idpControl] = process.argv.slice(2);
+const [base, outbox, shots, ca, idpControl, receiverUrl] = process.argv.slice(2);
 const PASSWORD = 'lantern-quarry-88';
 mkdirSync(shots, { recursive: true });
 
@@ -93,6 +93,35 @@ try {
   assert.equal(await page.locator('tbody tr').count(), 1, 'one key made');
   assert.ok(!(await page.content()).includes(key), 'the key is shown once');
   assert.ok((await page.content()).includes(`tai_…${key.slice(-4)}`));
+
+  // Webhooks: reveal the secret, add an endpoint, send a test event, read the
+  // delivery's request and response, redeliver, rotate the secret.
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await shot(page, 'webhooks-empty');
+  await page.getByText('Reveal the signing secret').click();
+  assert.match(await page.inputValue('#signing-secret'), /^whsec_[A-Za-z0-9+/]{43}=$/);
+  await shot(page, 'webhooks-secret-revealed');
+  await page.getByLabel('URL (https)').fill(receiverUrl);
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  await page.getByText(/Endpoint wh_[0-9a-f]+ added/).waitFor();
+  await page.getByRole('link', { name: receiverUrl }).click();
+  const endpointPage = page.url();
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await page.getByText('Test event queued.').waitFor();
+  for (let i = 0; i < 50 && !(await page.textContent('main')).includes('succeeded'); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    await page.goto(endpointPage);
+  }
+  await page.locator('summary', { hasText: 'webhook.test' }).first().click();
+  assert.match(await page.textContent('main'), /x-thinnestai-signature: sha256=[0-9a-f]{64}/);
+  await shot(page, 'webhook-delivery-log');
+  await page.getByRole('button', { name: 'Redeliver' }).first().click();
+  await page.getByText('Delivery queued again.').waitFor();
+  await page.getByRole('link', { name: '← Webhooks' }).click();
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Rotate the secret' }).click();
+  await page.getByText('New signing secret made').waitFor();
+  await shot(page, 'webhooks-rotated');
 
   // Invite a viewer, who signs up and accepts.
   await page.getByRole('link', { name: 'Team' }).click();

@@ -1,0 +1,333 @@
+//! Settings > Webhooks: the signing secret (reveal, copy, rotate), endpoints with
+//! their status, and each endpoint's recent deliveries with request and response,
+//! test events and redelivery. Admins only; the work is the API's.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{Nav, SignedIn};
+use super::{CsrfForm, PageError, PageForm, render, status_with};
+use crate::AppState;
+use crate::api::webhooks::{self as api, CreateEndpoint, Endpoint, UpdateEndpoint};
+use crate::auth::Permission;
+use crate::clock::rfc3339;
+use crate::error::Error;
+use crate::webhooks::signing_secrets;
+
+/// An API error as the page shows it; errors a form cannot cause stay errors.
+fn shown(error: Error) -> Result<String, PageError> {
+    match error {
+        Error::Invalid { fields, .. } => Ok(fields
+            .into_iter()
+            .map(|(field, problem)| format!("{field} {problem}"))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Error::Conflict(message) => Ok(message),
+        Error::NotFound(_) => Err(PageError::NotFound),
+        other => Err(PageError::Internal(other.into())),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    nav: Nav,
+    secret: String,
+    previous_until: Option<String>,
+    endpoints: Vec<Endpoint>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn webhooks_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::WebhooksManage)?;
+    let account = &signed_in.session.account_id;
+    let secrets = signing_secrets(state, account).await?;
+    let endpoints = state.store.webhook_endpoints(account).await?;
+    let status = status_with(&error);
+    let page = WebhooksPage {
+        nav: signed_in.nav(),
+        secret: secrets.current.expose().to_owned(),
+        previous_until: secrets.previous.map(|(_, until)| rfc3339(until)),
+        endpoints: endpoints.into_iter().map(Endpoint::from).collect(),
+        notice,
+        error,
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn webhooks(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    webhooks_page(&state, &signed_in, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewEndpointForm {
+    csrf_token: String,
+    url: String,
+    /// `*`, or event types separated by commas or spaces.
+    events: String,
+    description: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<NewEndpointForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let body = CreateEndpoint {
+        url: form.url.trim().to_owned(),
+        events: form
+            .events
+            .split([',', ' '])
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        description: Some(form.description.trim().to_owned()),
+        enabled: Some(true),
+    };
+    let account = &signed_in.session.account_id;
+    match api::create(&state, account, &signed_in.actor(), body).await {
+        Ok(row) => {
+            let notice = format!("Endpoint {} added.", row.id);
+            webhooks_page(&state, &signed_in, Some(notice), None).await
+        }
+        Err(e) => webhooks_page(&state, &signed_in, None, Some(shown(e)?)).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    csrf_token: String,
+    grace_hours: u64,
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<RotateForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let grace = form.grace_hours.saturating_mul(3600);
+    let account = &signed_in.session.account_id;
+    match api::rotate(&state, account, &signed_in.actor(), grace).await {
+        Ok(_) => {
+            let notice =
+                "New signing secret made. Update your receivers before the old one stops counting.";
+            webhooks_page(&state, &signed_in, Some(notice.to_owned()), None).await
+        }
+        Err(e) => webhooks_page(&state, &signed_in, None, Some(shown(e)?)).await,
+    }
+}
+
+/// One delivery as the page lists it, with its attempts.
+pub struct DeliveryView {
+    pub id: String,
+    pub event_type: String,
+    pub event_id: String,
+    pub status: String,
+    pub created_at: String,
+    pub request_body: String,
+    /// When, the request headers (one per line), the answer's status or error, the
+    /// answer's first bytes, and the latency.
+    pub attempts: Vec<(String, String, String, String, i64)>,
+}
+
+#[derive(Template)]
+#[template(path = "webhook.html")]
+struct EndpointPage {
+    nav: Nav,
+    endpoint: Endpoint,
+    deliveries: Vec<DeliveryView>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn endpoint_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::WebhooksManage)?;
+    let account = &signed_in.session.account_id;
+    let endpoint = api::find_endpoint(state, account, id)
+        .await
+        .map_err(|_| PageError::NotFound)?;
+    let rows = state
+        .store
+        .webhook_deliveries(account, &endpoint.id, None, 20)
+        .await?;
+    let mut deliveries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let request_body = state
+            .store
+            .webhook_delivery(account, &endpoint.id, &row.id)
+            .await?
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        let attempts = state
+            .store
+            .webhook_attempts(&row.id)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let headers: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&a.request_headers).unwrap_or_default();
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let answer = match (a.response_status, a.error) {
+                    (Some(status), _) => status.to_string(),
+                    (None, Some(error)) => error,
+                    (None, None) => String::new(),
+                };
+                (
+                    rfc3339(a.attempted_at),
+                    headers,
+                    answer,
+                    a.response_body.unwrap_or_default(),
+                    a.latency_ms,
+                )
+            })
+            .collect();
+        deliveries.push(DeliveryView {
+            id: row.id,
+            event_type: row.event_type,
+            event_id: row.event_id,
+            status: row.status,
+            created_at: rfc3339(row.created_at),
+            request_body,
+            attempts,
+        });
+    }
+    let status = status_with(&error);
+    let page = EndpointPage {
+        nav: signed_in.nav(),
+        endpoint: endpoint.into(),
+        deliveries,
+        notice,
+        error,
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn endpoint(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    endpoint_page(&state, &signed_in, &id, None, None).await
+}
+
+pub async fn send_test(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let outcome = api::send_test(&state, &signed_in.session.account_id, &id).await;
+    settle(
+        &state,
+        &signed_in,
+        &id,
+        outcome.map(|_| "Test event queued."),
+    )
+    .await
+}
+
+pub async fn redeliver(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, delivery)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let account = &signed_in.session.account_id;
+    let outcome = api::redeliver_one(&state, account, &id, &delivery).await;
+    settle(
+        &state,
+        &signed_in,
+        &id,
+        outcome.map(|_| "Delivery queued again."),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct EnabledForm {
+    csrf_token: String,
+    enabled: bool,
+}
+
+pub async fn set_enabled(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<EnabledForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let body = UpdateEndpoint {
+        enabled: Some(form.enabled),
+        ..UpdateEndpoint::default()
+    };
+    let account = &signed_in.session.account_id;
+    let outcome = api::update(&state, account, &signed_in.actor(), &id, body).await;
+    let notice = if form.enabled {
+        "Endpoint enabled."
+    } else {
+        "Endpoint disabled."
+    };
+    settle(&state, &signed_in, &id, outcome.map(|_| notice)).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let account = &signed_in.session.account_id;
+    let endpoint = api::find_endpoint(&state, account, &id)
+        .await
+        .map_err(|_| PageError::NotFound)?;
+    state
+        .store
+        .delete_webhook_endpoint(account, &endpoint.id, &signed_in.actor())
+        .await?;
+    Ok(Redirect::to("/app/settings/webhooks").into_response())
+}
+
+/// Shows the endpoint's page after an action, with its notice or its error.
+async fn settle(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+    outcome: Result<&'static str, Error>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok(notice) => endpoint_page(state, signed_in, id, Some(notice.to_owned()), None).await,
+        Err(e) => endpoint_page(state, signed_in, id, None, Some(shown(e)?)).await,
+    }
+}
