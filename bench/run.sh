@@ -28,8 +28,9 @@ BIN="$ROOT/target/release/thinnest"
 EXAMPLE="$ROOT/target/release/examples/limiter_decisions"
 OUT_DIR="$ROOT/bench/out"
 
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+# die, log, and the servers' lifecycle (start_server, stop_server, cleanup on exit).
+source "$ROOT/bench/lib.sh"
+
 
 for v in DURATION THREADS CONNECTIONS WARMUP ROUNDS AGENTS PORT LIMITER_SECONDS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, got '${!v}'"
@@ -56,70 +57,6 @@ fi
 command -v curl >/dev/null || die "curl is required"
 
 # --- server lifecycle --------------------------------------------------------
-
-DATA_DIR="$(mktemp -d -t thinnest-bench.XXXXXX)"
-CA="$DATA_DIR/tls/ca.pem"
-declare -A PIDS BASES LOGS               # per server name: process id, https://host:port, log
-
-# stop_server NAME: SIGTERM, SIGKILL after 15 s.
-stop_server() {
-  local pid="${PIDS[$1]:-}" i
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for ((i = 0; i < 60; i++)); do            # up to 15 s for a graceful stop
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "server '$1' did not stop after SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-  unset "PIDS[$1]"
-}
-
-cleanup() {
-  local rc=$? name
-  for name in "${!PIDS[@]}"; do stop_server "$name"; done
-  if (( rc != 0 )); then
-    for name in "${!LOGS[@]}"; do
-      log "failed; last lines of the log of server '$name':"
-      tail -n 20 "${LOGS[$name]}" >&2 || true
-    done
-  fi
-  rm -rf "$DATA_DIR"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-
-# start_server NAME [serve flags...]: serves DATA_DIR (both servers share it: SQLite in
-# WAL mode) on the first free port from PORT and waits for /health to answer 200.
-start_server() {
-  local name="$1" p; shift
-  for ((p = PORT; p < PORT + 50; p++)); do
-    port_in_use "$p" || break
-  done
-  (( p < PORT + 50 )) || die "no free port in $PORT..$((PORT + 49))"
-  PORT=$((p + 1))
-  BASES[$name]="https://$HOST:$p"
-  LOGS[$name]="$DATA_DIR/server-$name.log"
-  log "starting server '$name' on ${BASES[$name]} (data in $DATA_DIR)"
-  "$BIN" serve --data-dir "$DATA_DIR" --listen "$HOST:$p" --http-listen off "$@" \
-    >"${LOGS[$name]}" 2>&1 &
-  PIDS[$name]=$!
-  local deadline=$((SECONDS + 30))
-  until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA" "${BASES[$name]}/health" 2>/dev/null)" == 200 ]]; do
-    kill -0 "${PIDS[$name]}" 2>/dev/null || die "server $name exited during start-up"
-    (( SECONDS < deadline )) || die "server $name did not answer /health with 200 within 30 s"
-    sleep 0.2
-  done
-}
 
 # "on" limits every request under a limit no run reaches; "off" does not limit.
 start_server on --limit-agent-crud "$HUGE_LIMIT"

@@ -28,6 +28,7 @@ pub fn is_event_type(name: &str) -> bool {
 /// the event's `id` (`evt_…`), `created_at` (RFC 3339) and `account_id`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "type", content = "data")]
+#[schema(as = WebhookEvent)]
 pub enum Event {
     /// Sent by `POST /webhooks/{id}/test` to that endpoint only.
     #[serde(rename = "webhook.test")]

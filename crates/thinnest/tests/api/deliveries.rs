@@ -679,7 +679,7 @@ async fn kill_9_in_the_middle_of_deliveries_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("THINNEST_ALLOW_PRIVATE_WEBHOOK_TARGETS", "1"),
-        ("THINNEST_WEBHOOK_ENDPOINT_CONCURRENCY", "2"),
+        ("THINNEST_WEBHOOK_ENDPOINT_CONCURRENCY", "1"),
         ("THINNEST_LIMIT_AGENT_CRUD", "1000"),
     ];
     let server = ServerProcess::start_with_env(dir.path(), &db.url, &env).await;
@@ -712,13 +712,19 @@ async fn kill_9_in_the_middle_of_deliveries_loses_nothing() {
     let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
         return;
     };
-    let url = receiver.url("/slow?delay_ms=200");
+    // Slow enough, one at a time, that most deliveries are still queued at the crash.
+    let url = receiver.url("/slow?delay_ms=1000");
     let made = call(
         server.https_port,
         "/webhooks",
         json!({"url": url, "events": ["agent.created"]}),
     );
-    assert_eq!(made.await.unwrap().status(), StatusCode::CREATED);
+    let made = made.await.unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let hook = made.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     const N: usize = 30;
     let mut agents = Vec::new();
     for i in 0..N {
@@ -737,12 +743,24 @@ async fn kill_9_in_the_middle_of_deliveries_loses_nothing() {
                 .to_owned(),
         );
     }
-    receiver.wait_for(3, WAIT).await;
+    receiver.wait_for(2, WAIT).await;
     server.kill().await;
     let before = receiver.received().len();
     assert!(before < N, "the crash came before the end: {before}");
 
-    let _restarted = ServerProcess::start_with_env(dir.path(), &db.url, &env).await;
+    let restarted = ServerProcess::start_with_env(dir.path(), &db.url, &env).await;
+    // The rest may come quickly now.
+    let fast = client
+        .patch(format!(
+            "https://127.0.0.1:{}/webhooks/{hook}",
+            restarted.https_port
+        ))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver.url("/fast")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fast.status(), StatusCode::OK);
     let agent_of = |record: &Value| body_of(record)["data"]["id"].as_str().unwrap().to_owned();
     let got = receiver
         .wait_until(Duration::from_secs(90), |got| {
