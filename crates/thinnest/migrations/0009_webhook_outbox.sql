@@ -29,7 +29,10 @@ CREATE TABLE webhook_deliveries (
     created_at BIGINT NOT NULL,
     completed_at BIGINT
 );
+-- What is due (the next wake-up), and what is due per endpoint (claims).
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_due_per_endpoint ON webhook_deliveries (endpoint_id, next_attempt_at)
+    WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
 
 CREATE TABLE webhook_attempts (

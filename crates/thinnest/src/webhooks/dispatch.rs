@@ -29,6 +29,8 @@ const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(1);
 /// Endpoints considered per round.
 const ENDPOINTS_PER_ROUND: i64 = 200;
+/// Deliveries one task sends to its endpoint in a row before it makes room for others.
+const RUN: usize = 100;
 
 struct Dispatcher {
     state: AppState,
@@ -150,18 +152,45 @@ impl Dispatcher {
         Ok(claimed)
     }
 
+    /// Sends a claimed delivery, then goes on with the endpoint's next due one (up to
+    /// [`RUN`] in all), so that a backlog drains without a search per delivery.
     async fn deliver(
         self: Arc<Self>,
         endpoint: Arc<DueEndpoint>,
         delivery: Claimed,
         permit: OwnedSemaphorePermit,
     ) {
-        if let Err(e) = self.attempt(&endpoint, &delivery).await {
-            tracing::warn!(error = %format!("{e:#}"), delivery = %delivery.id, "a webhook attempt could not be recorded");
+        let mut next = Some(delivery);
+        let mut sent = 0;
+        while let Some(delivery) = next.take() {
+            if let Err(e) = self.attempt(&endpoint, &delivery).await {
+                tracing::warn!(error = %format!("{e:#}"), delivery = %delivery.id, "a webhook attempt could not be recorded");
+                break;
+            }
+            sent += 1;
+            if sent < RUN {
+                next = self.claim_one(&endpoint.endpoint_id).await;
+            }
         }
         self.track(&endpoint.endpoint_id, false);
         drop(permit);
         self.state.store.wake_dispatcher();
+    }
+
+    async fn claim_one(&self, endpoint_id: &str) -> Option<Claimed> {
+        let now = now_ms();
+        let claimed = self
+            .state
+            .store
+            .claim_deliveries(endpoint_id, &self.owner, now, now + ms(LEASE), 1)
+            .await;
+        match claimed {
+            Ok(mut rows) => rows.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim webhook deliveries");
+                None
+            }
+        }
     }
 
     async fn attempt(&self, endpoint: &DueEndpoint, delivery: &Claimed) -> anyhow::Result<()> {
