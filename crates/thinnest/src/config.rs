@@ -172,7 +172,7 @@ pub struct WebhookArgs {
     pub webhook_disable_after: std::time::Duration,
 }
 
-/// `250ms`, `5s`, `2m`, `1h` or `3d`.
+/// `250ms`, `5s`, `2m`, `1h` or `3d`, at most 30 days.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text
@@ -194,7 +194,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
             ));
         }
     };
-    Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
+    let total = n.saturating_mul(ms);
+    if total > 30 * 86_400_000 {
+        return Err(format!("{text:?} is longer than 30 days"));
+    }
+    Ok(std::time::Duration::from_millis(total))
 }
 
 /// A secret given on the command line or in the environment: Debug shows no part of it.
@@ -441,6 +445,7 @@ mod tests {
         );
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("31d").is_err());
         assert!(parse_duration("s").is_err());
     }
 

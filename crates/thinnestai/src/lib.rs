@@ -149,7 +149,7 @@ pub fn verify_standard(
         .trim()
         .parse()
         .map_err(|_| VerifyError::Malformed)?;
-    if (now - timestamp).abs() > tolerance_seconds {
+    if now.abs_diff(timestamp) > tolerance_seconds.unsigned_abs() {
         return Err(VerifyError::Stale);
     }
     let expected = sign_standard(secret, headers.id, timestamp, body)?;
@@ -190,6 +190,14 @@ mod tests {
         assert_eq!(
             verify_standard(b"{}", headers, SECRET, 300, 1614265330),
             Err(VerifyError::Mismatch)
+        );
+        let extreme = StandardHeaders {
+            timestamp: "-9223372036854775808",
+            ..headers
+        };
+        assert_eq!(
+            verify_standard(body, extreme, SECRET, 300, i64::MAX),
+            Err(VerifyError::Stale)
         );
     }
 

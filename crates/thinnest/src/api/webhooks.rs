@@ -17,7 +17,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::store::audit::Actor;
-use crate::store::outbox::{AttemptRow, DeliveryRow};
+use crate::store::outbox::{AttemptRow, DeliveryRow, Redelivery};
 use crate::store::webhooks::{EndpointFields, EndpointRow};
 use crate::webhooks::events::{Event, TestData, is_event_type};
 use crate::webhooks::target::check_url;
@@ -541,12 +541,19 @@ pub(crate) async fn redeliver_one(
     let endpoint = find_endpoint(state, account_id, endpoint).await?;
     let delivery = delivery_id(delivery)?;
     require_enabled(&endpoint)?;
-    if !state
+    match state
         .store
         .redeliver(account_id, &endpoint.id, delivery)
         .await?
     {
-        return Err(Error::not_found("delivery"));
+        Redelivery::Queued => {}
+        Redelivery::NotFound => return Err(Error::not_found("delivery")),
+        Redelivery::InFlight => {
+            return Err(Error::Conflict(
+                "This delivery is being attempted right now; look at its log in a moment."
+                    .to_owned(),
+            ));
+        }
     }
     let (row, _) = state
         .store

@@ -95,10 +95,14 @@ pub struct DueEndpoint {
     pub url: String,
 }
 
-/// A delivery claimed for one attempt, with what it sends.
+/// A delivery claimed for one attempt, with what it sends and where.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
     pub id: String,
+    /// This claim's lease: only its holder settles the attempt.
+    pub lease: String,
+    /// The endpoint's URL at the time of the claim.
+    pub url: String,
     pub event_id: String,
     pub event_type: String,
     pub payload: String,
@@ -141,6 +145,15 @@ pub struct AttemptRecord<'a> {
     pub response_body: Option<&'a str>,
     pub error: Option<&'a str>,
     pub latency_ms: i64,
+}
+
+/// What a request to redeliver found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redelivery {
+    Queued,
+    /// An attempt is being made right now.
+    InFlight,
+    NotFound,
 }
 
 /// What follows an attempt.
@@ -208,29 +221,31 @@ impl Store {
         Ok(at)
     }
 
-    /// Leases up to `n` due deliveries of one endpoint to `owner` until `lease_until`.
-    /// A row leased by another instance is skipped (PostgreSQL: `SKIP LOCKED`) and,
-    /// should two claims still meet, the second finds the lease taken and gets nothing.
+    /// Leases up to `n` due deliveries of one enabled endpoint for `lease`, under a new
+    /// token per claim. A row leased elsewhere is skipped (PostgreSQL: `SKIP LOCKED`)
+    /// and, should two claims still meet, the second finds the lease taken.
     pub async fn claim_deliveries(
         &self,
         endpoint_id: &str,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
+        lease: std::time::Duration,
         n: i64,
     ) -> sqlx::Result<Vec<Claimed>> {
         let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let token = new_id("lease");
+        let now = now_ms();
+        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
-               SELECT d.id FROM webhook_deliveries d WHERE d.endpoint_id = $4 AND {DUE} \
+               SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+               WHERE d.endpoint_id = $4 AND w.enabled = 1 AND {DUE} \
                ORDER BY d.next_attempt_at, d.id LIMIT $5 {lock}) \
              AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) RETURNING id"
         )))
         .bind(now)
-        .bind(owner)
+        .bind(&token)
         .bind(lease_until)
         .bind(endpoint_id)
         .bind(n)
@@ -239,10 +254,13 @@ impl Store {
         let mut claimed = Vec::with_capacity(ids.len());
         for (id,) in ids {
             let row: Option<Claimed> = sqlx::query_as(
-                "SELECT d.id, d.event_id, e.type AS event_type, e.payload, d.attempts \
-                 FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.id = $1",
+                "SELECT d.id, d.lease_owner AS lease, w.url, d.event_id, e.type AS event_type, \
+                 e.payload, d.attempts FROM webhook_deliveries d \
+                 JOIN webhook_events e ON e.id = d.event_id \
+                 JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1 AND d.lease_owner = $2",
             )
             .bind(&id)
+            .bind(&token)
             .fetch_optional(self.pool())
             .await?;
             claimed.extend(row);
@@ -250,13 +268,28 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Logs an attempt and settles what follows, if `owner` still holds the lease.
+    /// Gives a claimed delivery back untried, to be tried at `at`: the server, not the
+    /// endpoint, could not make the attempt.
+    pub async fn release_delivery(&self, id: &str, lease: &str, at: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $3 \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(lease)
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Logs an attempt and settles what follows, if its claim still holds the lease.
     /// True when this attempt disabled the endpoint (it answered 410, or has failed for
     /// too long), so that its Admins are told once, whichever instance made the attempt.
     pub async fn finish_attempt(
         &self,
         delivery_id: &str,
-        owner: &str,
+        lease: &str,
         attempt: &AttemptRecord<'_>,
         outcome: Outcome<'_>,
     ) -> sqlx::Result<bool> {
@@ -287,7 +320,7 @@ impl Store {
              WHERE id = $1 AND lease_owner = $2 RETURNING endpoint_id",
         )
         .bind(delivery_id)
-        .bind(owner)
+        .bind(lease)
         .bind(status)
         .bind(next)
         .bind(completed)
@@ -397,25 +430,35 @@ impl Store {
         .await
     }
 
-    /// Sends a delivery again now, whatever became of it.
+    /// Sends a delivery again now, whatever became of it, unless an attempt is under way.
     pub async fn redeliver(
         &self,
         account_id: &str,
         endpoint_id: &str,
         id: &str,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Redelivery> {
+        let now = now_ms();
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $4, completed_at = NULL \
-             WHERE account_id = $1 AND endpoint_id = $2 AND id = $3",
+             WHERE account_id = $1 AND endpoint_id = $2 AND id = $3 \
+             AND (lease_until IS NULL OR lease_until <= $4)",
         )
         .bind(account_id)
         .bind(endpoint_id)
         .bind(id)
-        .bind(now_ms())
+        .bind(now)
         .execute(self.pool())
         .await?;
-        self.wake_dispatcher();
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            self.wake_dispatcher();
+            return Ok(Redelivery::Queued);
+        }
+        let exists = self.webhook_delivery(account_id, endpoint_id, id).await?;
+        Ok(if exists.is_some() {
+            Redelivery::InFlight
+        } else {
+            Redelivery::NotFound
+        })
     }
 
     /// Queues a `webhook.test` event to one endpoint; returns the delivery.

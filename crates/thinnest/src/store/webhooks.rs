@@ -182,7 +182,8 @@ impl Store {
         let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, \
              disabled_reason = CASE WHEN $6 = 1 THEN NULL ELSE disabled_reason END, \
-             failing_since = CASE WHEN $6 = 1 THEN NULL ELSE failing_since END, updated_at = $7 \
+             failing_since = CASE WHEN $6 = 1 AND enabled = 0 THEN NULL ELSE failing_since END, \
+             updated_at = $7 \
              WHERE account_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
         )))
         .bind(account_id)

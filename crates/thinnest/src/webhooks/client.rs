@@ -132,7 +132,9 @@ impl DeliveryClient {
                     }
                 }
                 kept.truncate(MAX_LOGGED_BODY);
-                answer.body = Some(String::from_utf8_lossy(&kept).into_owned());
+                // Kept as text; PostgreSQL refuses NUL in text, so it is replaced.
+                let text = String::from_utf8_lossy(&kept).replace('\0', "\u{FFFD}");
+                answer.body = Some(text);
             }
         }
         answer.latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);

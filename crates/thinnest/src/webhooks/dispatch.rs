@@ -20,11 +20,15 @@ use super::signing_secrets;
 use crate::AppState;
 use crate::auth::Role;
 use crate::clock::now_ms;
-use crate::ids::new_id;
 use crate::store::outbox::{AttemptRecord, Claimed, DueEndpoint, Outcome};
 
-/// How long a claimed delivery stays with its instance: well beyond one attempt.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a claimed delivery stays with its claim: well beyond one attempt (10 s)
+/// and the database waits around it.
+const LEASE: Duration = Duration::from_secs(60);
+/// How long a task keeps sending to one endpoint before it makes room for others.
+const RUN_TIME: Duration = Duration::from_secs(1);
+/// When the server could not open the signing secret, when to try again.
+const OWN_FAULT_WAIT: Duration = Duration::from_secs(60);
 /// How often to look for work that another instance queued.
 const POLL: Duration = Duration::from_secs(1);
 /// Endpoints considered per round.
@@ -35,8 +39,6 @@ const RUN: usize = 100;
 struct Dispatcher {
     state: AppState,
     client: DeliveryClient,
-    /// This instance, as the owner of its leases.
-    owner: String,
     permits: Arc<Semaphore>,
     per_endpoint: usize,
     /// Deliveries in flight per endpoint.
@@ -52,7 +54,6 @@ pub fn start(state: AppState) -> anyhow::Result<Option<JoinHandle<()>>> {
     }
     let dispatcher = Arc::new(Dispatcher {
         client: DeliveryClient::new(config.allow_private_webhook_targets)?,
-        owner: new_id("dispatcher"),
         permits: Arc::new(Semaphore::new(concurrency)),
         per_endpoint: usize::try_from(config.webhook_endpoint_concurrency)?,
         in_flight: Mutex::default(),
@@ -118,9 +119,12 @@ impl Dispatcher {
             return Ok(0);
         }
         let store = &self.state.store;
-        let now = now_ms();
+        let mut due = store.due_endpoints(now_ms(), ENDPOINTS_PER_ROUND).await?;
+        // Endpoints nothing is being sent to come first, so that busy ones (slow ones
+        // above all) cannot take every free slot.
+        due.sort_by_key(|e| self.busy(&e.endpoint_id));
         let mut claimed = 0;
-        for endpoint in store.due_endpoints(now, ENDPOINTS_PER_ROUND).await? {
+        for endpoint in due {
             let free = self.permits.available_permits();
             if free == 0 {
                 break;
@@ -133,13 +137,7 @@ impl Dispatcher {
                 continue;
             }
             let rows = store
-                .claim_deliveries(
-                    &endpoint.endpoint_id,
-                    &self.owner,
-                    now,
-                    now + ms(LEASE),
-                    i64::try_from(room)?,
-                )
+                .claim_deliveries(&endpoint.endpoint_id, LEASE, i64::try_from(room)?)
                 .await?;
             let endpoint = Arc::new(endpoint);
             for row in rows {
@@ -152,23 +150,29 @@ impl Dispatcher {
         Ok(claimed)
     }
 
-    /// Sends a claimed delivery, then goes on with the endpoint's next due one (up to
-    /// [`RUN`] in all), so that a backlog drains without a search per delivery.
+    /// Sends a claimed delivery, then, while the endpoint answers 2xx and for up to
+    /// [`RUN`] deliveries or [`RUN_TIME`], its next due one, so that a backlog drains
+    /// without a search per delivery.
     async fn deliver(
         self: Arc<Self>,
         endpoint: Arc<DueEndpoint>,
         delivery: Claimed,
         permit: OwnedSemaphorePermit,
     ) {
+        let started = std::time::Instant::now();
         let mut next = Some(delivery);
         let mut sent = 0;
         while let Some(delivery) = next.take() {
-            if let Err(e) = self.attempt(&endpoint, &delivery).await {
-                tracing::warn!(error = %format!("{e:#}"), delivery = %delivery.id, "a webhook attempt could not be recorded");
-                break;
+            match self.attempt(&endpoint, &delivery).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), delivery = %delivery.id, "a webhook attempt could not be recorded");
+                    break;
+                }
             }
             sent += 1;
-            if sent < RUN {
+            if sent < RUN && started.elapsed() < RUN_TIME {
                 next = self.claim_one(&endpoint.endpoint_id).await;
             }
         }
@@ -178,11 +182,10 @@ impl Dispatcher {
     }
 
     async fn claim_one(&self, endpoint_id: &str) -> Option<Claimed> {
-        let now = now_ms();
         let claimed = self
             .state
             .store
-            .claim_deliveries(endpoint_id, &self.owner, now, now + ms(LEASE), 1)
+            .claim_deliveries(endpoint_id, LEASE, 1)
             .await;
         match claimed {
             Ok(mut rows) => rows.pop(),
@@ -193,27 +196,29 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(&self, endpoint: &DueEndpoint, delivery: &Claimed) -> anyhow::Result<()> {
+    /// Makes one attempt and settles it; true when the endpoint answered 2xx.
+    async fn attempt(&self, endpoint: &DueEndpoint, delivery: &Claimed) -> anyhow::Result<bool> {
         let state = &self.state;
         let attempted_at = now_ms();
-        let (headers, answer) = match signing_secrets(state, &endpoint.account_id).await {
-            Ok(secrets) => {
-                let headers = signed_headers(delivery, &secrets, attempted_at / 1000)?;
-                let answer = self
-                    .client
-                    .post(&endpoint.url, headers.clone(), delivery.payload.clone())
-                    .await;
-                (headers, answer)
-            }
+        let secrets = match signing_secrets(state, &endpoint.account_id).await {
+            Ok(secrets) => secrets,
             Err(e) => {
+                // The server's fault (a wrong encryption key, the database): it does not
+                // count against the endpoint.
                 tracing::error!(error = %format!("{e:#}"), "cannot open an account's signing secret");
-                let answer = Answer {
-                    error: Some("the server could not open the signing secret".to_owned()),
-                    ..Answer::default()
-                };
-                (HeaderMap::new(), answer)
+                let at = attempted_at + ms(OWN_FAULT_WAIT);
+                state
+                    .store
+                    .release_delivery(&delivery.id, &delivery.lease, at)
+                    .await?;
+                return Ok(false);
             }
         };
+        let headers = signed_headers(delivery, &secrets, attempted_at / 1000)?;
+        let answer = self
+            .client
+            .post(&delivery.url, headers.clone(), delivery.payload.clone())
+            .await;
         let failing_since = state
             .store
             .endpoint_failing_since(&endpoint.endpoint_id)
@@ -239,9 +244,10 @@ impl Dispatcher {
             error: answer.error.as_deref(),
             latency_ms: answer.latency_ms,
         };
+        let succeeded = matches!(outcome, Outcome::Succeeded);
         let disabled = state
             .store
-            .finish_attempt(&delivery.id, &self.owner, &record, outcome)
+            .finish_attempt(&delivery.id, &delivery.lease, &record, outcome)
             .await?;
         if disabled {
             tell_admins(
@@ -251,7 +257,7 @@ impl Dispatcher {
             )
             .await?;
         }
-        Ok(())
+        Ok(succeeded)
     }
 
     /// When to try again after the attempt numbered `attempts_before + 1` failed.

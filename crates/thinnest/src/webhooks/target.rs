@@ -76,6 +76,8 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         // Carrier-grade NAT, 100.64.0.0/10.
         || (a == 100 && (64..128).contains(&b))
+        // IETF protocol assignments 192.0.0.0/24.
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
         // Benchmarking 198.18.0.0/15 and reserved 240.0.0.0/4.
         || (a == 198 && (b == 18 || b == 19))
         || a >= 240
@@ -89,8 +91,12 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         // Unique local fc00::/7 and link-local fe80::/10.
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        // NAT64 64:ff9b::/96 can reach IPv4 private space.
+        // NAT64 64:ff9b::/96 and its local-use 64:ff9b:1::/48, and 6to4 2002::/16,
+        // can reach IPv4 private space.
         || (first == 0x0064 && ip.segments()[1] == 0xff9b)
+        || first == 0x2002
+        // IPv4-compatible ::/96 (deprecated): an IPv4 address in disguise.
+        || (ip.segments()[..6].iter().all(|s| *s == 0) && forbidden_v4(ip.to_ipv4().unwrap_or(Ipv4Addr::UNSPECIFIED)))
 }
 
 #[cfg(test)]
@@ -114,6 +120,10 @@ mod tests {
             "https://localhost/x",
             "https://metadata.google.internal/x",
             "https://224.0.0.1/x",
+            "https://192.0.0.8/x",
+            "https://[2002:7f00:1::1]/x",
+            "https://[64:ff9b:1::a00:1]/x",
+            "https://[::7f00:1]/x",
         ] {
             assert!(check_url(url, false).is_err(), "{url}");
         }

@@ -424,6 +424,32 @@ async fn test_events_redelivery_and_the_attempt_log() {
     let detail = delivery(&app, &admin.key, &hook, id).await;
     assert_eq!(detail["attempt_log"].as_array().unwrap().len(), 2);
 
+    // While an attempt is under way, a redelivery is refused rather than lost.
+    let slow = endpoint(
+        &app,
+        &admin.key,
+        &receiver.url("/slow?delay_ms=3000"),
+        json!(["*"]),
+    )
+    .await;
+    let (_, queued) = app
+        .post(&format!("/webhooks/{slow}/test"), &admin.key, json!({}))
+        .await;
+    receiver
+        .wait_until(WAIT, |got| got.iter().any(|r| r["path"] == "/slow"))
+        .await;
+    let busy = app
+        .post(
+            &format!(
+                "/webhooks/{slow}/deliveries/{}/redeliver",
+                queued["id"].as_str().unwrap()
+            ),
+            &admin.key,
+            json!({}),
+        )
+        .await;
+    assert_error(&busy, StatusCode::CONFLICT, "conflict");
+
     // Errors: unknown ids, another account's endpoint, weaker roles, no key.
     let other = app.account("other@example.com").await;
     for path in [

@@ -48,7 +48,6 @@ class Handler(BaseHTTPRequestHandler):
         status = 200
         if count <= int(query.get("fail", "0")):
             status = int(query.get("status", "500"))
-        time.sleep(int(query.get("delay_ms", "0")) / 1000)
         record = {
             "path": urlsplit(self.path).path,
             "event_id": event_id,
@@ -62,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
         }
         with lock:
             print(json.dumps(record), flush=True)
+        # Logged on arrival; the answer waits.
+        time.sleep(int(query.get("delay_ms", "0")) / 1000)
         reply = b'{"ok":true}' if status == 200 else b'{"error":"not now"}'
         self.send_response(status)
         if status != 200 and "retry_after" in query:
