@@ -149,6 +149,7 @@ pub struct DeliveryView {
 #[template(path = "webhook.html")]
 struct EndpointPage {
     nav: Nav,
+    secret: String,
     endpoint: Endpoint,
     deliveries: Vec<DeliveryView>,
     notice: Option<String>,
@@ -219,6 +220,11 @@ async fn endpoint_page(
     let status = status_with(&error);
     let page = EndpointPage {
         nav: signed_in.nav(),
+        secret: signing_secrets(state, account)
+            .await?
+            .current
+            .expose()
+            .to_owned(),
         endpoint: endpoint.into(),
         deliveries,
         notice,

@@ -28,7 +28,10 @@ pub fn is_event_type(name: &str) -> bool {
 /// the event's `id` (`evt_…`), `created_at` (RFC 3339) and `account_id`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "type", content = "data")]
-#[schema(as = WebhookEvent)]
+#[schema(as = WebhookEvent, example = json!({
+    "type": "agent.deleted",
+    "data": {"id": "agent_01a220b2944f7c2c9e3b58e0d2f1a7b3", "deleted": true}
+}))]
 pub enum Event {
     /// Sent by `POST /webhooks/{id}/test` to that endpoint only.
     #[serde(rename = "webhook.test")]

@@ -122,3 +122,25 @@ async fn health_answers_without_credentials_and_every_response_has_a_request_id(
     assert!(plain.headers().contains_key("x-request-id"));
     let _: Value = plain.json().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_webhook_event_type() {
+    let app = TestApp::spawn().await;
+    let doc = openapi(&app).await;
+    let event = &doc["components"]["schemas"]["WebhookEvent"];
+    let text = event.to_string();
+    for kind in [
+        "webhook.test",
+        "agent.created",
+        "agent.updated",
+        "agent.deleted",
+        "api_key.created",
+        "api_key.revoked",
+        "member.invited",
+        "member.joined",
+        "member.removed",
+    ] {
+        assert!(text.contains(&format!("\"{kind}\"")), "{kind} in {event:#}");
+    }
+    assert_eq!(event["example"]["type"], "agent.deleted", "{event:#}");
+}
