@@ -98,12 +98,20 @@ pub async fn create(
         enabled: Some(true),
     };
     let account = &signed_in.session.account_id;
-    match api::create(&state, account, &signed_in.actor(), body).await {
-        Ok(row) => {
-            let notice = format!("Endpoint {} added.", row.id);
-            webhooks_page(&state, &signed_in, Some(notice), None).await
-        }
-        Err(e) => webhooks_page(&state, &signed_in, None, Some(shown(e)?)).await,
+    let outcome = api::create(&state, account, &signed_in.actor(), body).await;
+    let outcome = outcome.map(|row| format!("Endpoint {} added.", row.id));
+    settle_list(&state, &signed_in, outcome).await
+}
+
+/// Shows the webhooks page after an action, with its notice or its error.
+async fn settle_list(
+    state: &AppState,
+    signed_in: &SignedIn,
+    outcome: Result<String, Error>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok(notice) => webhooks_page(state, signed_in, Some(notice), None).await,
+        Err(e) => webhooks_page(state, signed_in, None, Some(shown(e)?)).await,
     }
 }
 
@@ -122,14 +130,10 @@ pub async fn rotate(
     signed_in.require(Permission::WebhooksManage)?;
     let grace = form.grace_hours.saturating_mul(3600);
     let account = &signed_in.session.account_id;
-    match api::rotate(&state, account, &signed_in.actor(), grace).await {
-        Ok(_) => {
-            let notice =
-                "New signing secret made. Update your receivers before the old one stops counting.";
-            webhooks_page(&state, &signed_in, Some(notice.to_owned()), None).await
-        }
-        Err(e) => webhooks_page(&state, &signed_in, None, Some(shown(e)?)).await,
-    }
+    let outcome = api::rotate(&state, account, &signed_in.actor(), grace).await;
+    let notice =
+        "New signing secret made. Update your receivers before the old one stops counting.";
+    settle_list(&state, &signed_in, outcome.map(|_| notice.to_owned())).await
 }
 
 /// One delivery as the page lists it, with its attempts.
