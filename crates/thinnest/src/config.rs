@@ -129,6 +129,9 @@ pub struct Config {
     pub webhooks: WebhookArgs,
 
     #[command(flatten)]
+    pub agents: AgentArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 
     #[command(flatten)]
@@ -136,6 +139,27 @@ pub struct Config {
 
     #[command(flatten)]
     pub identity: IdentityArgs,
+}
+
+/// How agents answer, and the embedded chat widget.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// An OpenAI-compatible chat completions server, e.g. `https://api.openai.com/v1`;
+    /// agents whose model is not `builtin` answer through it.
+    #[arg(long, env = "THINNEST_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+
+    /// The API key for `--llm-base-url`.
+    #[arg(long, env = "THINNEST_LLM_API_KEY")]
+    pub llm_api_key: Option<Secret>,
+
+    /// Widget sessions one agent may start per minute, whatever the visitors.
+    #[arg(long, env = "THINNEST_WIDGET_SESSIONS_PER_AGENT", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub widget_sessions_per_agent: u32,
+
+    /// Widget requests (sessions and messages) one client address may make per minute.
+    #[arg(long, env = "THINNEST_WIDGET_REQUESTS_PER_IP", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub widget_requests_per_ip: u32,
 }
 
 /// Webhook endpoints and their delivery.

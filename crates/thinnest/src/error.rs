@@ -65,6 +65,15 @@ impl Error {
         Error::Forbidden(message.into())
     }
 
+    /// An error with its own status and code, e.g. 403 `origin_not_allowed`.
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unreadable {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),

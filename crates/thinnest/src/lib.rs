@@ -16,6 +16,7 @@ pub mod guard;
 pub mod identity;
 pub mod net;
 pub mod ratelimit;
+pub mod responder;
 pub mod sealed;
 pub mod store;
 pub mod tls;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// Seals the secrets the server must read back.
     pub sealer: Arc<sealed::Sealer>,
+    /// How agents answer.
+    pub engines: Arc<responder::Engines>,
     /// Where emailed links point: `--public-url`, else this server's HTTPS address,
     /// known once the listener is bound.
     link_base: Arc<std::sync::OnceLock<String>>,
@@ -185,6 +188,16 @@ impl App {
             config.encryption_key.as_ref().map(|k| k.expose()),
             &config.store.data_dir,
         )?;
+        let engines = responder::Engines {
+            builtin: responder::builtin::Builtin,
+            openai: match &config.agents.llm_base_url {
+                Some(base) => Some(responder::openai::OpenAi::new(
+                    base,
+                    config.agents.llm_api_key.clone(),
+                )?),
+                None => None,
+            },
+        };
         let identity = Identity {
             http: identity::Http::new()?,
             providers: identity::Providers::from_config(&config.identity)?,
@@ -199,6 +212,7 @@ impl App {
                 mailer: Arc::new(mailer),
                 identity: Arc::new(identity),
                 sealer: Arc::new(sealer),
+                engines: Arc::new(engines),
                 link_base: Arc::default(),
             },
             tls,

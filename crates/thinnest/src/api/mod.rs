@@ -4,12 +4,16 @@ pub(crate) mod agents;
 pub(crate) mod api_keys;
 mod audit_log;
 pub mod billing;
+pub(crate) mod conversations;
+pub(crate) mod embed;
 mod extract;
 mod health;
+mod knowledge;
 mod page;
 mod usage;
 pub mod validate;
 pub(crate) mod webhooks;
+mod widget;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
@@ -123,14 +127,18 @@ pub fn router(state: AppState) -> Router {
         .merge(audit_log::router())
         .merge(billing::router())
         .merge(webhooks::router())
+        .merge(conversations::router())
+        .merge(knowledge::router())
+        .merge(embed::router())
         .route_layer(from_fn_with_state(state.clone(), gate));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .merge(health::router())
+        .merge(widget::router())
         .merge(authenticated)
         .split_for_parts();
     let doc = serde_json::to_value(&openapi).unwrap_or_default();
-    router
+    widget::with_preflights(router)
         .layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))
         .merge(crate::dashboard::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))

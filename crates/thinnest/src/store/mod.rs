@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod conversations;
 pub mod identities;
 pub mod outbox;
 pub mod security_events;

@@ -317,7 +317,8 @@ impl Store {
     /// sign-in failures untouched for a day, invitations closed a month ago.
     pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
-        let statements: [(&str, i64); 7] = [
+        let statements: [(&str, i64); 8] = [
+            ("DELETE FROM widget_sessions WHERE expires_at <= $1 - $2", 0),
             ("DELETE FROM oauth_flows WHERE expires_at <= $1 - $2", 0),
             ("DELETE FROM pending_links WHERE expires_at <= $1 - $2", 0),
             (

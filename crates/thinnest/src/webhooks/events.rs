@@ -18,6 +18,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "member.invited",
     "member.joined",
     "member.removed",
+    "conversation.message.completed",
+    "conversation.ended",
 ];
 
 pub fn is_event_type(name: &str) -> bool {
@@ -53,6 +55,33 @@ pub enum Event {
     MemberJoined(Member),
     #[serde(rename = "member.removed")]
     MemberRemoved(Member),
+    /// The agent answered a message, over the API or in the widget.
+    #[serde(rename = "conversation.message.completed")]
+    ConversationMessageCompleted(MessageCompleted),
+    #[serde(rename = "conversation.ended")]
+    ConversationEnded(ConversationEnded),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageCompleted {
+    pub conversation_id: String,
+    pub agent_id: String,
+    /// `api` or `widget`.
+    pub channel: String,
+    /// The widget visitor's verified user id, if any.
+    pub user_id: Option<String>,
+    pub message: String,
+    pub reply: String,
+    /// `builtin` or `openai`.
+    pub engine: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationEnded {
+    pub conversation_id: String,
+    pub agent_id: String,
+    pub channel: String,
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,6 +1,7 @@
-//! Webhook receivers as separate processes, each written the way a user would write
-//! one: Python's standard library, Node's `crypto`, and PyPI's `standardwebhooks`.
-//! Each prints `listening <port>`, then one JSON line per request it got.
+//! Peers the server calls, as separate processes: webhook receivers written the way a
+//! user would write one (Python's standard library, Node's `crypto`, PyPI's
+//! `standardwebhooks`) and a fake OpenAI-compatible server. Each prints
+//! `listening <port>`, then one JSON line per request it got.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -26,6 +27,8 @@ pub enum Kind {
     Node,
     /// `tests/receivers/standard_receiver.py`: the `standardwebhooks` library.
     StandardWebhooks,
+    /// `tests/receivers/fake_llm.py`: an OpenAI-compatible chat completions server.
+    FakeLlm,
 }
 
 async fn available(program: &str, args: &[&str]) -> bool {
@@ -52,6 +55,7 @@ impl Receiver {
                 ("python3", tests.join("receivers/standard_receiver.py"))
             }
             Kind::Node => ("node", tests.join("node/receiver.mjs")),
+            Kind::FakeLlm => ("python3", tests.join("receivers/fake_llm.py")),
         };
         if !available(program, &["--version"]).await {
             super::missing_peer(program);

@@ -1,0 +1,355 @@
+//! `/conversations`: talk to an agent, over the API (the widget uses the same path).
+//! A reply comes whole as JSON, or as server-sent events when the client asks for
+//! `text/event-stream`.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::page::PageQuery;
+use super::validate::Check;
+use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::clock::rfc3339;
+use crate::error::{Error, Result};
+use crate::ids::is_id;
+use crate::responder::Prompt;
+use crate::store::conversations::{ConversationRow, MessageRow, Visitor};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_message, list_conversations))
+        .routes(routes!(get_conversation))
+        .routes(routes!(end_conversation))
+}
+
+/// The longest message accepted.
+pub const MAX_MESSAGE: usize = 4000;
+/// Earlier messages an engine sees.
+const HISTORY: usize = 20;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// For assistant messages: `builtin` or `openai`.
+    pub engine: Option<String>,
+    pub created_at: String,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Message {
+            role: row.role,
+            content: row.content,
+            engine: row.engine,
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Conversation {
+    /// `conv_…`
+    pub id: String,
+    pub agent_id: String,
+    /// `api` or `widget`.
+    pub channel: String,
+    /// A widget visitor's user id, when the customer's server vouched for it.
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub user_email: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl From<ConversationRow> for Conversation {
+    fn from(row: ConversationRow) -> Self {
+        Conversation {
+            id: row.id,
+            agent_id: row.agent_id,
+            channel: row.channel,
+            user_id: row.user_id,
+            user_name: row.user_name,
+            user_email: row.user_email,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+            ended_at: row.ended_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationPage {
+    pub data: Vec<Conversation>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub agent_id: String,
+    /// 1 to 4000 characters.
+    pub message: String,
+    /// Continue this conversation; without it, a new one starts.
+    pub conversation_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Exchange {
+    pub conversation_id: String,
+    pub reply: Message,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this agent's conversations.
+    pub agent_id: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Checks a message's text.
+pub fn check_message(check: &mut Check, message: &str) {
+    check.text("message", message, 1, MAX_MESSAGE);
+}
+
+/// Has the conversation's agent answer `message`; stores both and emits the event.
+pub async fn converse(
+    state: &AppState,
+    account_id: &str,
+    conversation: &ConversationRow,
+    message: &str,
+) -> Result<MessageRow> {
+    if conversation.ended_at.is_some() {
+        return Err(Error::Conflict(
+            "This conversation has ended; start a new one.".to_owned(),
+        ));
+    }
+    let agent = state
+        .store
+        .get_agent(account_id, &conversation.agent_id)
+        .await?
+        .ok_or_else(|| Error::not_found("agent"))?;
+    let knowledge = state.store.knowledge(account_id, &agent.id).await?;
+    let mut history = state.store.messages(&conversation.id).await?;
+    let skip = history.len().saturating_sub(HISTORY);
+    history.drain(..skip);
+    let prompt = Prompt {
+        agent: &agent,
+        knowledge: &knowledge,
+        history: &history,
+        message,
+    };
+    let reply = state
+        .engines
+        .for_agent(&agent)
+        .reply(&prompt)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %format!("{e:#}"), "the agent's engine failed");
+            Error::coded(
+                StatusCode::BAD_GATEWAY,
+                "engine_unavailable",
+                "The agent's language model did not answer; try again shortly.",
+            )
+        })?;
+    Ok(state
+        .store
+        .add_exchange(
+            account_id,
+            conversation,
+            message,
+            &reply.content,
+            reply.engine,
+        )
+        .await?)
+}
+
+fn conversation_id(id: &str) -> Result<&str> {
+    if is_id("conv", id) {
+        Ok(id)
+    } else {
+        Err(Error::not_found("conversation"))
+    }
+}
+
+/// The answer as server-sent events: `delta` events with pieces of the reply, then
+/// `done` with the whole exchange.
+pub fn stream(exchange: &Exchange) -> Response {
+    let mut events = Vec::new();
+    let mut piece = String::new();
+    for word in exchange.reply.content.split_inclusive(' ') {
+        piece.push_str(word);
+        if piece.len() >= 24 {
+            events.push(
+                SseEvent::default()
+                    .event("delta")
+                    .data(std::mem::take(&mut piece)),
+            );
+        }
+    }
+    if !piece.is_empty() {
+        events.push(SseEvent::default().event("delta").data(piece));
+    }
+    let done = serde_json::to_string(exchange).unwrap_or_default();
+    events.push(SseEvent::default().event("done").data(done));
+    Sse::new(futures_util::stream::iter(
+        events.into_iter().map(Ok::<_, Infallible>),
+    ))
+    .into_response()
+}
+
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// Send a message to an agent and get its reply (JSON, or server-sent events with
+/// `Accept: text/event-stream`).
+#[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = SendMessage,
+    responses((status = 200, body = Exchange, description = "The reply; or `text/event-stream`: `delta` events, then `done` with this body"),
+        (status = 502, description = "The agent's language model did not answer (`engine_unavailable`)"),
+        ErrorResponses),
+    security(("api_key" = [])))]
+async fn send_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<ApiJson<SendMessage>>,
+) -> Result<Response> {
+    caller.require(Permission::AgentsWrite)?;
+    let ApiJson(body) = body?;
+    let mut check = Check::new();
+    check_message(&mut check, &body.message);
+    check.finish()?;
+    let account = &caller.account_id;
+    let conversation = match &body.conversation_id {
+        Some(id) => state
+            .store
+            .conversation(account, conversation_id(id)?)
+            .await?
+            .filter(|c| c.agent_id == body.agent_id)
+            .ok_or_else(|| Error::not_found("conversation with that agent"))?,
+        None => {
+            if !is_id("agent", &body.agent_id)
+                || state
+                    .store
+                    .get_agent(account, &body.agent_id)
+                    .await?
+                    .is_none()
+            {
+                return Err(Error::not_found("agent"));
+            }
+            state
+                .store
+                .create_conversation(account, &body.agent_id, "api", &Visitor::default())
+                .await?
+        }
+    };
+    let reply = converse(&state, account, &conversation, &body.message).await?;
+    let exchange = Exchange {
+        conversation_id: conversation.id,
+        reply: reply.into(),
+    };
+    if wants_stream(&headers) {
+        return Ok(stream(&exchange));
+    }
+    Ok(Json(exchange).into_response())
+}
+
+/// The account's conversations, newest first; `agent_id` narrows to one agent.
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(ListQuery),
+    responses((status = 200, body = ConversationPage), ErrorResponses), security(("api_key" = [])))]
+async fn list_conversations(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ConversationPage>> {
+    caller.require(Permission::AgentsRead)?;
+    let paging = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let page = paging.checked("conv")?;
+    let agent = query.agent_id.unwrap_or_default();
+    if !agent.is_empty() && !is_id("agent", &agent) {
+        let mut check = Check::new();
+        check.fail("agent_id", "is not an agent id");
+        check.finish()?;
+    }
+    let rows = state
+        .store
+        .conversations(&caller.account_id, &agent, page.before, page.fetch())
+        .await?;
+    let (rows, next_cursor) = page.split(rows, |r| &r.id);
+    Ok(Json(ConversationPage {
+        data: rows.into_iter().map(Conversation::from).collect(),
+        next_cursor,
+    }))
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<ConversationRow> {
+    state
+        .store
+        .conversation(&caller.account_id, conversation_id(id)?)
+        .await?
+        .ok_or_else(|| Error::not_found("conversation"))
+}
+
+/// One conversation with its messages.
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(("id" = String, Path)),
+    responses((status = 200, body = ConversationDetail), ErrorResponses), security(("api_key" = [])))]
+async fn get_conversation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ConversationDetail>> {
+    caller.require(Permission::AgentsRead)?;
+    let row = find(&state, &caller, &id).await?;
+    let messages = state.store.messages(&row.id).await?;
+    Ok(Json(ConversationDetail {
+        conversation: row.into(),
+        messages: messages.into_iter().map(Message::from).collect(),
+    }))
+}
+
+/// End a conversation (emits `conversation.ended`); ending it again changes nothing.
+#[utoipa::path(post, path = "/conversations/{id}/end", tag = "conversations", params(("id" = String, Path)),
+    responses((status = 200, body = Conversation), ErrorResponses), security(("api_key" = [])))]
+async fn end_conversation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Conversation>> {
+    caller.require(Permission::AgentsWrite)?;
+    let row = find(&state, &caller, &id).await?;
+    state
+        .store
+        .end_conversation(&caller.account_id, &row)
+        .await?;
+    Ok(Json(find(&state, &caller, &id).await?.into()))
+}

@@ -1,0 +1,233 @@
+//! `/knowledge`: documents an agent answers from, sent as JSON or uploaded as a
+//! `.txt`, `.md` or `.json` file (multipart). The built-in engine retrieves from them.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::validate::Check;
+use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::clock::rfc3339;
+use crate::error::{Error, Result};
+use crate::ids::is_id;
+use crate::store::conversations::KnowledgeRow;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_knowledge, list_knowledge))
+        .routes(routes!(delete_knowledge))
+}
+
+/// The largest document: 512 KiB of text.
+pub const MAX_TEXT_BYTES: usize = 512 * 1024;
+const MAX_TITLE: usize = 200;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Knowledge {
+    /// `kn_…`
+    pub id: String,
+    pub agent_id: String,
+    pub title: String,
+    /// Size of the text in bytes.
+    pub bytes: usize,
+    pub created_at: String,
+}
+
+impl From<KnowledgeRow> for Knowledge {
+    fn from(row: KnowledgeRow) -> Self {
+        Knowledge {
+            bytes: row.text.len(),
+            id: row.id,
+            agent_id: row.agent_id,
+            title: row.title,
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KnowledgeList {
+    pub data: Vec<Knowledge>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddKnowledge {
+    pub agent_id: String,
+    pub title: String,
+    /// At most 512 KiB.
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AgentQuery {
+    pub agent_id: String,
+}
+
+fn too_large() -> Error {
+    Error::coded(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("A document may hold at most {MAX_TEXT_BYTES} bytes of text."),
+    )
+}
+
+fn unreadable(message: impl Into<String>) -> Error {
+    Error::coded(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// Reads a multipart upload: fields `agent_id`, `file` and, optionally, `title`.
+async fn from_upload(mut form: Multipart) -> Result<AddKnowledge> {
+    let (mut agent_id, mut title, mut file) = (None, None, None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| unreadable(format!("The multipart body could not be read: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let bytes = field.bytes().await.map_err(|_| too_large())?;
+        let text = || {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| unreadable(format!("The field {name} is not UTF-8 text.")))
+        };
+        match name.as_str() {
+            "agent_id" => agent_id = Some(text()?),
+            "title" => title = Some(text()?),
+            "file" => file = Some((file_name.unwrap_or_default(), bytes)),
+            _ => {
+                return Err(unreadable(format!(
+                    "Unknown field {name:?}: send agent_id, title and file."
+                )));
+            }
+        }
+    }
+    let (file_name, bytes) =
+        file.ok_or_else(|| unreadable("Send the document in a field named file."))?;
+    if bytes.len() > MAX_TEXT_BYTES {
+        return Err(too_large());
+    }
+    let lower = file_name.to_ascii_lowercase();
+    let raw =
+        String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("The file is not UTF-8 text."))?;
+    let text = if lower.ends_with(".json") {
+        let value: serde_json::Value = serde_json::from_str(&raw)
+            .map_err(|e| unreadable(format!("The file is not valid JSON: {e}")))?;
+        serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?
+    } else if lower.ends_with(".txt") || lower.ends_with(".md") {
+        raw
+    } else {
+        return Err(Error::coded(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Upload a .txt, .md or .json file.",
+        ));
+    };
+    Ok(AddKnowledge {
+        agent_id: agent_id.unwrap_or_default(),
+        title: title.unwrap_or(file_name),
+        text,
+    })
+}
+
+/// Add a document to an agent's knowledge: JSON `{agent_id, title, text}`, or a
+/// multipart upload with `agent_id`, `file` (.txt, .md or .json) and `title`.
+#[utoipa::path(post, path = "/knowledge", tag = "knowledge", request_body = AddKnowledge,
+    responses((status = 201, body = Knowledge), ErrorResponses), security(("api_key" = [])))]
+async fn add_knowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<(StatusCode, Json<Knowledge>)> {
+    caller.require(Permission::AgentsWrite)?;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let body = if multipart {
+        let form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| unreadable(e.body_text()))?;
+        from_upload(form).await?
+    } else {
+        let ApiJson(body) = ApiJson::<AddKnowledge>::from_request(request, &state).await?;
+        body
+    };
+    if body.text.len() > MAX_TEXT_BYTES {
+        return Err(too_large());
+    }
+    let mut check = Check::new();
+    check.text("title", &body.title, 1, MAX_TITLE);
+    check.text("text", &body.text, 1, MAX_TEXT_BYTES);
+    check.finish()?;
+    if !is_id("agent", &body.agent_id)
+        || state
+            .store
+            .get_agent(&caller.account_id, &body.agent_id)
+            .await?
+            .is_none()
+    {
+        return Err(Error::not_found("agent"));
+    }
+    let row = state
+        .store
+        .add_knowledge(
+            &caller.account_id,
+            &body.agent_id,
+            body.title.trim(),
+            &body.text,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// An agent's documents, oldest first.
+#[utoipa::path(get, path = "/knowledge", tag = "knowledge", params(AgentQuery),
+    responses((status = 200, body = KnowledgeList), ErrorResponses), security(("api_key" = [])))]
+async fn list_knowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AgentQuery>,
+) -> Result<Json<KnowledgeList>> {
+    caller.require(Permission::AgentsRead)?;
+    if !is_id("agent", &query.agent_id) {
+        return Err(Error::not_found("agent"));
+    }
+    let rows = state
+        .store
+        .knowledge(&caller.account_id, &query.agent_id)
+        .await?;
+    Ok(Json(KnowledgeList {
+        data: rows.into_iter().map(Knowledge::from).collect(),
+    }))
+}
+
+/// Remove a document.
+#[utoipa::path(delete, path = "/knowledge/{id}", tag = "knowledge", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), ErrorResponses), security(("api_key" = [])))]
+async fn delete_knowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode> {
+    caller.require(Permission::AgentsWrite)?;
+    if is_id("kn", &id)
+        && state
+            .store
+            .delete_knowledge(&caller.account_id, &id)
+            .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::not_found("document"))
+    }
+}

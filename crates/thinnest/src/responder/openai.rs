@@ -1,0 +1,90 @@
+//! The OpenAI-compatible engine: `POST {base}/chat/completions` with the agent's
+//! model, its instructions and the best passages of its knowledge as the system
+//! message, then the conversation.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::builtin::{corpus, search};
+use super::{Prompt, Reply, ReplyFuture, Responder};
+use crate::config::Secret;
+
+const ENGINE: &str = "openai";
+/// Passages given as context.
+const CONTEXT_PASSAGES: usize = 3;
+
+pub struct OpenAi {
+    http: reqwest::Client,
+    base: String,
+    key: Option<Secret>,
+}
+
+impl OpenAi {
+    pub fn new(base: &str, key: Option<Secret>) -> anyhow::Result<OpenAi> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("thinnest/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(OpenAi {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        })
+    }
+
+    fn messages(prompt: &Prompt<'_>) -> Vec<Value> {
+        let mut system = prompt.agent.instructions.clone();
+        let found = search(&corpus(prompt), prompt.message);
+        if !found.is_empty() {
+            system.push_str("\n\nAnswer from these passages of your knowledge when they help:");
+            for (_, passage) in found.iter().take(CONTEXT_PASSAGES) {
+                system.push_str(&format!("\n\n[{}]\n{}", passage.source, passage.text));
+            }
+        }
+        let mut messages = vec![json!({"role": "system", "content": system})];
+        messages.extend(
+            prompt
+                .history
+                .iter()
+                .map(|m| json!({"role": m.role, "content": m.content})),
+        );
+        messages.push(json!({"role": "user", "content": prompt.message}));
+        messages
+    }
+
+    async fn complete(&self, prompt: &Prompt<'_>) -> anyhow::Result<Reply> {
+        let mut request = self
+            .http
+            .post(format!("{}/chat/completions", self.base))
+            .json(&json!({"model": prompt.agent.model, "messages": OpenAi::messages(prompt)}));
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key.expose());
+        }
+        let response = request.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the language model server did not answer: {}",
+                e.without_url()
+            )
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            anyhow::bail!("the language model server answered {status}");
+        }
+        let body: Value = response.json().await?;
+        let content = body["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("the language model server sent no message"))?;
+        Ok(Reply {
+            content: content.to_owned(),
+            engine: ENGINE,
+        })
+    }
+}
+
+impl Responder for OpenAi {
+    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>) -> ReplyFuture<'a> {
+        Box::pin(self.complete(prompt))
+    }
+}

@@ -1,0 +1,408 @@
+//! The embedded widget's public API: Allowed Origins and CORS, identity verification
+//! with a hash computed by Python's `hmac`, sessions bound to their origin, the
+//! script's caching, and abuse limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, assert_error, read};
+
+const SHOP: &str = "https://shop.example.com";
+
+/// The hex HMAC-SHA256 of `user_id` keyed by `secret`, as the customer's server
+/// would compute it with only Python's standard library.
+async fn python_hash(secret: &str, user_id: &str) -> String {
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib, hmac, sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())",
+            secret,
+            user_id,
+        ])
+        .output()
+        .await
+        .expect("python3");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn setup(app: &TestApp, verification: &str) -> (crate::support::Principal, String, String) {
+    let admin = app.account("owner@example.com").await;
+    let agent = app.agent(&admin, "Shop helper").await;
+    let embed = json!({"allowed_origins": ["https://shop.example.com/", "https://*.example.org"], "identity_verification": verification});
+    let (status, saved) = app
+        .call(
+            Method::PUT,
+            &format!("/agents/{agent}/embed"),
+            &admin.key,
+            Some(embed),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        saved["allowed_origins"],
+        json!(["https://*.example.org", "https://shop.example.com"])
+    );
+    let (_, secret) = app.get("/webhooks/signing-secret", &admin.key).await;
+    (admin, agent, secret["secret"].as_str().unwrap().to_owned())
+}
+
+async fn session(app: &TestApp, origin: &str, body: Value) -> (StatusCode, Value, Option<String>) {
+    let agent = body["agent_id"].as_str().unwrap_or_default().to_owned();
+    let response = app
+        .request(Method::POST, &format!("/widget/sessions?agent_id={agent}"))
+        .header("origin", origin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let cors = response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = read(response).await;
+    (status, body, cors)
+}
+
+#[tokio::test]
+async fn allowed_origins_get_sessions_and_cors_headers_and_others_get_neither() {
+    let app = TestApp::spawn().await;
+    let (admin, agent, _) = setup(&app, "off").await;
+
+    let (status, created, cors) = session(&app, SHOP, json!({"agent_id": agent})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(cors.as_deref(), Some(SHOP));
+    assert!(
+        created["session_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("wst_")
+    );
+    assert_eq!(created["agent"]["name"], "Shop helper");
+    let (status, _, cors) =
+        session(&app, "https://blog.example.org", json!({"agent_id": agent})).await;
+    assert_eq!(
+        (status, cors.as_deref()),
+        (StatusCode::CREATED, Some("https://blog.example.org"))
+    );
+
+    for origin in [
+        "https://evil.example",
+        "https://example.org",
+        "http://shop.example.com",
+    ] {
+        let (status, body, cors) = session(&app, origin, json!({"agent_id": agent})).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("origin_not_allowed")),
+            "{origin}"
+        );
+        assert_eq!(cors, None, "{origin}");
+    }
+    // No Origin at all (not a browser page): refused too.
+    let bare = read(
+        app.request(Method::POST, "/widget/sessions")
+            .json(&json!({"agent_id": agent}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&bare, StatusCode::FORBIDDEN, "origin_not_allowed");
+    let unknown = session(
+        &app,
+        SHOP,
+        json!({"agent_id": "agent_00000000000000000000000000000000"}),
+    )
+    .await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+
+    // Preflight: allowed origins only.
+    let preflight = |origin: &'static str| {
+        app.request(
+            Method::OPTIONS,
+            &format!("/widget/sessions?agent_id={agent}"),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+    };
+    let ok = preflight(SHOP).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ok.headers()["access-control-allow-origin"], SHOP);
+    assert!(
+        ok.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        ok.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("content-type")
+    );
+    let no = preflight("https://evil.example").await.unwrap();
+    assert!(no.headers().get("access-control-allow-origin").is_none());
+
+    // Messages: with the session's token, from its origin only.
+    let token = created["session_token"].as_str().unwrap();
+    let message = |origin: &'static str, text: &'static str| {
+        app.request(Method::POST, "/widget/messages")
+            .header("origin", origin)
+            .bearer_auth(token)
+            .json(&json!({"message": text}))
+            .send()
+    };
+    let answered = message(SHOP, "hello").await.unwrap();
+    assert_eq!(answered.headers()["access-control-allow-origin"], SHOP);
+    let (status, reply) = read(answered).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["reply"]["role"], "assistant");
+    let stolen = message("https://evil.example", "hello").await.unwrap();
+    assert!(
+        stolen
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_error(
+        &read(stolen).await,
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+    );
+    let forged = app
+        .request(Method::POST, "/widget/messages")
+        .header("origin", SHOP)
+        .bearer_auth("wst_nope")
+        .json(&json!({"message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &read(forged).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_session",
+    );
+    let listed = app
+        .request(Method::GET, "/widget/messages")
+        .header("origin", SHOP)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let (_, listed) = read(listed).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+    let empty = app
+        .request(Method::POST, "/widget/messages")
+        .header("origin", SHOP)
+        .bearer_auth(token)
+        .json(&json!({"message": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &read(empty).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    );
+
+    // The widget conversation is the account's, anonymous here.
+    let (_, conversations) = app
+        .get(&format!("/conversations?agent_id={agent}"), &admin.key)
+        .await;
+    assert_eq!(conversations["data"][0]["channel"], "widget");
+    assert_eq!(conversations["data"][0]["user_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_hash_made_with_python_verifies_the_visitor_and_nothing_else_does() {
+    let app = TestApp::spawn().await;
+    let (admin, agent, secret) = setup(&app, "required").await;
+    let hash = python_hash(&secret, "user_42").await;
+    let visitor = json!({"agent_id": agent, "user_id": "user_42", "user_name": "Ada", "user_email": "ada@example.com", "user_hash": hash});
+    let (status, created, cors) = session(&app, SHOP, visitor.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(cors.as_deref(), Some(SHOP));
+    assert_eq!(
+        (created["user_id"].as_str(), created["user_name"].as_str()),
+        (Some("user_42"), Some("Ada"))
+    );
+
+    // A hash made for another user, none at all, or garbage: refused, readable by the page.
+    let other = python_hash(&secret, "user_43").await;
+    for body in [
+        json!({"agent_id": agent, "user_id": "user_42", "user_hash": other}),
+        json!({"agent_id": agent, "user_id": "user_42"}),
+        json!({"agent_id": agent}),
+        json!({"agent_id": agent, "user_id": "user_42", "user_hash": "zz"}),
+    ] {
+        let (status, body, cors) = session(&app, SHOP, body).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_user_hash"))
+        );
+        assert_eq!(cors.as_deref(), Some(SHOP));
+    }
+    let json_id = session(
+        &app,
+        SHOP,
+        json!({"agent_id": agent, "user_id": "{\"id\":1}", "user_hash": hash}),
+    )
+    .await;
+    assert_eq!(json_id.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The visitor's conversation carries the verified identity.
+    let token = created["session_token"].as_str().unwrap();
+    app.request(Method::POST, "/widget/messages")
+        .header("origin", SHOP)
+        .bearer_auth(token)
+        .json(&json!({"message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, conversations) = app
+        .get(&format!("/conversations?agent_id={agent}"), &admin.key)
+        .await;
+    let mine = &conversations["data"][0];
+    assert_eq!(
+        (mine["user_id"].as_str(), mine["user_email"].as_str()),
+        (Some("user_42"), Some("ada@example.com"))
+    );
+
+    // During a rotation's grace period the old secret's hash still verifies; after, not.
+    let (_, rotated) = app
+        .post(
+            "/webhooks/signing-secret/rotate",
+            &admin.key,
+            json!({"grace_seconds": 600}),
+        )
+        .await;
+    assert_eq!(
+        session(&app, SHOP, visitor.clone()).await.0,
+        StatusCode::CREATED
+    );
+    let new_hash = python_hash(rotated["secret"].as_str().unwrap(), "user_42").await;
+    let fresh = json!({"agent_id": agent, "user_id": "user_42", "user_hash": new_hash});
+    assert_eq!(session(&app, SHOP, fresh).await.0, StatusCode::CREATED);
+    app.post(
+        "/webhooks/signing-secret/rotate",
+        &admin.key,
+        json!({"grace_seconds": 0}),
+    )
+    .await;
+    let (status, body, _) = session(&app, SHOP, visitor).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_user_hash"))
+    );
+}
+
+#[tokio::test]
+async fn optional_verification_makes_unverified_visitors_anonymous() {
+    let app = TestApp::spawn().await;
+    let (_, agent, secret) = setup(&app, "optional").await;
+    let (status, anonymous, _) = session(
+        &app,
+        SHOP,
+        json!({"agent_id": agent, "user_id": "user_1", "user_name": "Mallory", "user_hash": "00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (anonymous["user_id"].clone(), anonymous["user_name"].clone()),
+        (Value::Null, Value::Null)
+    );
+    let hash = python_hash(&secret, "user_1").await;
+    let (_, known, _) = session(
+        &app,
+        SHOP,
+        json!({"agent_id": agent, "user_id": "user_1", "user_hash": hash}),
+    )
+    .await;
+    assert_eq!(known["user_id"], "user_1");
+}
+
+#[tokio::test]
+async fn embed_settings_check_roles_accounts_and_origins() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("owner@example.com").await;
+    let agent = app.agent(&admin, "Helper").await;
+    let path = format!("/agents/{agent}/embed");
+    let (status, defaults) = app.get(&path, &admin.key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        defaults,
+        json!({"allowed_origins": [], "identity_verification": "optional"})
+    );
+    let bad = json!({"allowed_origins": ["shop.example.com", "https://x.com/path", "https://*.com"], "identity_verification": "off"});
+    let got = app.call(Method::PUT, &path, &admin.key, Some(bad)).await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert_eq!(got.1["fields"].as_object().unwrap().len(), 3, "{}", got.1);
+    let wrong = app
+        .call(
+            Method::PUT,
+            &path,
+            &admin.key,
+            Some(json!({"allowed_origins": [], "identity_verification": "maybe"})),
+        )
+        .await;
+    assert_eq!(wrong.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let viewer = app.key_with_role(&admin, "viewer").await;
+    assert_eq!(app.get(&path, &viewer.key).await.0, StatusCode::OK);
+    let ok = json!({"allowed_origins": [], "identity_verification": "off"});
+    assert_error(
+        &app.call(Method::PUT, &path, &viewer.key, Some(ok.clone()))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let other = app.account("other@example.com").await;
+    assert_error(
+        &app.get(&path, &other.key).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &crate::support::send(app.request(Method::GET, &path)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn the_script_is_cached_by_etag_and_widget_requests_are_limited_per_client() {
+    let app = TestApp::with_flags(&["--widget-requests-per-ip", "3"]).await;
+    let script = app.request(Method::GET, "/embed.js").send().await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/javascript")
+    );
+    let etag = script.headers()["etag"].to_str().unwrap().to_owned();
+    let text = script.text().await.unwrap();
+    assert!(text.contains("attachShadow") && text.len() < 20_000);
+    let again = app
+        .request(Method::GET, "/embed.js")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    let (_, agent, _) = setup(&app, "off").await;
+    for _ in 0..3 {
+        assert_eq!(
+            session(&app, SHOP, json!({"agent_id": agent})).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let (status, body, _) = session(&app, SHOP, json!({"agent_id": agent})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_exceeded"))
+    );
+}
