@@ -2,7 +2,7 @@
  *   <script src="https://YOUR-SERVER/embed.js" data-agent-id="agent_…" async></script>
  * optionally with data-user-id, data-user-name, data-user-email and data-user-hash
  * (the hex HMAC-SHA256 of the user id, computed on your server with the signing
- * secret). It adds no globals; its launcher and panel live in a closed shadow root. */
+ * secret). It adds no globals; its launcher and panel live in a shadow root. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -74,7 +74,7 @@
 
   function render(session) {
     var host = element("div", { "data-thinnest-widget": "" });
-    var root = host.attachShadow({ mode: "closed" });
+    var root = host.attachShadow({ mode: "open" });
     var style = element("style");
     style.textContent = STYLE;
     var name = session.agent.name || "Chat";

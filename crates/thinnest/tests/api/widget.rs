@@ -406,3 +406,107 @@ async fn the_script_is_cached_by_etag_and_widget_requests_are_limited_per_client
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_exceeded"))
     );
 }
+
+#[tokio::test]
+async fn customer_pages_in_chromium_get_the_widget_only_where_allowed() {
+    use std::path::Path;
+    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    if !Path::new("/usr/bin/chromium").exists()
+        || !flows.join("node_modules/playwright-core").exists()
+    {
+        crate::support::missing_peer("Chromium or playwright-core");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let admin = app.account("owner@example.com").await;
+    // The customer's site: static pages served by Python on a free port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = tempfile::tempdir().unwrap();
+    let _server = tokio::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(site.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut agents = Vec::new();
+    for verification in ["optional", "required"] {
+        let agent = app.agent(&admin, "Shop helper").await;
+        let embed = json!({"allowed_origins": [origin], "identity_verification": verification});
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                &format!("/agents/{agent}/embed"),
+                &admin.key,
+                Some(embed),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        agents.push(agent);
+    }
+    let doc = json!({"agent_id": agents[0], "title": "Delivery", "text": "Parcels are delivered within 2 working days by bicycle courier."});
+    assert_eq!(
+        app.post("/knowledge", &admin.key, doc).await.0,
+        StatusCode::CREATED
+    );
+    let page = |agent: &str, extra: &str| {
+        format!(
+            "<!doctype html><html lang=\"en\"><head><title>Example shop</title></head><body>\
+             <h1>Example shop</h1><p>Welcome to our shop.</p>\
+             <script src=\"{}/embed.js\" data-agent-id=\"{agent}\" {extra} async></script></body></html>",
+            app.https
+        )
+    };
+    std::fs::write(site.path().join("shop.html"), page(&agents[0], "")).unwrap();
+    std::fs::write(
+        site.path().join("members.html"),
+        page(
+            &agents[1],
+            "data-user-id=\"user_42\" data-user-hash=\"0000\"",
+        ),
+    )
+    .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    let out = tokio::process::Command::new("node")
+        .arg(flows.join("widget.mjs"))
+        .arg(format!("{origin}/shop.html"))
+        .arg(format!("http://localhost:{port}/shop.html"))
+        .arg(format!("{origin}/members.html"))
+        .arg(&screenshots)
+        .arg("How fast are parcels delivered?")
+        .arg("2 working days")
+        .output()
+        .await
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && log.contains("widget flows passed"),
+        "{log}"
+    );
+}
