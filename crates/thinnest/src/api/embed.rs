@@ -183,6 +183,16 @@ async fn put_embed(
     caller.require(Permission::AgentsWrite)?;
     let ApiJson(body) = body?;
     let agent = agent_of(&state, &caller, &id).await?;
+    Ok(Json(save(&state, &caller.account_id, &agent, body).await?))
+}
+
+/// Checks, normalises and stores an agent's embed settings.
+pub(crate) async fn save(
+    state: &AppState,
+    account_id: &str,
+    agent: &str,
+    body: Embed,
+) -> Result<Embed> {
     let mut check = Check::new();
     let mut origins = Vec::new();
     for (i, origin) in body.allowed_origins.iter().enumerate() {
@@ -206,11 +216,8 @@ async fn put_embed(
             .map_err(anyhow::Error::from)?,
         identity_verification: embed.identity_verification.as_str().to_owned(),
     };
-    state
-        .store
-        .set_embed(&caller.account_id, &agent, &row)
-        .await?;
-    Ok(Json(embed))
+    state.store.set_embed(account_id, agent, &row).await?;
+    Ok(embed)
 }
 
 #[cfg(test)]

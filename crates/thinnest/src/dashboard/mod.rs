@@ -2,6 +2,7 @@
 //! cookie. Every POST must come from our own origin, and every POST of a
 //! signed-in page carries the session's CSRF token.
 
+mod embed;
 mod pages;
 mod session;
 mod sign_in;
@@ -94,6 +95,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/app/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(webhooks::redeliver),
+        )
+        .route(
+            "/app/agents/{id}/embed",
+            get(embed::embed).post(embed::save_embed),
         )
         .route("/app/settings/team/invitations", post(team::invite))
         .route(

@@ -22,7 +22,8 @@ use crate::store::identities::Unlinked;
 struct HomePage {
     nav: Nav,
     /// Name, model, last change.
-    agents: Vec<(String, String, String)>,
+    /// Id, name, model, last update.
+    agents: Vec<(String, String, String, String)>,
 }
 
 pub async fn home(
@@ -36,7 +37,7 @@ pub async fn home(
         .await?;
     let agents = rows
         .into_iter()
-        .map(|a| (a.name, a.model, rfc3339(a.updated_at)))
+        .map(|a| (a.id, a.name, a.model, rfc3339(a.updated_at)))
         .collect();
     let page = HomePage {
         nav: signed_in.nav(),

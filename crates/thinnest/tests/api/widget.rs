@@ -510,3 +510,80 @@ async fn customer_pages_in_chromium_get_the_widget_only_where_allowed() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn the_embed_page_shows_the_snippet_and_saves_origins_for_editors_only() {
+    use crate::dashboard::{dashboard_key, signed_up};
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "owner@example.com").await;
+    let key = dashboard_key(&admin, "setup", "admin").await;
+    let (_, agent) = app
+        .post("/agents", &key, json!({"name": "Concierge"}))
+        .await;
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let path = format!("/app/agents/{agent}/embed");
+    let home = admin.get("/app").await;
+    assert!(home.body.contains(&path), "{}", home.body);
+    let page = admin.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("data-agent-id=&#34;{agent}&#34;"))
+            || page.body.contains(&format!("data-agent-id=\"{agent}\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("hmac.new(SIGNING_SECRET.encode()"));
+    let csrf = page.csrf();
+    let bad = admin
+        .post(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                ("origins", "shop.example.com"),
+                ("identity_verification", "required"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("allowed_origins[0]"), "{}", bad.body);
+    let saved = admin
+        .post(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                (
+                    "origins",
+                    "https://Shop.example.com\n\nhttps://*.example.org",
+                ),
+                ("identity_verification", "required"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let (_, embed) = app.get(&format!("/agents/{agent}/embed"), &key).await;
+    assert_eq!(
+        embed,
+        json!({"allowed_origins": ["https://*.example.org", "https://shop.example.com"], "identity_verification": "required"})
+    );
+
+    let viewer = signed_up(&app, "viewer@example.com").await;
+    let token = crate::team::invite(&app, &admin, "viewer@example.com", "viewer").await;
+    crate::team::accept(&viewer, &token).await;
+    let seen = viewer.get(&path).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(!seen.body.contains(">Save</button>"));
+    let refused = viewer
+        .post(
+            &path,
+            &[
+                ("csrf_token", &seen.csrf()),
+                ("origins", ""),
+                ("identity_verification", "off"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let stranger = signed_up(&app, "stranger@example.com").await;
+    assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND);
+}

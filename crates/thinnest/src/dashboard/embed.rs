@@ -1,0 +1,119 @@
+//! An agent's website chat: the snippet to paste, the Allowed Origins, whether
+//! visitors' identities are verified, and how to compute a user hash on a server.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::session::{Nav, SignedIn};
+use super::{PageError, PageForm, render, status_with};
+use crate::AppState;
+use crate::api::embed::{Embed, Verification, save, settings};
+use crate::auth::Permission;
+use crate::error::Error;
+use crate::ids::is_id;
+
+#[derive(Template)]
+#[template(path = "embed.html")]
+struct EmbedPage {
+    nav: Nav,
+    agent_id: String,
+    agent_name: String,
+    /// Where the script is served from.
+    base: String,
+    origins: String,
+    verification: &'static str,
+    can_edit: bool,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    shown: Option<Embed>,
+) -> Result<Response, PageError> {
+    signed_in.require(Permission::AgentsRead)?;
+    let account = &signed_in.session.account_id;
+    let agent = match is_id("agent", id) {
+        true => state.store.get_agent(account, id).await?,
+        false => None,
+    }
+    .ok_or(PageError::NotFound)?;
+    let embed = match shown {
+        Some(embed) => embed,
+        None => settings(state, account, &agent.id).await?,
+    };
+    let page = EmbedPage {
+        nav: signed_in.nav(),
+        agent_id: agent.id,
+        agent_name: agent.name,
+        base: state.link_base().to_owned(),
+        origins: embed.allowed_origins.join("\n"),
+        verification: match embed.identity_verification {
+            Verification::Off => "off",
+            Verification::Optional => "optional",
+            Verification::Required => "required",
+        },
+        can_edit: Permission::AgentsWrite.allowed_for(signed_in.role()),
+        notice,
+        error,
+    };
+    Ok(render(status_with(&page.error), &page))
+}
+
+pub async fn embed(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    page(&state, &signed_in, &id, None, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct EmbedForm {
+    csrf_token: String,
+    /// One origin per line.
+    origins: String,
+    identity_verification: Verification,
+}
+
+pub async fn save_embed(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<EmbedForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    signed_in.require(Permission::AgentsWrite)?;
+    let account = &signed_in.session.account_id;
+    if !is_id("agent", &id) || state.store.get_agent(account, &id).await?.is_none() {
+        return Err(PageError::NotFound);
+    }
+    let sent = Embed {
+        allowed_origins: form
+            .origins
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        identity_verification: form.identity_verification,
+    };
+    match save(&state, account, &id, sent.clone()).await {
+        Ok(saved) => page(&state, &signed_in, &id, Some("Saved."), None, Some(saved)).await,
+        Err(Error::Invalid { fields, .. }) => {
+            let error = fields
+                .into_iter()
+                .map(|(field, problem)| format!("{field} {problem}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            page(&state, &signed_in, &id, None, Some(error), Some(sent)).await
+        }
+        Err(e) => Err(PageError::Internal(e.into())),
+    }
+}
