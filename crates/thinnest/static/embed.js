@@ -2,7 +2,7 @@
  *   <script src="https://YOUR-SERVER/embed.js" data-agent-id="agent_…" async></script>
  * optionally with data-user-id, data-user-name, data-user-email and data-user-hash
  * (the hex HMAC-SHA256 of the user id, computed on your server with the signing
- * secret). It adds no globals; its launcher and panel live in a shadow root. */
+ * secret), or data-user-jwt (HS256 with that secret, a short exp). It adds no globals; its launcher and panel live in a shadow root. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -27,7 +27,7 @@
   }
 
   var identity = { agent_id: agentId };
-  ["userId", "userName", "userEmail", "userHash"].forEach(function (key) {
+  ["userId", "userName", "userEmail", "userHash", "userJwt"].forEach(function (key) {
     var field = key.replace(/[A-Z]/g, function (c) { return "_" + c.toLowerCase(); });
     if (data[key]) identity[field] = data[key];
   });

@@ -191,6 +191,59 @@ pub struct NewSession {
     pub user_email: Option<String>,
     /// Lowercase hex HMAC-SHA256 of `user_id`, keyed by the account's signing secret.
     pub user_hash: Option<String>,
+    /// Instead of a hash: a JWT signed HS256 with the signing secret, with `sub` (the
+    /// user id) and `exp` at most an hour ahead; `name` and `email` are optional.
+    pub user_jwt: Option<String>,
+}
+
+/// The claims of a visitor's JWT.
+#[derive(Debug, Deserialize)]
+struct VisitorClaims {
+    sub: String,
+    exp: i64,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// The longest a visitor's JWT may live: a leaked one soon stops working.
+const MAX_JWT_SECONDS: i64 = 3600;
+
+fn invalid_token() -> Error {
+    Error::coded(
+        StatusCode::UNAUTHORIZED,
+        "invalid_user_token",
+        "The user JWT is not valid: sign it HS256 with the signing secret, with sub and an exp at most an hour ahead.",
+    )
+}
+
+/// The visitor a JWT names, if one of the secrets valid now signed it.
+fn visitor_from_jwt(token: &str, secrets: &[&str]) -> Option<Visitor> {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_aud = false;
+    validation.leeway = 30;
+    let claims = secrets.iter().find_map(|secret| {
+        decode::<VisitorClaims>(
+            token,
+            &DecodingKey::from_secret(secret.as_bytes()),
+            &validation,
+        )
+        .ok()
+        .map(|data| data.claims)
+    })?;
+    let now = now_ms() / 1000;
+    if claims.exp - now > MAX_JWT_SECONDS
+        || claims.sub.is_empty()
+        || claims.sub.len() > MAX_USER_FIELD
+    {
+        return None;
+    }
+    Some(Visitor {
+        user_id: Some(claims.sub),
+        user_name: claims.name,
+        user_email: claims.email,
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -230,16 +283,22 @@ async fn visitor(
     if verification == Verification::Off {
         return Ok(Visitor::default());
     }
+    let secrets = signing_secrets(state, account).await?;
+    let mut valid = vec![secrets.current.expose()];
+    if let Some((previous, _)) = &secrets.previous {
+        valid.push(previous.expose());
+    }
+    if let Some(token) = &body.user_jwt {
+        return match visitor_from_jwt(token, &valid) {
+            Some(visitor) => Ok(visitor),
+            None if verification == Verification::Required => Err(invalid_token()),
+            None => Ok(Visitor::default()),
+        };
+    }
     let verified = match (&body.user_id, &body.user_hash) {
-        (Some(user_id), Some(hash)) => {
-            let secrets = signing_secrets(state, account).await?;
-            let mut ok =
-                thinnestai::verify_hex(user_id.as_bytes(), hash, secrets.current.expose()).is_ok();
-            if let Some((previous, _)) = &secrets.previous {
-                ok |= thinnestai::verify_hex(user_id.as_bytes(), hash, previous.expose()).is_ok();
-            }
-            ok
-        }
+        (Some(user_id), Some(hash)) => valid
+            .iter()
+            .any(|secret| thinnestai::verify_hex(user_id.as_bytes(), hash, secret).is_ok()),
         _ => false,
     };
     match (verified, verification) {
@@ -264,6 +323,9 @@ fn check_session(body: &NewSession) -> Result<()> {
         if let Some(value) = value {
             check.text(field, value, 1, MAX_USER_FIELD);
         }
+    }
+    if let Some(token) = &body.user_jwt {
+        check.text("user_jwt", token, 1, 4096);
     }
     // A user id shaped like a webhook body would make its hash a webhook signature.
     if body

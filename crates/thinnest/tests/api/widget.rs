@@ -587,3 +587,70 @@ async fn the_embed_page_shows_the_snippet_and_saves_origins_for_editors_only() {
     let stranger = signed_up(&app, "stranger@example.com").await;
     assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND);
 }
+
+/// An HS256 JWT made with Python's standard library, as a customer's server might.
+async fn python_jwt(secret: &str, claims: Value, alg: &str) -> String {
+    let script = "import base64, hashlib, hmac, json, sys\n\
+        b = lambda d: base64.urlsafe_b64encode(d).rstrip(b'=').decode()\n\
+        head = b(json.dumps({'alg': sys.argv[3], 'typ': 'JWT'}).encode())\n\
+        body = b(sys.argv[2].encode())\n\
+        sig = b(hmac.new(sys.argv[1].encode(), f'{head}.{body}'.encode(), hashlib.sha256).digest())\n\
+        print(f'{head}.{body}.{sig}')";
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script, secret, &claims.to_string(), alg])
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_short_lived_jwt_identifies_a_visitor_instead_of_a_hash() {
+    let app = TestApp::spawn().await;
+    let (_, agent, secret) = setup(&app, "required").await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let good = python_jwt(
+        &secret,
+        json!({"sub": "user_7", "name": "Grace", "exp": now + 600}),
+        "HS256",
+    )
+    .await;
+    let (status, created, _) =
+        session(&app, SHOP, json!({"agent_id": agent, "user_jwt": good})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (created["user_id"].as_str(), created["user_name"].as_str()),
+        (Some("user_7"), Some("Grace"))
+    );
+    for token in [
+        python_jwt(&secret, json!({"sub": "user_7", "exp": now - 120}), "HS256").await,
+        python_jwt(
+            &secret,
+            json!({"sub": "user_7", "exp": now + 7200}),
+            "HS256",
+        )
+        .await,
+        python_jwt(&secret, json!({"sub": "user_7"}), "HS256").await,
+        python_jwt(&secret, json!({"sub": "user_7", "exp": now + 600}), "none").await,
+        python_jwt(
+            "whsec_other",
+            json!({"sub": "user_7", "exp": now + 600}),
+            "HS256",
+        )
+        .await,
+        "not.a.jwt".to_owned(),
+    ] {
+        let (status, body, _) =
+            session(&app, SHOP, json!({"agent_id": agent, "user_jwt": token})).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_user_token")),
+            "{token}"
+        );
+    }
+}
