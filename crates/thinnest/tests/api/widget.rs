@@ -654,3 +654,91 @@ async fn a_short_lived_jwt_identifies_a_visitor_instead_of_a_hash() {
         );
     }
 }
+
+/// `curl -i` with the CA the server generated; returns the status line and headers
+/// (lowercased) and the body.
+async fn curl(app: &TestApp, args: &[&str]) -> (String, String) {
+    let ca = app.data_dir.path().join("tls/ca.pem");
+    let out = tokio::process::Command::new("curl")
+        .args(["-s", "-i", "--cacert"])
+        .arg(&ca)
+        .args(args)
+        .output()
+        .await
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_lowercase(), body.to_owned())
+}
+
+#[tokio::test]
+async fn origin_rules_hold_for_curl() {
+    let app = TestApp::spawn().await;
+    let (_, agent, _) = setup(&app, "off").await;
+    let url = format!("{}/widget/sessions?agent_id={agent}", app.https);
+    let body = json!({"agent_id": agent}).to_string();
+    let post = |origin: &'static str| {
+        let (url, body) = (url.clone(), body.clone());
+        let app = &app;
+        async move {
+            curl(
+                app,
+                &[
+                    "-H",
+                    &format!("Origin: {origin}"),
+                    "-H",
+                    "Content-Type: application/json",
+                    "-d",
+                    &body,
+                    &url,
+                ],
+            )
+            .await
+        }
+    };
+    let (head, body_text) = post(SHOP).await;
+    assert!(
+        head.starts_with("http/2 201") || head.starts_with("http/1.1 201"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-origin: https://shop.example.com"),
+        "{head}"
+    );
+    assert!(body_text.contains("session_token"));
+    let (head, body_text) = post("https://evil.example").await;
+    assert!(head.contains(" 403"), "{head}");
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    assert!(body_text.contains("origin_not_allowed"));
+    let (head, _) = curl(
+        &app,
+        &[
+            "-X",
+            "OPTIONS",
+            "-H",
+            "Origin: https://shop.example.com",
+            "-H",
+            "Access-Control-Request-Method: POST",
+            &url,
+        ],
+    )
+    .await;
+    assert!(
+        head.contains(" 204") && head.contains("access-control-allow-methods: get, post"),
+        "{head}"
+    );
+    let (head, _) = curl(
+        &app,
+        &[
+            "-X",
+            "OPTIONS",
+            "-H",
+            "Origin: https://evil.example",
+            "-H",
+            "Access-Control-Request-Method: POST",
+            &url,
+        ],
+    )
+    .await;
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+}
