@@ -145,6 +145,8 @@ async fn the_openapi_document_lists_every_webhook_event_type() {
         "member.invited",
         "member.joined",
         "member.removed",
+        "conversation.message.completed",
+        "conversation.ended",
     ] {
         assert!(text.contains(&format!("\"{kind}\"")), "{kind} in {event:#}");
     }
