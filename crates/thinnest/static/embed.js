@@ -130,7 +130,7 @@
       input.value = "";
       say("user", text);
       send.disabled = true;
-      post("/widget/messages", session.session_token, { message: text })
+      post("/widget/messages?agent_id=" + encodeURIComponent(agentId), session.session_token, { message: text })
         .then(function (response) { return response.json(); })
         .then(function (body) {
           say("assistant", body.reply ? body.reply.content : (body.message || "Something went wrong."));

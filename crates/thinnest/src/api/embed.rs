@@ -44,11 +44,12 @@ impl Verification {
         }
     }
 
+    /// As stored; anything unknown is taken as the strictest.
     fn parse(text: &str) -> Verification {
         match text {
-            "required" => Verification::Required,
+            "off" => Verification::Off,
             "optional" => Verification::Optional,
-            _ => Verification::Off,
+            _ => Verification::Required,
         }
     }
 }
@@ -71,12 +72,17 @@ impl Default for Embed {
     }
 }
 
-impl From<EmbedRow> for Embed {
-    fn from(row: EmbedRow) -> Self {
-        Embed {
-            allowed_origins: serde_json::from_str(&row.allowed_origins).unwrap_or_default(),
+impl TryFrom<EmbedRow> for Embed {
+    type Error = Error;
+
+    /// Settings that cannot be read fail closed: an error, never "any origin".
+    fn try_from(row: EmbedRow) -> Result<Self> {
+        let allowed_origins = serde_json::from_str(&row.allowed_origins)
+            .map_err(|e| anyhow::anyhow!("unreadable allowed origins: {e}"))?;
+        Ok(Embed {
+            allowed_origins,
             identity_verification: Verification::parse(&row.identity_verification),
-        }
+        })
     }
 }
 
@@ -135,12 +141,10 @@ pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
 
 /// An agent's embed settings (defaults when never set).
 pub async fn settings(state: &AppState, account_id: &str, agent_id: &str) -> Result<Embed> {
-    Ok(state
-        .store
-        .embed(account_id, agent_id)
-        .await?
-        .map(Embed::from)
-        .unwrap_or_default())
+    match state.store.embed(account_id, agent_id).await? {
+        Some(row) => Embed::try_from(row),
+        None => Ok(Embed::default()),
+    }
 }
 
 async fn agent_of(state: &AppState, caller: &Caller, id: &str) -> Result<String> {

@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The largest document: 512 KiB of text.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;
+/// All of one agent's documents together, in characters: every answer reads them.
+pub const MAX_AGENT_CHARS: i64 = 2 * 1024 * 1024;
 const MAX_TITLE: usize = 200;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,7 +96,10 @@ async fn from_upload(mut form: Multipart) -> Result<AddKnowledge> {
     {
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
-        let bytes = field.bytes().await.map_err(|_| too_large())?;
+        let bytes = field.bytes().await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            _ => unreadable(format!("The multipart body could not be read: {e}")),
+        })?;
         let text = || {
             String::from_utf8(bytes.to_vec())
                 .map_err(|_| unreadable(format!("The field {name} is not UTF-8 text.")))
@@ -178,6 +183,17 @@ async fn add_knowledge(
     {
         return Err(Error::not_found("agent"));
     }
+    let held = state
+        .store
+        .knowledge_size(&caller.account_id, &body.agent_id)
+        .await?;
+    if held + i64::try_from(body.text.chars().count()).unwrap_or(i64::MAX) > MAX_AGENT_CHARS {
+        return Err(Error::coded(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "This agent's documents would exceed 2 MiB of text together; delete some first.",
+        ));
+    }
     let row = state
         .store
         .add_knowledge(
@@ -199,7 +215,13 @@ async fn list_knowledge(
     ApiQuery(query): ApiQuery<AgentQuery>,
 ) -> Result<Json<KnowledgeList>> {
     caller.require(Permission::AgentsRead)?;
-    if !is_id("agent", &query.agent_id) {
+    if !is_id("agent", &query.agent_id)
+        || state
+            .store
+            .get_agent(&caller.account_id, &query.agent_id)
+            .await?
+            .is_none()
+    {
         return Err(Error::not_found("agent"));
     }
     let rows = state

@@ -78,28 +78,21 @@ fn refused_origin() -> Error {
     )
 }
 
-/// Answers CORS preflights. For sessions the agent is named in the query string, so
-/// only its allowed origins pass; for messages any origin may ask, since the session
-/// token decides and its origin is checked on the request itself.
+/// Answers CORS preflights. The agent is named in the query string (the script
+/// always does), so only its allowed origins pass.
 async fn preflight(State(state): State<AppState>, request: Request) -> Response {
     let Some(origin) = origin_of(request.headers()).map(str::to_owned) else {
         return StatusCode::NO_CONTENT.into_response();
     };
-    let allowed = match request.uri().path() {
-        "/widget/messages" => true,
-        "/widget/sessions" => {
-            let agent = request
-                .uri()
-                .query()
-                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("agent_id=")))
-                .unwrap_or_default()
-                .to_owned();
-            agent_origin_allowed(&state, &agent, &origin)
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
-    };
+    let agent = request
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("agent_id=")))
+        .unwrap_or_default()
+        .to_owned();
+    let allowed = agent_origin_allowed(&state, &agent, &origin)
+        .await
+        .unwrap_or(false);
     if !allowed {
         return StatusCode::NO_CONTENT.into_response();
     }
@@ -233,9 +226,12 @@ fn visitor_from_jwt(token: &str, secrets: &[&str]) -> Option<Visitor> {
         .map(|data| data.claims)
     })?;
     let now = now_ms() / 1000;
+    let fits =
+        |text: &str| !text.is_empty() && text.len() <= MAX_USER_FIELD && !text.contains('\0');
     if claims.exp - now > MAX_JWT_SECONDS
-        || claims.sub.is_empty()
-        || claims.sub.len() > MAX_USER_FIELD
+        || !fits(&claims.sub)
+        || !claims.name.as_deref().is_none_or(fits)
+        || !claims.email.as_deref().is_none_or(fits)
     {
         return None;
     }
@@ -243,6 +239,7 @@ fn visitor_from_jwt(token: &str, secrets: &[&str]) -> Option<Visitor> {
         user_id: Some(claims.sub),
         user_name: claims.name,
         user_email: claims.email,
+        until: Some(claims.exp * 1000),
     })
 }
 
@@ -306,6 +303,7 @@ async fn visitor(
             user_id: body.user_id.clone(),
             user_name: body.user_name.clone(),
             user_email: body.user_email.clone(),
+            until: None,
         }),
         (false, Verification::Required) => Err(invalid_hash()),
         (false, _) => Ok(Visitor::default()),
@@ -396,7 +394,8 @@ async fn create_session(
             .create_conversation(&account, agent_id, "widget", &visitor)
             .await?;
         let token = format!("wst_{}", random_base62(40));
-        let expires_at = now_ms() + SESSION_MS;
+        // An hour, or less when the visitor's token expires sooner.
+        let expires_at = (now_ms() + SESSION_MS).min(visitor.until.unwrap_or(i64::MAX));
         state
             .store
             .insert_widget_session(
@@ -477,25 +476,22 @@ async fn widget_answer(
     headers: &HeaderMap,
     work: impl AsyncFnOnce(WidgetSessionRow) -> Result<Response>,
 ) -> Response {
-    let origin = origin_of(headers).map(str::to_owned);
+    let mut matched = None;
     let answer = match per_client(state, client).await {
         Err(e) => Err(e),
         Ok(()) => match session_of(state, headers).await {
             Err(e) => Err(e),
-            Ok((session, _)) => work(session).await,
+            Ok((session, origin)) => {
+                matched = Some(origin);
+                work(session).await
+            }
         },
     };
-    let refused = matches!(
-        &answer,
-        Err(Error::Unreadable {
-            code: "origin_not_allowed",
-            ..
-        })
-    );
     let response = answer.unwrap_or_else(IntoResponse::into_response);
-    match origin {
-        Some(origin) if !refused => allow(response, &origin),
-        _ => response,
+    // Only the session's own origin may read the answer.
+    match matched {
+        Some(origin) => allow(response, &origin),
+        None => response,
     }
 }
 

@@ -59,10 +59,12 @@ pub fn passages(source: &str, text: &str) -> Vec<Passage> {
     };
     for paragraph in text.split("\n\n") {
         for sentence in paragraph.split_inclusive(['.', '!', '?']) {
-            if current.len() + sentence.len() > PASSAGE_CHARS {
-                push(&mut current);
+            for piece in pieces(sentence) {
+                if current.len() + piece.len() > PASSAGE_CHARS {
+                    push(&mut current);
+                }
+                current.push_str(piece);
             }
-            current.push_str(sentence);
         }
         if current.len() > PASSAGE_CHARS / 2 {
             push(&mut current);
@@ -74,41 +76,110 @@ pub fn passages(source: &str, text: &str) -> Vec<Passage> {
     out
 }
 
-/// The passages of everything an agent knows.
-pub fn corpus(prompt: &Prompt<'_>) -> Vec<Passage> {
-    let mut all = passages("instructions", &prompt.agent.instructions);
-    for item in prompt.knowledge {
-        all.extend(passages(&item.title, &item.text));
+/// A sentence in pieces of at most [`PASSAGE_CHARS`], cut at spaces where it can be,
+/// so that text without full stops still makes passages of a sensible size.
+fn pieces(sentence: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = sentence;
+    while rest.len() > PASSAGE_CHARS {
+        let mut cut = PASSAGE_CHARS;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let at = rest[..cut]
+            .rfind(char::is_whitespace)
+            .filter(|i| *i > 0)
+            .unwrap_or(cut);
+        out.push(&rest[..at]);
+        rest = &rest[at..];
     }
-    all
+    out.push(rest);
+    out
+}
+
+/// The query terms that count: distinct, at most this many.
+const MAX_QUERY_TERMS: usize = 32;
+
+/// What an agent knows, owned, so that the search can run off the async runtime.
+pub struct Knowledge {
+    pub instructions: String,
+    /// Title and text of each document.
+    pub documents: Vec<(String, String)>,
+}
+
+impl Knowledge {
+    pub fn of(prompt: &Prompt<'_>) -> Knowledge {
+        Knowledge {
+            instructions: prompt.agent.instructions.clone(),
+            documents: prompt
+                .knowledge
+                .iter()
+                .map(|k| (k.title.clone(), k.text.clone()))
+                .collect(),
+        }
+    }
+
+    /// Every passage.
+    pub fn corpus(&self) -> Vec<Passage> {
+        let mut all = passages("instructions", &self.instructions);
+        for (title, text) in &self.documents {
+            all.extend(passages(title, text));
+        }
+        all
+    }
+}
+
+/// The passages of what the prompt's agent knows that match its message, best first,
+/// found on a blocking thread: the work grows with the knowledge.
+pub async fn retrieve(prompt: &Prompt<'_>) -> anyhow::Result<Vec<(f64, Passage)>> {
+    let knowledge = Knowledge::of(prompt);
+    let message = prompt.message.to_owned();
+    Ok(tokio::task::spawn_blocking(move || search(&knowledge.corpus(), &message)).await?)
 }
 
 /// The passages that match `query`, best first, with their BM25 scores.
 pub fn search(corpus: &[Passage], query: &str) -> Vec<(f64, Passage)> {
-    let query: Vec<String> = terms(query);
+    let mut query: Vec<String> = terms(query);
+    query.sort();
+    query.dedup();
+    query.truncate(MAX_QUERY_TERMS);
     if query.is_empty() || corpus.is_empty() {
         return Vec::new();
     }
-    let docs: Vec<Vec<String>> = corpus.iter().map(|p| terms(&p.text)).collect();
+    // Term counts per passage, for the query's terms only.
+    let docs: Vec<(usize, HashMap<&str, f64>)> = corpus
+        .iter()
+        .map(|p| {
+            let words = terms(&p.text);
+            let mut counts: HashMap<&str, f64> = HashMap::new();
+            for word in &words {
+                if let Some(term) = query.iter().find(|t| *t == word) {
+                    *counts.entry(term.as_str()).or_default() += 1.0;
+                }
+            }
+            (words.len(), counts)
+        })
+        .collect();
     let n = docs.len() as f64;
-    let average = docs.iter().map(Vec::len).sum::<usize>() as f64 / n;
-    let mut containing: HashMap<&str, f64> = HashMap::new();
-    for term in &query {
-        let df = docs.iter().filter(|d| d.contains(term)).count() as f64;
-        containing.insert(term, df);
-    }
+    let average = (docs.iter().map(|d| d.0).sum::<usize>() as f64 / n).max(1.0);
+    let df: HashMap<&str, f64> = query
+        .iter()
+        .map(|t| {
+            let n = docs.iter().filter(|d| d.1.contains_key(t.as_str())).count();
+            (t.as_str(), n as f64)
+        })
+        .collect();
     let mut scored: Vec<(f64, Passage)> = docs
         .iter()
         .zip(corpus)
-        .map(|(doc, passage)| {
-            let length = doc.len() as f64;
-            let score = query
+        .map(|((length, counts), passage)| {
+            let length = *length as f64;
+            let score = counts
                 .iter()
-                .map(|term| {
-                    let tf = doc.iter().filter(|w| *w == term).count() as f64;
-                    let df = containing.get(term.as_str()).copied().unwrap_or(0.0);
+                .map(|(term, tf)| {
+                    let df = df.get(term).copied().unwrap_or(0.0);
                     let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * length / average.max(1.0)))
+                    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * length / average))
                 })
                 .sum::<f64>();
             (score, passage.clone())
@@ -122,9 +193,9 @@ pub fn search(corpus: &[Passage], query: &str) -> Vec<(f64, Passage)> {
 pub struct Builtin;
 
 impl Builtin {
-    fn answer(prompt: &Prompt<'_>) -> String {
-        let found = search(&corpus(prompt), prompt.message);
-        match found.first() {
+    async fn answer(prompt: &Prompt<'_>) -> anyhow::Result<String> {
+        let found = retrieve(prompt).await?;
+        Ok(match found.first() {
             Some((_, best)) if best.source == "instructions" => best.text.clone(),
             Some((_, best)) => format!("From \u{201c}{}\u{201d}: {}", best.source, best.text),
             None if prompt.history.is_empty() && !prompt.agent.first_message.is_empty() => format!(
@@ -134,7 +205,7 @@ impl Builtin {
             None => "I found nothing about that in what I know. Try other words, or ask about \
                      something in my documents."
                 .to_owned(),
-        }
+        })
     }
 }
 
@@ -142,7 +213,7 @@ impl Responder for Builtin {
     fn reply<'a>(&'a self, prompt: &'a Prompt<'a>) -> ReplyFuture<'a> {
         Box::pin(async move {
             Ok(Reply {
-                content: Builtin::answer(prompt),
+                content: Builtin::answer(prompt).await?,
                 engine: ENGINE,
             })
         })
@@ -185,5 +256,11 @@ mod tests {
         let cut = passages("doc", &long);
         assert!(cut.len() > 2);
         assert!(cut.iter().all(|p| p.text.len() <= PASSAGE_CHARS + 20));
+        // Without any full stop, and even without spaces.
+        for text in ["word ".repeat(2000), "é".repeat(2000)] {
+            let cut = passages("doc", &text);
+            assert!(cut.len() > 2, "{}", cut.len());
+            assert!(cut.iter().all(|p| p.text.len() <= PASSAGE_CHARS), "{cut:?}");
+        }
     }
 }

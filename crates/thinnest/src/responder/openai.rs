@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::builtin::{corpus, search};
+use super::builtin::retrieve;
 use super::{Prompt, Reply, ReplyFuture, Responder};
 use crate::config::Secret;
 
@@ -34,9 +34,9 @@ impl OpenAi {
         })
     }
 
-    fn messages(prompt: &Prompt<'_>) -> Vec<Value> {
+    async fn messages(prompt: &Prompt<'_>) -> anyhow::Result<Vec<Value>> {
         let mut system = prompt.agent.instructions.clone();
-        let found = search(&corpus(prompt), prompt.message);
+        let found = retrieve(prompt).await?;
         if !found.is_empty() {
             system.push_str("\n\nAnswer from these passages of your knowledge when they help:");
             for (_, passage) in found.iter().take(CONTEXT_PASSAGES) {
@@ -51,14 +51,16 @@ impl OpenAi {
                 .map(|m| json!({"role": m.role, "content": m.content})),
         );
         messages.push(json!({"role": "user", "content": prompt.message}));
-        messages
+        Ok(messages)
     }
 
     async fn complete(&self, prompt: &Prompt<'_>) -> anyhow::Result<Reply> {
         let mut request = self
             .http
             .post(format!("{}/chat/completions", self.base))
-            .json(&json!({"model": prompt.agent.model, "messages": OpenAi::messages(prompt)}));
+            .json(
+                &json!({"model": prompt.agent.model, "messages": OpenAi::messages(prompt).await?}),
+            );
         if let Some(key) = &self.key {
             request = request.bearer_auth(key.expose());
         }
@@ -72,7 +74,12 @@ impl OpenAi {
         if !status.is_success() {
             anyhow::bail!("the language model server answered {status}");
         }
-        let body: Value = response.json().await?;
+        let body: Value = response.json().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the language model server sent unreadable JSON: {}",
+                e.without_url()
+            )
+        })?;
         let content = body["choices"][0]["message"]["content"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("the language model server sent no message"))?;

@@ -49,6 +49,8 @@ pub struct Visitor {
     pub user_id: Option<String>,
     pub user_name: Option<String>,
     pub user_email: Option<String>,
+    /// When what vouched for the visitor (a JWT) stops counting, in unix ms.
+    pub until: Option<i64>,
 }
 
 /// A widget session found by its token.
@@ -232,6 +234,18 @@ impl Store {
         .bind(now_ms())
         .fetch_one(self.pool())
         .await
+    }
+
+    /// How much text an agent's knowledge holds, in characters.
+    pub async fn knowledge_size(&self, account_id: &str, agent_id: &str) -> sqlx::Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(LENGTH(text)), 0) FROM knowledge WHERE account_id = $1 AND agent_id = $2",
+        )
+        .bind(account_id)
+        .bind(agent_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
     }
 
     /// An agent's knowledge, oldest first.

@@ -145,6 +145,28 @@ async fn allowed_origins_get_sessions_and_cors_headers_and_others_get_neither() 
     );
     let no = preflight("https://evil.example").await.unwrap();
     assert!(no.headers().get("access-control-allow-origin").is_none());
+    // The messages' preflight names the agent too; without it, no CORS.
+    for (query, expected) in [
+        (format!("?agent_id={agent}"), Some(SHOP)),
+        (String::new(), None),
+    ] {
+        let answer = app
+            .request(Method::OPTIONS, &format!("/widget/messages{query}"))
+            .header("origin", SHOP)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        let got = answer
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(got.as_deref(), expected, "{query}");
+    }
 
     // Messages: with the session's token, from its origin only.
     let token = created["session_token"].as_str().unwrap();
