@@ -220,9 +220,14 @@ fn agent_id(id: &str) -> Result<&str> {
 }
 
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<AgentRow> {
+    find_agent(state, &caller.account_id, id).await
+}
+
+/// The account's agent with this id, or not found.
+pub(crate) async fn find_agent(state: &AppState, account_id: &str, id: &str) -> Result<AgentRow> {
     state
         .store
-        .get_agent(&caller.account_id, agent_id(id)?)
+        .get_agent(account_id, agent_id(id)?)
         .await?
         .ok_or_else(|| Error::not_found("agent"))
 }

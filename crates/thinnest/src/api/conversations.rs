@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::agents::find_agent;
 use super::page::PageQuery;
 use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
@@ -255,15 +256,7 @@ async fn send_message(
             .filter(|c| c.agent_id == body.agent_id)
             .ok_or_else(|| Error::not_found("conversation with that agent"))?,
         None => {
-            if !is_id("agent", &body.agent_id)
-                || state
-                    .store
-                    .get_agent(account, &body.agent_id)
-                    .await?
-                    .is_none()
-            {
-                return Err(Error::not_found("agent"));
-            }
+            find_agent(&state, account, &body.agent_id).await?;
             state
                 .store
                 .create_conversation(account, &body.agent_id, "api", &Visitor::default())

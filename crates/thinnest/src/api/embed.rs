@@ -9,12 +9,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::agents::find_agent;
 use super::validate::Check;
 use super::{ApiJson, ApiPath, ErrorResponses};
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::{Error, Result};
-use crate::ids::is_id;
 use crate::store::conversations::EmbedRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -148,17 +148,7 @@ pub async fn settings(state: &AppState, account_id: &str, agent_id: &str) -> Res
 }
 
 async fn agent_of(state: &AppState, caller: &Caller, id: &str) -> Result<String> {
-    if is_id("agent", id)
-        && state
-            .store
-            .get_agent(&caller.account_id, id)
-            .await?
-            .is_some()
-    {
-        Ok(id.to_owned())
-    } else {
-        Err(Error::not_found("agent"))
-    }
+    Ok(find_agent(state, &caller.account_id, id).await?.id)
 }
 
 /// The agent's embed settings.

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::agents::find_agent;
 use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::AppState;
@@ -174,15 +175,7 @@ async fn add_knowledge(
     check.text("title", &body.title, 1, MAX_TITLE);
     check.text("text", &body.text, 1, MAX_TEXT_BYTES);
     check.finish()?;
-    if !is_id("agent", &body.agent_id)
-        || state
-            .store
-            .get_agent(&caller.account_id, &body.agent_id)
-            .await?
-            .is_none()
-    {
-        return Err(Error::not_found("agent"));
-    }
+    find_agent(&state, &caller.account_id, &body.agent_id).await?;
     let held = state
         .store
         .knowledge_size(&caller.account_id, &body.agent_id)
@@ -215,15 +208,7 @@ async fn list_knowledge(
     ApiQuery(query): ApiQuery<AgentQuery>,
 ) -> Result<Json<KnowledgeList>> {
     caller.require(Permission::AgentsRead)?;
-    if !is_id("agent", &query.agent_id)
-        || state
-            .store
-            .get_agent(&caller.account_id, &query.agent_id)
-            .await?
-            .is_none()
-    {
-        return Err(Error::not_found("agent"));
-    }
+    find_agent(&state, &caller.account_id, &query.agent_id).await?;
     let rows = state
         .store
         .knowledge(&caller.account_id, &query.agent_id)

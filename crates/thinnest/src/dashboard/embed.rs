@@ -9,10 +9,10 @@ use serde::Deserialize;
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, render, status_with};
 use crate::AppState;
+use crate::api::agents::find_agent;
 use crate::api::embed::{Embed, Verification, save, settings};
 use crate::auth::Permission;
 use crate::error::Error;
-use crate::ids::is_id;
 
 #[derive(Template)]
 #[template(path = "embed.html")]
@@ -39,11 +39,9 @@ async fn page(
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let account = &signed_in.session.account_id;
-    let agent = match is_id("agent", id) {
-        true => state.store.get_agent(account, id).await?,
-        false => None,
-    }
-    .ok_or(PageError::NotFound)?;
+    let agent = find_agent(state, account, id)
+        .await
+        .map_err(|_| PageError::NotFound)?;
     let embed = match shown {
         Some(embed) => embed,
         None => settings(state, account, &agent.id).await?,
@@ -91,9 +89,9 @@ pub async fn save_embed(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::AgentsWrite)?;
     let account = &signed_in.session.account_id;
-    if !is_id("agent", &id) || state.store.get_agent(account, &id).await?.is_none() {
-        return Err(PageError::NotFound);
-    }
+    find_agent(&state, account, &id)
+        .await
+        .map_err(|_| PageError::NotFound)?;
     let sent = Embed {
         allowed_origins: form
             .origins
