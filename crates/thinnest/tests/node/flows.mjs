@@ -94,6 +94,27 @@ try {
   assert.ok(!(await page.content()).includes(key), 'the key is shown once');
   assert.ok((await page.content()).includes(`tai_…${key.slice(-4)}`));
 
+  // An agent made over the API with an editor key, then its website chat page:
+  // the snippet, and Allowed Origins saved normalised.
+  await page.getByLabel('Name').fill('agent maker');
+  await page.getByLabel('Role').selectOption('editor');
+  await page.getByRole('button', { name: 'Generate API key' }).click();
+  await page.getByText('will not be shown again').waitFor();
+  const editorKey = await page.inputValue('#new-key');
+  execFileSync('curl', ['-s', '-f', '-o', '/dev/null', '--cacert', ca, `${base}/agents`,
+    '-H', `Authorization: Bearer ${editorKey}`, '-H', 'Content-Type: application/json',
+    '-d', '{"name":"Concierge","first_message":"Hello!"}']);
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.getByRole('link', { name: 'Embed Concierge on a website' }).click();
+  assert.match(await page.inputValue('#snippet'), /<script src="https:\/\/[^"]+\/embed\.js" data-agent-id="agent_[0-9a-f]{32}" async><\/script>/);
+  await shot(page, 'agent-embed');
+  await page.getByLabel('Allowed Origins, one per line').fill('HTTPS://Shop.Example.com/\nhttps://*.example.org');
+  await page.getByLabel(/Required: only visitors/).check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved.').waitFor();
+  assert.equal(await page.inputValue('#origins'), 'https://*.example.org\nhttps://shop.example.com');
+  await shot(page, 'agent-embed-saved');
+
   // Webhooks: reveal the secret, add an endpoint, send a test event, read the
   // delivery's request and response, redeliver, rotate the secret.
   await page.getByRole('link', { name: 'Webhooks' }).click();
