@@ -23,7 +23,7 @@ use crate::auth::{Caller, Permission};
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::ids::is_id;
-use crate::responder::Prompt;
+use crate::responder::{Pieces, Prompt};
 use crate::store::conversations::{ConversationRow, MessageRow, Visitor};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -142,6 +142,7 @@ pub async fn converse(
     account_id: &str,
     conversation: &ConversationRow,
     message: &str,
+    pieces: Option<Pieces<'_>>,
 ) -> Result<MessageRow> {
     if conversation.ended_at.is_some() {
         return Err(Error::Conflict(
@@ -166,7 +167,7 @@ pub async fn converse(
     let reply = state
         .engines
         .for_agent(&agent)
-        .reply(&prompt)
+        .reply(&prompt, pieces)
         .await
         .map_err(|e| {
             tracing::warn!(error = %format!("{e:#}"), "the agent's engine failed");
@@ -196,30 +197,56 @@ fn conversation_id(id: &str) -> Result<&str> {
     }
 }
 
-/// The answer as server-sent events: `delta` events with pieces of the reply, then
-/// `done` with the whole exchange.
-pub fn stream(exchange: &Exchange) -> Response {
-    let mut events = Vec::new();
-    let mut piece = String::new();
-    for word in exchange.reply.content.split_inclusive(' ') {
-        piece.push_str(word);
-        if piece.len() >= 24 {
-            events.push(
+/// The answer as server-sent events while the engine makes it: `delta` events with
+/// pieces of the reply, then `done` with the whole exchange, or `error`.
+fn stream(
+    state: AppState,
+    account: String,
+    conversation: ConversationRow,
+    message: String,
+) -> Response {
+    let (events, received) = tokio::sync::mpsc::unbounded_channel::<SseEvent>();
+    tokio::spawn(async move {
+        let deltas = events.clone();
+        let pieces = move |piece: &str| {
+            let _ = deltas.send(SseEvent::default().event("delta").data(piece));
+        };
+        let last = match converse(&state, &account, &conversation, &message, Some(&pieces)).await {
+            Ok(reply) => {
+                let exchange = Exchange {
+                    conversation_id: conversation.id,
+                    reply: reply.into(),
+                };
                 SseEvent::default()
-                    .event("delta")
-                    .data(std::mem::take(&mut piece)),
-            );
-        }
-    }
-    if !piece.is_empty() {
-        events.push(SseEvent::default().event("delta").data(piece));
-    }
-    let done = serde_json::to_string(exchange).unwrap_or_default();
-    events.push(SseEvent::default().event("done").data(done));
-    Sse::new(futures_util::stream::iter(
-        events.into_iter().map(Ok::<_, Infallible>),
-    ))
-    .into_response()
+                    .event("done")
+                    .data(serde_json::to_string(&exchange).unwrap_or_default())
+            }
+            Err(e) => {
+                let (code, message) = match e {
+                    Error::Unreadable { code, message, .. } => (code, message),
+                    Error::Conflict(message) => ("conflict", message),
+                    Error::NotFound(message) => ("not_found", message),
+                    other => {
+                        tracing::error!(error = %format!("{other:#}"), "a streamed reply failed");
+                        (
+                            "internal_error",
+                            "Something went wrong on our side.".to_owned(),
+                        )
+                    }
+                };
+                let body = serde_json::json!({"error": code, "message": message});
+                SseEvent::default().event("error").data(body.to_string())
+            }
+        };
+        let _ = events.send(last);
+    });
+    let stream = futures_util::stream::unfold(received, |mut received| async move {
+        received
+            .recv()
+            .await
+            .map(|event| (Ok::<_, Infallible>(event), received))
+    });
+    Sse::new(stream).into_response()
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -263,14 +290,14 @@ async fn send_message(
                 .await?
         }
     };
-    let reply = converse(&state, account, &conversation, &body.message).await?;
+    if wants_stream(&headers) {
+        return Ok(stream(state, account.clone(), conversation, body.message));
+    }
+    let reply = converse(&state, account, &conversation, &body.message, None).await?;
     let exchange = Exchange {
         conversation_id: conversation.id,
         reply: reply.into(),
     };
-    if wants_stream(&headers) {
-        return Ok(stream(&exchange));
-    }
     Ok(Json(exchange).into_response())
 }
 

@@ -514,7 +514,14 @@ async fn send_message(
             .conversation(&session.account_id, &session.conversation_id)
             .await?
             .ok_or_else(|| Error::not_found("conversation"))?;
-        let reply = converse(&state, &session.account_id, &conversation, &body.message).await?;
+        let reply = converse(
+            &state,
+            &session.account_id,
+            &conversation,
+            &body.message,
+            None,
+        )
+        .await?;
         Ok(Json(WidgetReply {
             reply: reply.into(),
         })

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Prompt, Reply, ReplyFuture, Responder};
+use super::{Pieces, Prompt, Reply, ReplyFuture, Responder};
 
 /// The model name that selects this engine.
 pub const MODEL: &str = "builtin";
@@ -210,10 +210,16 @@ impl Builtin {
 }
 
 impl Responder for Builtin {
-    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>) -> ReplyFuture<'a> {
+    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>, pieces: Option<Pieces<'a>>) -> ReplyFuture<'a> {
         Box::pin(async move {
+            let content = Builtin::answer(prompt).await?;
+            if let Some(pieces) = pieces {
+                for word in content.split_inclusive(' ') {
+                    pieces(word);
+                }
+            }
             Ok(Reply {
-                content: Builtin::answer(prompt).await?,
+                content,
                 engine: ENGINE,
             })
         })

@@ -34,8 +34,13 @@ pub struct Reply {
 
 pub type ReplyFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Reply>> + Send + 'a>>;
 
+/// Where an engine hands pieces of its reply as they come, when the client streams.
+pub type Pieces<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
 pub trait Responder: Send + Sync {
-    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>) -> ReplyFuture<'a>;
+    /// The whole reply; with `pieces`, its text is also handed over piece by piece
+    /// while it is being made.
+    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>, pieces: Option<Pieces<'a>>) -> ReplyFuture<'a>;
 }
 
 /// The engines this server has: the built-in one always, the other when configured.

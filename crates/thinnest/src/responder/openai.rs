@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::builtin::retrieve;
-use super::{Prompt, Reply, ReplyFuture, Responder};
+use super::{Pieces, Prompt, Reply, ReplyFuture, Responder};
 use crate::config::Secret;
 
 const ENGINE: &str = "openai";
@@ -54,13 +54,19 @@ impl OpenAi {
         Ok(messages)
     }
 
-    async fn complete(&self, prompt: &Prompt<'_>) -> anyhow::Result<Reply> {
+    async fn complete(
+        &self,
+        prompt: &Prompt<'_>,
+        pieces: Option<Pieces<'_>>,
+    ) -> anyhow::Result<Reply> {
         let mut request = self
             .http
             .post(format!("{}/chat/completions", self.base))
-            .json(
-                &json!({"model": prompt.agent.model, "messages": OpenAi::messages(prompt).await?}),
-            );
+            .json(&json!({
+                "model": prompt.agent.model,
+                "messages": OpenAi::messages(prompt).await?,
+                "stream": pieces.is_some(),
+            }));
         if let Some(key) = &self.key {
             request = request.bearer_auth(key.expose());
         }
@@ -73,6 +79,12 @@ impl OpenAi {
         let status = response.status();
         if !status.is_success() {
             anyhow::bail!("the language model server answered {status}");
+        }
+        if let Some(pieces) = pieces {
+            return Ok(Reply {
+                content: OpenAi::streamed(response, pieces).await?,
+                engine: ENGINE,
+            });
         }
         let body: Value = response.json().await.map_err(|e| {
             anyhow::anyhow!(
@@ -90,8 +102,49 @@ impl OpenAi {
     }
 }
 
+impl OpenAi {
+    /// Reads a streamed completion (server-sent events of `choices[0].delta.content`,
+    /// ending with `[DONE]`), handing each piece on; returns the whole text.
+    async fn streamed(response: reqwest::Response, pieces: Pieces<'_>) -> anyhow::Result<String> {
+        use futures_util::StreamExt;
+        let mut body = response.bytes_stream();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut content = String::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                anyhow::anyhow!(
+                    "the language model server's stream broke: {}",
+                    e.without_url()
+                )
+            })?;
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim().strip_prefix("data:") else {
+                    continue;
+                };
+                let data = data.trim();
+                if data == "[DONE]" {
+                    return Ok(content);
+                }
+                let event: Value = serde_json::from_str(data)?;
+                if let Some(piece) = event["choices"][0]["delta"]["content"].as_str() {
+                    pieces(piece);
+                    content.push_str(piece);
+                }
+            }
+        }
+        anyhow::ensure!(
+            !content.is_empty(),
+            "the language model server's stream ended early"
+        );
+        Ok(content)
+    }
+}
+
 impl Responder for OpenAi {
-    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>) -> ReplyFuture<'a> {
-        Box::pin(self.complete(prompt))
+    fn reply<'a>(&'a self, prompt: &'a Prompt<'a>, pieces: Option<Pieces<'a>>) -> ReplyFuture<'a> {
+        Box::pin(self.complete(prompt, pieces))
     }
 }

@@ -441,6 +441,29 @@ async fn an_openai_compatible_server_answers_for_agents_with_a_model() {
         .map(|m| m["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    // Streamed: the server's pieces pass through as they come, then the whole exchange.
+    let streamed = app
+        .request(Method::POST, "/conversations")
+        .bearer_auth(&admin.key)
+        .header("accept", "text/event-stream")
+        .json(&json!({"agent_id": agent, "conversation_id": conversation, "message": "stream it"}))
+        .send()
+        .await
+        .unwrap();
+    let text = streamed.text().await.unwrap();
+    let deltas: String = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("event: delta\ndata: "))
+        .collect();
+    let expected = "[gpt-test] you said: stream it; context: false ";
+    assert_eq!(deltas, expected, "{text}");
+    assert!(text.contains("event: done"), "{text}");
+    let calls = llm.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(calls[2]["body"]["stream"], true);
+    let (_, stored) = app
+        .get(&format!("/conversations/{conversation}"), &admin.key)
+        .await;
+    assert_eq!(stored["messages"][5]["content"], expected);
     // The built-in model still answers without the server.
     let builtin = agent_with(&app, &admin.key, "builtin").await;
     let (_, local) = say(
@@ -450,7 +473,7 @@ async fn an_openai_compatible_server_answers_for_agents_with_a_model() {
     )
     .await;
     assert_eq!(local["reply"]["engine"], "builtin");
-    assert_eq!(llm.received().len(), 2);
+    assert_eq!(llm.received().len(), 3);
 }
 
 #[tokio::test]
@@ -465,4 +488,18 @@ async fn an_engine_that_does_not_answer_is_a_502() {
     )
     .await;
     assert_error(&got, StatusCode::BAD_GATEWAY, "engine_unavailable");
+    // Streaming had already answered 200: the failure comes as an `error` event.
+    let streamed = app
+        .request(Method::POST, "/conversations")
+        .bearer_auth(&admin.key)
+        .header("accept", "text/event-stream")
+        .json(&json!({"agent_id": agent, "message": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    let text = streamed.text().await.unwrap();
+    assert!(
+        text.contains("event: error") && text.contains("engine_unavailable"),
+        "{text}"
+    );
 }

@@ -1,7 +1,7 @@
 """A local stand-in for an OpenAI-compatible chat completions server. Prints
 `listening <port>`, then one JSON line per request (its path, Authorization and body).
 It answers with the model's name, the user's last message, and whether the system
-message carried any knowledge passages."""
+message carried any knowledge passages; streamed word by word when asked to stream."""
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +16,19 @@ class Handler(BaseHTTPRequestHandler):
         system = body["messages"][0]["content"]
         last = body["messages"][-1]["content"]
         content = f"[{body['model']}] you said: {last}; context: {str('returns' in system).lower()}"
+        if body.get("stream"):
+            # Server-sent events, a word at a time, as OpenAI-compatible servers stream.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for word in content.split(" "):
+                piece = json.dumps({"choices": [{"index": 0, "delta": {"content": word + " "}}]})
+                self.wfile.write(f"data: {piece}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.close_connection = True
+            return
         reply = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
                             "choices": [{"index": 0, "finish_reason": "stop",
                                          "message": {"role": "assistant", "content": content}}]}).encode()
