@@ -28,6 +28,48 @@ async fn say(app: &TestApp, key: &str, body: Value) -> (StatusCode, Value) {
     app.post("/conversations", key, body).await
 }
 
+/// The same, asking for server-sent events; returns the raw event stream.
+async fn say_streaming(app: &TestApp, key: &str, body: Value) -> String {
+    let response = app
+        .request(Method::POST, "/conversations")
+        .bearer_auth(key)
+        .header("accept", "text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    response.text().await.unwrap()
+}
+
+/// Uploads a file to an agent's knowledge as multipart.
+async fn upload(
+    app: &TestApp,
+    key: &str,
+    agent: &str,
+    name: &str,
+    bytes: &[u8],
+) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("agent_id", agent.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+        );
+    send(
+        app.request(Method::POST, "/knowledge")
+            .bearer_auth(key)
+            .multipart(form),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_builtin_engine_answers_from_an_uploaded_document() {
     let app = TestApp::spawn().await;
@@ -43,21 +85,8 @@ async fn the_builtin_engine_answers_from_an_uploaded_document() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{doc}");
-    let form = reqwest::multipart::Form::new()
-        .text("agent_id", agent.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(
-                b"# Opening hours\n\nThe shop opens at 9 and closes at 18 on weekdays.".to_vec(),
-            )
-            .file_name("hours.md"),
-        );
-    let uploaded = send(
-        app.request(Method::POST, "/knowledge")
-            .bearer_auth(&admin.key)
-            .multipart(form),
-    )
-    .await;
+    let hours = b"# Opening hours\n\nThe shop opens at 9 and closes at 18 on weekdays.";
+    let uploaded = upload(&app, &admin.key, &agent, "hours.md", hours).await;
     assert_eq!(uploaded.0, StatusCode::CREATED, "{}", uploaded.1);
     assert_eq!(uploaded.1["title"], "hours.md");
     let (_, list) = app
@@ -94,22 +123,12 @@ async fn the_builtin_engine_answers_from_an_uploaded_document() {
     );
 
     // Server-sent events on request.
-    let streamed = app
-        .request(Method::POST, "/conversations")
-        .bearer_auth(&admin.key)
-        .header("accept", "text/event-stream")
-        .json(&json!({"agent_id": agent, "message": "refunds card"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(streamed.status(), StatusCode::OK);
-    assert!(
-        streamed.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let text = streamed.text().await.unwrap();
+    let text = say_streaming(
+        &app,
+        &admin.key,
+        json!({"agent_id": agent, "message": "refunds card"}),
+    )
+    .await;
     assert!(
         text.contains("event: delta") && text.contains("event: done"),
         "{text}"
@@ -295,35 +314,13 @@ async fn conversations_and_knowledge_check_roles_accounts_and_input() {
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
     );
-    let pdf = reqwest::multipart::Form::new()
-        .text("agent_id", agent.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"%PDF".to_vec()).file_name("a.pdf"),
-        );
-    let refused = send(
-        app.request(Method::POST, "/knowledge")
-            .bearer_auth(&admin.key)
-            .multipart(pdf),
-    )
-    .await;
+    let refused = upload(&app, &admin.key, &agent, "a.pdf", b"%PDF").await;
     assert_error(
         &refused,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
-    let broken = reqwest::multipart::Form::new()
-        .text("agent_id", agent.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"{not json".to_vec()).file_name("a.json"),
-        );
-    let refused = send(
-        app.request(Method::POST, "/knowledge")
-            .bearer_auth(&admin.key)
-            .multipart(broken),
-    )
-    .await;
+    let refused = upload(&app, &admin.key, &agent, "a.json", b"{not json").await;
     assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
 
     // Ending: once, then no more messages.
@@ -442,15 +439,8 @@ async fn an_openai_compatible_server_answers_for_agents_with_a_model() {
         .collect();
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
     // Streamed: the server's pieces pass through as they come, then the whole exchange.
-    let streamed = app
-        .request(Method::POST, "/conversations")
-        .bearer_auth(&admin.key)
-        .header("accept", "text/event-stream")
-        .json(&json!({"agent_id": agent, "conversation_id": conversation, "message": "stream it"}))
-        .send()
-        .await
-        .unwrap();
-    let text = streamed.text().await.unwrap();
+    let body = json!({"agent_id": agent, "conversation_id": conversation, "message": "stream it"});
+    let text = say_streaming(&app, &admin.key, body).await;
     let deltas: String = text
         .split("\n\n")
         .filter_map(|e| e.strip_prefix("event: delta\ndata: "))
@@ -489,15 +479,12 @@ async fn an_engine_that_does_not_answer_is_a_502() {
     .await;
     assert_error(&got, StatusCode::BAD_GATEWAY, "engine_unavailable");
     // Streaming had already answered 200: the failure comes as an `error` event.
-    let streamed = app
-        .request(Method::POST, "/conversations")
-        .bearer_auth(&admin.key)
-        .header("accept", "text/event-stream")
-        .json(&json!({"agent_id": agent, "message": "hello"}))
-        .send()
-        .await
-        .unwrap();
-    let text = streamed.text().await.unwrap();
+    let text = say_streaming(
+        &app,
+        &admin.key,
+        json!({"agent_id": agent, "message": "hello"}),
+    )
+    .await;
     assert!(
         text.contains("event: error") && text.contains("engine_unavailable"),
         "{text}"
