@@ -45,9 +45,10 @@ pub enum Error {
         message: String,
         fields: BTreeMap<String, String>,
     },
-    /// A request the server could not read: malformed JSON, wrong content type, too large…
+    /// An error with its own status and code: a body the server could not read (malformed
+    /// JSON, wrong content type, too large), `origin_not_allowed`, `engine_unavailable`…
     #[error("{message}")]
-    Unreadable {
+    Coded {
         status: StatusCode,
         code: &'static str,
         message: String,
@@ -67,7 +68,7 @@ impl Error {
 
     /// An error with its own status and code, e.g. 403 `origin_not_allowed`.
     pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Error::Unreadable {
+        Error::Coded {
             status,
             code,
             message: message.into(),
@@ -83,7 +84,7 @@ impl Error {
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded"),
             Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-            Error::Unreadable { status, code, .. } => (*status, code),
+            Error::Coded { status, code, .. } => (*status, code),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -182,12 +183,12 @@ impl From<JsonRejection> for Error {
     fn from(rejection: JsonRejection) -> Self {
         let detail = rejection_detail(&rejection.body_text());
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Error::Unreadable {
+            StatusCode::PAYLOAD_TOO_LARGE => Error::Coded {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 code: "payload_too_large",
                 message: "The request body is larger than this endpoint accepts.".to_owned(),
             },
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::Unreadable {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::Coded {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 code: "unsupported_media_type",
                 message: "Send the body as JSON with `Content-Type: application/json`.".to_owned(),
@@ -196,7 +197,7 @@ impl From<JsonRejection> for Error {
                 fields: field_problem(&detail).into_iter().collect(),
                 message: format!("The JSON body does not fit this endpoint: {detail}"),
             },
-            _ => Error::Unreadable {
+            _ => Error::Coded {
                 status: StatusCode::BAD_REQUEST,
                 code: "malformed_json",
                 message: format!("The body is not valid JSON: {detail}"),
@@ -219,7 +220,7 @@ impl From<QueryRejection> for Error {
 
 impl From<PathRejection> for Error {
     fn from(rejection: PathRejection) -> Self {
-        Error::Unreadable {
+        Error::Coded {
             status: StatusCode::BAD_REQUEST,
             code: "bad_path",
             message: rejection_detail(&rejection.body_text()),

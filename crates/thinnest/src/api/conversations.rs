@@ -223,7 +223,7 @@ fn stream(
             }
             Err(e) => {
                 let (code, message) = match e {
-                    Error::Unreadable { code, message, .. } => (code, message),
+                    Error::Coded { code, message, .. } => (code, message),
                     Error::Conflict(message) => ("conflict", message),
                     Error::NotFound(message) => ("not_found", message),
                     other => {

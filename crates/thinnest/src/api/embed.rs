@@ -36,7 +36,7 @@ pub enum Verification {
 }
 
 impl Verification {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Verification::Off => "off",
             Verification::Optional => "optional",

@@ -7,12 +7,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::{PageError, PageForm, render, status_with};
+use super::{PageError, PageForm, form_problem, render, status_with};
 use crate::AppState;
 use crate::api::agents::find_agent;
 use crate::api::embed::{Embed, Verification, save, settings};
 use crate::auth::Permission;
-use crate::error::Error;
 
 #[derive(Template)]
 #[template(path = "embed.html")]
@@ -52,11 +51,7 @@ async fn page(
         agent_name: agent.name,
         base: state.link_base().to_owned(),
         origins: embed.allowed_origins.join("\n"),
-        verification: match embed.identity_verification {
-            Verification::Off => "off",
-            Verification::Optional => "optional",
-            Verification::Required => "required",
-        },
+        verification: embed.identity_verification.as_str(),
         can_edit: Permission::AgentsWrite.allowed_for(signed_in.role()),
         notice,
         error,
@@ -104,14 +99,9 @@ pub async fn save_embed(
     };
     match save(&state, account, &id, sent.clone()).await {
         Ok(saved) => page(&state, &signed_in, &id, Some("Saved."), None, Some(saved)).await,
-        Err(Error::Invalid { fields, .. }) => {
-            let error = fields
-                .into_iter()
-                .map(|(field, problem)| format!("{field} {problem}"))
-                .collect::<Vec<_>>()
-                .join("; ");
+        Err(e) => {
+            let error = form_problem(e)?;
             page(&state, &signed_in, &id, None, Some(error), Some(sent)).await
         }
-        Err(e) => Err(PageError::Internal(e.into())),
     }
 }

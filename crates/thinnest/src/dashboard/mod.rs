@@ -229,6 +229,22 @@ pub fn status_with<T>(error: &Option<T>) -> StatusCode {
     }
 }
 
+/// An API error as a form's page shows it: what was wrong with the input, or a
+/// conflict's reason. Errors a form cannot cause stay errors.
+pub fn form_problem(error: crate::error::Error) -> Result<String, PageError> {
+    use crate::error::Error;
+    match error {
+        Error::Invalid { fields, .. } => Ok(fields
+            .into_iter()
+            .map(|(field, problem)| format!("{field} {problem}"))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Error::Conflict(message) => Ok(message),
+        Error::NotFound(_) => Err(PageError::NotFound),
+        other => Err(PageError::Internal(other.into())),
+    }
+}
+
 /// Renders a template with a status.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

@@ -8,27 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::{CsrfForm, PageError, PageForm, render, status_with};
+use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
 use crate::AppState;
 use crate::api::webhooks::{self as api, CreateEndpoint, Endpoint, UpdateEndpoint};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::Error;
 use crate::webhooks::signing_secrets;
-
-/// An API error as the page shows it; errors a form cannot cause stay errors.
-fn shown(error: Error) -> Result<String, PageError> {
-    match error {
-        Error::Invalid { fields, .. } => Ok(fields
-            .into_iter()
-            .map(|(field, problem)| format!("{field} {problem}"))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Error::Conflict(message) => Ok(message),
-        Error::NotFound(_) => Err(PageError::NotFound),
-        other => Err(PageError::Internal(other.into())),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "webhooks.html")]
@@ -111,7 +97,7 @@ async fn settle_list(
 ) -> Result<Response, PageError> {
     match outcome {
         Ok(notice) => webhooks_page(state, signed_in, Some(notice), None).await,
-        Err(e) => webhooks_page(state, signed_in, None, Some(shown(e)?)).await,
+        Err(e) => webhooks_page(state, signed_in, None, Some(form_problem(e)?)).await,
     }
 }
 
@@ -338,6 +324,6 @@ async fn settle(
 ) -> Result<Response, PageError> {
     match outcome {
         Ok(notice) => endpoint_page(state, signed_in, id, Some(notice.to_owned()), None).await,
-        Err(e) => endpoint_page(state, signed_in, id, None, Some(shown(e)?)).await,
+        Err(e) => endpoint_page(state, signed_in, id, None, Some(form_problem(e)?)).await,
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::client::{Answer, DeliveryClient};
-use super::signing_secrets;
+use super::{SigningSecrets, signing_secrets};
 use crate::AppState;
 use crate::auth::Role;
 use crate::clock::now_ms;
@@ -160,10 +160,29 @@ impl Dispatcher {
         permit: OwnedSemaphorePermit,
     ) {
         let started = std::time::Instant::now();
-        let mut next = Some(delivery);
+        // Opened once per run (a second at most): a rotation shows from the next run.
+        let secrets = match signing_secrets(&self.state, &endpoint.account_id).await {
+            Ok(secrets) => Some(secrets),
+            Err(e) => {
+                // The server's fault (a wrong encryption key, the database): it does not
+                // count against the endpoint.
+                tracing::error!(error = %format!("{e:#}"), "cannot open an account's signing secret");
+                let at = now_ms() + ms(OWN_FAULT_WAIT);
+                let released = self
+                    .state
+                    .store
+                    .release_delivery(&delivery.id, &delivery.lease, at)
+                    .await;
+                if let Err(e) = released {
+                    tracing::warn!(error = %e, "could not release a webhook delivery");
+                }
+                None
+            }
+        };
+        let mut next = secrets.as_ref().map(|_| delivery);
         let mut sent = 0;
-        while let Some(delivery) = next.take() {
-            match self.attempt(&endpoint, &delivery).await {
+        while let (Some(delivery), Some(secrets)) = (next.take(), &secrets) {
+            match self.attempt(&endpoint, &delivery, secrets).await {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -197,37 +216,35 @@ impl Dispatcher {
     }
 
     /// Makes one attempt and settles it; true when the endpoint answered 2xx.
-    async fn attempt(&self, endpoint: &DueEndpoint, delivery: &Claimed) -> anyhow::Result<bool> {
+    async fn attempt(
+        &self,
+        endpoint: &DueEndpoint,
+        delivery: &Claimed,
+        secrets: &SigningSecrets,
+    ) -> anyhow::Result<bool> {
         let state = &self.state;
         let attempted_at = now_ms();
-        let secrets = match signing_secrets(state, &endpoint.account_id).await {
-            Ok(secrets) => secrets,
-            Err(e) => {
-                // The server's fault (a wrong encryption key, the database): it does not
-                // count against the endpoint.
-                tracing::error!(error = %format!("{e:#}"), "cannot open an account's signing secret");
-                let at = attempted_at + ms(OWN_FAULT_WAIT);
-                state
-                    .store
-                    .release_delivery(&delivery.id, &delivery.lease, at)
-                    .await?;
-                return Ok(false);
-            }
-        };
-        let headers = signed_headers(delivery, &secrets, attempted_at / 1000)?;
+        let headers = signed_headers(delivery, secrets, attempted_at / 1000)?;
         let answer = self
             .client
             .post(&delivery.url, headers.clone(), delivery.payload.clone())
             .await;
-        let failing_since = state
-            .store
-            .endpoint_failing_since(&endpoint.endpoint_id)
-            .await?;
-        let disable_reason = disable_reason(state, &answer, failing_since, attempted_at);
-        let outcome = match (&answer.status, &disable_reason) {
-            (Some(200..=299), _) => Outcome::Succeeded,
-            (_, Some(reason)) => Outcome::Disable { reason },
-            _ => match self.retry_at(delivery.attempts, &answer) {
+        let succeeded = matches!(answer.status, Some(200..=299));
+        // Only a failure asks since when the endpoint has been failing.
+        let disable_reason = match succeeded {
+            true => None,
+            false => {
+                let since = state
+                    .store
+                    .endpoint_failing_since(&endpoint.endpoint_id)
+                    .await?;
+                disable_reason(state, &answer, since, attempted_at)
+            }
+        };
+        let outcome = match (succeeded, &disable_reason) {
+            (true, _) => Outcome::Succeeded,
+            (false, Some(reason)) => Outcome::Disable { reason },
+            (false, None) => match self.retry_at(delivery.attempts, &answer) {
                 Some(at) => Outcome::Retry { at },
                 None => Outcome::Failed,
             },
@@ -244,7 +261,6 @@ impl Dispatcher {
             error: answer.error.as_deref(),
             latency_ms: answer.latency_ms,
         };
-        let succeeded = matches!(outcome, Outcome::Succeeded);
         let disabled = state
             .store
             .finish_attempt(&delivery.id, &delivery.lease, &record, outcome)
@@ -277,7 +293,8 @@ fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(0.9 + 0.2 * r)
 }
 
-/// Why this failed attempt disables the endpoint, if it does.
+/// Why this failed attempt disables the endpoint, if it does: a 410, or failing
+/// without a success since `failing_since` for longer than allowed.
 fn disable_reason(
     state: &AppState,
     answer: &Answer,
@@ -289,20 +306,19 @@ fn disable_reason(
     }
     let limit = state.config.webhooks.webhook_disable_after;
     let since = failing_since?;
-    (answer.status.is_none_or(|s| !(200..300).contains(&s)) && attempted_at - since >= ms(limit))
-        .then(|| {
-            format!(
-                "Every delivery failed for {} hours.",
-                limit.as_secs().div_ceil(3600)
-            )
-        })
+    (attempted_at - since >= ms(limit)).then(|| {
+        format!(
+            "Every delivery failed for {} hours.",
+            limit.as_secs().div_ceil(3600)
+        )
+    })
 }
 
 /// The headers of one attempt: the page's hex signature by the current secret, and
 /// the Standard Webhooks signature by every secret valid now.
 fn signed_headers(
     delivery: &Claimed,
-    secrets: &super::SigningSecrets,
+    secrets: &SigningSecrets,
     timestamp: i64,
 ) -> anyhow::Result<HeaderMap> {
     let body = delivery.payload.as_bytes();

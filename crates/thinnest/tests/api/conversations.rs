@@ -323,8 +323,35 @@ async fn conversations_and_knowledge_check_roles_accounts_and_input() {
     let refused = upload(&app, &admin.key, &agent, "a.json", b"{not json").await;
     assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
 
-    // Ending: once, then no more messages.
+    // Ending and deleting a document: not another account's, not by a Viewer.
+    let (_, doc) = app
+        .post(
+            "/knowledge",
+            &admin.key,
+            json!({"agent_id": agent, "title": "t", "text": "words"}),
+        )
+        .await;
+    let doc_path = format!("/knowledge/{}", doc["id"].as_str().unwrap());
     let path = format!("/conversations/{conversation}/end");
+    for key in [&other.key, &viewer.key] {
+        let expected = if *key == other.key {
+            (StatusCode::NOT_FOUND, "not_found")
+        } else {
+            (StatusCode::FORBIDDEN, "forbidden")
+        };
+        assert_error(
+            &app.post(&path, key, json!({})).await,
+            expected.0,
+            expected.1,
+        );
+        let deleted = app.call(Method::DELETE, &doc_path, key, None).await;
+        assert_error(&deleted, expected.0, expected.1);
+    }
+    let unknown = app
+        .call(Method::DELETE, "/knowledge/nope", &admin.key, None)
+        .await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
+    // Ending: once, then no more messages.
     let (status, ended) = app.post(&path, &admin.key, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{ended}");
     assert!(ended["ended_at"].is_string());

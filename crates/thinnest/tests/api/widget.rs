@@ -240,6 +240,9 @@ async fn allowed_origins_get_sessions_and_cors_headers_and_others_get_neither() 
 
 #[tokio::test]
 async fn a_hash_made_with_python_verifies_the_visitor_and_nothing_else_does() {
+    if !crate::support::installed("python3").await {
+        return;
+    }
     let app = TestApp::spawn().await;
     let (admin, agent, secret) = setup(&app, "required").await;
     let hash = python_hash(&secret, "user_42").await;
@@ -323,6 +326,9 @@ async fn a_hash_made_with_python_verifies_the_visitor_and_nothing_else_does() {
 
 #[tokio::test]
 async fn optional_verification_makes_unverified_visitors_anonymous() {
+    if !crate::support::installed("python3").await {
+        return;
+    }
     let app = TestApp::spawn().await;
     let (_, agent, secret) = setup(&app, "optional").await;
     let (status, anonymous, _) = session(
@@ -437,6 +443,9 @@ async fn customer_pages_in_chromium_get_the_widget_only_where_allowed() {
         || !flows.join("node_modules/playwright-core").exists()
     {
         crate::support::missing_peer("Chromium or playwright-core");
+        return;
+    }
+    if !crate::support::installed("python3").await {
         return;
     }
     let app = TestApp::spawn().await;
@@ -633,6 +642,9 @@ async fn python_jwt(secret: &str, claims: Value, alg: &str) -> String {
 
 #[tokio::test]
 async fn a_short_lived_jwt_identifies_a_visitor_instead_of_a_hash() {
+    if !crate::support::installed("python3").await {
+        return;
+    }
     let app = TestApp::spawn().await;
     let (_, agent, secret) = setup(&app, "required").await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -695,6 +707,9 @@ async fn curl(app: &TestApp, args: &[&str]) -> (String, String) {
 
 #[tokio::test]
 async fn origin_rules_hold_for_curl() {
+    if !crate::support::installed("curl").await {
+        return;
+    }
     let app = TestApp::spawn().await;
     let (_, agent, _) = setup(&app, "off").await;
     let url = format!("{}/widget/sessions?agent_id={agent}", app.https);

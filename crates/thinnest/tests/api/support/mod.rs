@@ -36,6 +36,26 @@ pub fn missing_peer(what: &str) {
     eprintln!("{what} is missing (.ci/run installs it): test skipped");
 }
 
+/// True when the command runs and succeeds.
+pub async fn runs(program: &str, args: &[&str]) -> bool {
+    tokio::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// True when `program` is installed; otherwise the test is skipped (see [`missing_peer`]).
+pub async fn installed(program: &str) -> bool {
+    let there = runs(program, &["--version"]).await;
+    if !there {
+        missing_peer(program);
+    }
+    there
+}
+
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

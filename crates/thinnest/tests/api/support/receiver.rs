@@ -31,16 +31,6 @@ pub enum Kind {
     FakeLlm,
 }
 
-async fn available(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
-}
-
 impl Receiver {
     /// Starts a receiver that verifies with `secret`; `None` if its runtime is missing.
     pub async fn start(kind: Kind, secret: &str) -> Option<Receiver> {
@@ -48,7 +38,7 @@ impl Receiver {
         let (program, script) = match kind {
             Kind::PythonStdlib => ("python3", tests.join("receivers/receiver.py")),
             Kind::StandardWebhooks => {
-                if !available("python3", &["-c", "import standardwebhooks"]).await {
+                if !super::runs("python3", &["-c", "import standardwebhooks"]).await {
                     super::missing_peer("standardwebhooks (pip install standardwebhooks)");
                     return None;
                 }
@@ -57,8 +47,7 @@ impl Receiver {
             Kind::Node => ("node", tests.join("node/receiver.mjs")),
             Kind::FakeLlm => ("python3", tests.join("receivers/fake_llm.py")),
         };
-        if !available(program, &["--version"]).await {
-            super::missing_peer(program);
+        if !super::installed(program).await {
             return None;
         }
         let mut process = Command::new(program)
