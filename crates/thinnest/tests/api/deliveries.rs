@@ -738,8 +738,9 @@ async fn kill_9_in_the_middle_of_deliveries_loses_nothing() {
     let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
         return;
     };
-    // Slow enough, one at a time, that most deliveries are still queued at the crash.
-    let url = receiver.url("/slow?delay_ms=1000");
+    // One at a time, each held for 4 s (within the 10 s attempt timeout): even on a
+    // loaded machine most deliveries are still queued at the crash.
+    let url = receiver.url("/slow?delay_ms=4000");
     let made = call(
         server.https_port,
         "/webhooks",
