@@ -128,7 +128,9 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
         .send();
     let in_flight = tokio::spawn(request);
     tx.send("{\"name\": \"drain").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Time for the connection and the request's head to reach the server, even when
+    // the machine is busy.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     server.signal_terminate().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.send(" test\"}").await.unwrap();
