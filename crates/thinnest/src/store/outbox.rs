@@ -137,7 +137,7 @@ pub struct AttemptRow {
     pub latency_ms: i64,
 }
 
-/// One attempt as it went.
+/// One attempt as it went, and what it tells about its endpoint.
 pub struct AttemptRecord<'a> {
     pub attempted_at: i64,
     pub request_headers: &'a str,
@@ -145,6 +145,12 @@ pub struct AttemptRecord<'a> {
     pub response_body: Option<&'a str>,
     pub error: Option<&'a str>,
     pub latency_ms: i64,
+    /// The endpoint's last failure continues its failing streak if it came at this
+    /// time or later; an older one means this failure starts a new streak.
+    pub streak_from: i64,
+    /// The endpoint asked for a pause (`Retry-After`): nothing is sent to it before
+    /// this time.
+    pub paused_until: Option<i64>,
 }
 
 /// What a request to redeliver found.
@@ -165,17 +171,21 @@ pub enum Outcome<'a> {
     },
     /// No more attempts.
     Failed,
-    /// No more attempts, and the endpoint is disabled for this reason.
+    /// The endpoint is disabled for this reason; the delivery waits for it to be
+    /// enabled again, to be tried at `retry_at`, or fails when there is none.
     Disable {
         reason: &'a str,
+        retry_at: Option<i64>,
     },
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.status, \
      d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.completed_at";
 
+/// Deliveries due at `$1`, not leased, to an enabled endpoint `w` that is not paused.
 const DUE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1 \
-     AND (d.lease_until IS NULL OR d.lease_until <= $1)";
+     AND (d.lease_until IS NULL OR d.lease_until <= $1) \
+     AND w.enabled = 1 AND (w.paused_until IS NULL OR w.paused_until <= $1)";
 
 impl Store {
     /// Commits a transaction that may have queued events, and wakes the dispatcher.
@@ -195,12 +205,13 @@ impl Store {
         self.outbox.notified().await;
     }
 
-    /// Endpoints, enabled, with deliveries due and not leased, the longest waiting first.
+    /// Endpoints, enabled and not paused, with deliveries due and not leased, the
+    /// longest waiting first.
     pub async fn due_endpoints(&self, now: i64, limit: i64) -> sqlx::Result<Vec<DueEndpoint>> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT d.endpoint_id, w.account_id, w.url FROM webhook_deliveries d \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-             WHERE {DUE} AND w.enabled = 1 \
+             WHERE {DUE} \
              GROUP BY d.endpoint_id, w.account_id, w.url ORDER BY MIN(d.next_attempt_at) LIMIT $2"
         )))
         .bind(now)
@@ -240,7 +251,7 @@ impl Store {
         let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
                SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-               WHERE d.endpoint_id = $4 AND w.enabled = 1 AND {DUE} \
+               WHERE d.endpoint_id = $4 AND {DUE} \
                ORDER BY d.next_attempt_at, d.id LIMIT $5 {lock}) \
              AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) RETURNING id"
         )))
@@ -311,8 +322,11 @@ impl Store {
         .await?;
         let (status, next, completed) = match outcome {
             Outcome::Succeeded => ("succeeded", now, Some(now)),
-            Outcome::Retry { at } => ("pending", at, None),
-            Outcome::Failed | Outcome::Disable { .. } => ("failed", now, Some(now)),
+            Outcome::Retry { at }
+            | Outcome::Disable {
+                retry_at: Some(at), ..
+            } => ("pending", at, None),
+            Outcome::Failed | Outcome::Disable { retry_at: None, .. } => ("failed", now, Some(now)),
         };
         let endpoint: Option<(String,)> = sqlx::query_as(
             "UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4, \
@@ -334,19 +348,29 @@ impl Store {
             return Ok(false);
         };
         let failing = match outcome {
-            Outcome::Succeeded => sqlx::query(
-                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
-            )
-            .bind(&endpoint_id),
+            Outcome::Succeeded => {
+                sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
+                    .bind(&endpoint_id)
+            }
             _ => sqlx::query(
-                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+                "UPDATE webhook_endpoints SET failing_since = CASE WHEN failing_since IS NULL \
+                 OR last_failed_at IS NULL OR last_failed_at < $3 THEN $2 ELSE failing_since END, \
+                 last_failed_at = $2 WHERE id = $1",
             )
             .bind(&endpoint_id)
-            .bind(attempt.attempted_at),
+            .bind(attempt.attempted_at)
+            .bind(attempt.streak_from),
         };
         failing.execute(&mut *tx).await?;
+        if let Some(until) = attempt.paused_until {
+            sqlx::query("UPDATE webhook_endpoints SET paused_until = $2 WHERE id = $1")
+                .bind(&endpoint_id)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
+        }
         let disabled = match outcome {
-            Outcome::Disable { reason } => sqlx::query(
+            Outcome::Disable { reason, .. } => sqlx::query(
                 "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $2, updated_at = $3 \
                      WHERE id = $1 AND enabled = 1",
             )
@@ -363,14 +387,23 @@ impl Store {
         Ok(disabled)
     }
 
-    /// Since when an endpoint has failed without a success in between, if it is failing.
-    pub async fn endpoint_failing_since(&self, endpoint_id: &str) -> sqlx::Result<Option<i64>> {
-        let row: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT failing_since FROM webhook_endpoints WHERE id = $1")
-                .bind(endpoint_id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.and_then(|(at,)| at))
+    /// Since when an endpoint has failed without a success in between, if its last
+    /// failure came at `streak_from` or later; an older failure does not count.
+    pub async fn endpoint_failing_since(
+        &self,
+        endpoint_id: &str,
+        streak_from: i64,
+    ) -> sqlx::Result<Option<i64>> {
+        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT failing_since, last_failed_at FROM webhook_endpoints WHERE id = $1",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some((Some(since), Some(last))) if last >= streak_from => Some(since),
+            _ => None,
+        })
     }
 
     /// An endpoint's deliveries, newest first; `before` is the last id of the previous page.

@@ -170,7 +170,8 @@ impl Store {
         .await
     }
 
-    /// Replaces an endpoint's fields; enabling it again clears why it was disabled.
+    /// Replaces an endpoint's fields; enabling it again clears why it was disabled, and
+    /// a new URL or enabling it again ends a pause its receiver asked for.
     pub async fn update_webhook_endpoint(
         &self,
         account_id: &str,
@@ -183,6 +184,7 @@ impl Store {
             "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, \
              disabled_reason = CASE WHEN $6 = 1 THEN NULL ELSE disabled_reason END, \
              failing_since = CASE WHEN $6 = 1 AND enabled = 0 THEN NULL ELSE failing_since END, \
+             paused_until = CASE WHEN url <> $3 OR ($6 = 1 AND enabled = 0) THEN NULL ELSE paused_until END, \
              updated_at = $7 \
              WHERE account_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
         )))

@@ -142,16 +142,17 @@ impl DeliveryClient {
     }
 }
 
-/// `Retry-After` in seconds, at most a day.
+/// `Retry-After` as seconds or an HTTP date, at most a day.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds.min(86_400)))
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(wait.min(Duration::from_secs(86_400)))
 }
 
 /// An error and its causes, without the URL (which may hold the user's tokens).

@@ -230,21 +230,27 @@ impl Dispatcher {
             .post(&delivery.url, headers.clone(), delivery.payload.clone())
             .await;
         let succeeded = matches!(answer.status, Some(200..=299));
+        let streak_from = attempted_at - ms(self.streak_gap());
         // Only a failure asks since when the endpoint has been failing.
         let disable_reason = match succeeded {
             true => None,
             false => {
                 let since = state
                     .store
-                    .endpoint_failing_since(&endpoint.endpoint_id)
+                    .endpoint_failing_since(&endpoint.endpoint_id, streak_from)
                     .await?;
                 disable_reason(state, &answer, since, attempted_at)
             }
         };
+        // A 410 says the endpoint is gone: its delivery is not tried again.
+        let retry_at = match answer.status {
+            Some(200..=299 | 410) => None,
+            _ => self.retry_at(delivery.attempts, &answer),
+        };
         let outcome = match (succeeded, &disable_reason) {
             (true, _) => Outcome::Succeeded,
-            (false, Some(reason)) => Outcome::Disable { reason },
-            (false, None) => match self.retry_at(delivery.attempts, &answer) {
+            (false, Some(reason)) => Outcome::Disable { reason, retry_at },
+            (false, None) => match retry_at {
                 Some(at) => Outcome::Retry { at },
                 None => Outcome::Failed,
             },
@@ -260,6 +266,9 @@ impl Dispatcher {
             response_body: answer.body.as_deref(),
             error: answer.error.as_deref(),
             latency_ms: answer.latency_ms,
+            streak_from,
+            // The receiver asked for a pause: its other deliveries wait too.
+            paused_until: answer.retry_after.map(|wait| attempted_at + ms(wait)),
         };
         let disabled = state
             .store
@@ -276,12 +285,22 @@ impl Dispatcher {
         Ok(succeeded)
     }
 
-    /// When to try again after the attempt numbered `attempts_before + 1` failed.
+    /// When to try again after the attempt numbered `attempts_before + 1` failed: after
+    /// the scheduled back-off, or the receiver's `Retry-After` if that is longer.
     fn retry_at(&self, attempts_before: i64, answer: &Answer) -> Option<i64> {
         let delays = &self.state.config.webhooks.webhook_retry_delays;
-        let delay = delays.get(usize::try_from(attempts_before).ok()?)?;
-        let wait = answer.retry_after.unwrap_or_else(|| jitter(*delay));
+        let delay = jitter(*delays.get(usize::try_from(attempts_before).ok()?)?);
+        let wait = answer.retry_after.map_or(delay, |asked| asked.max(delay));
         Some(now_ms() + ms(wait))
+    }
+
+    /// How long after a failure the next one still continues a failing streak: beyond
+    /// the longest back-off with its jitter, and at least an hour. Failures further
+    /// apart (a delivery gave up, then nothing was sent for days) start a new streak.
+    fn streak_gap(&self) -> Duration {
+        let delays = &self.state.config.webhooks.webhook_retry_delays;
+        let longest = delays.iter().max().copied().unwrap_or_default();
+        longest.mul_f64(1.5).max(Duration::from_secs(3600)) + LEASE
     }
 }
 

@@ -379,6 +379,69 @@ async fn a_410_disables_at_once_and_failing_too_long_disables_and_tells_admins()
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(enabled["disabled_reason"], Value::Null);
+
+    // The delivery whose failure disabled `broken` had retries left: it waited, and
+    // goes out, with its event id, once the endpoint is enabled (and fixed) again.
+    let waiting = deliveries(&app, &key, &broken).await;
+    assert_eq!(waiting[0]["status"], "pending", "{waiting:#?}");
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/webhooks/{broken}"),
+            &key,
+            Some(json!({"enabled": true, "url": receiver.url("/healed")})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let got = receiver
+        .wait_until(WAIT, |got| got.iter().any(|r| r["path"] == "/healed"))
+        .await;
+    let first_id = |path: &str| {
+        got.iter()
+            .find(|r| r["path"] == path)
+            .map(|r| r["event_id"].clone())
+    };
+    assert_eq!(first_id("/healed"), first_id("/broken"));
+}
+
+#[tokio::test]
+async fn retry_after_pauses_every_delivery_to_the_endpoint() {
+    let app = app_with(&["--webhook-retry-delays", "300ms"]).await;
+    let admin = app.account("owner@example.com").await;
+    let secret = signing_secret(&app, &admin.key).await;
+    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+        return;
+    };
+    let hook = endpoint(
+        &app,
+        &admin.key,
+        &receiver.url("/pause?fail=1&status=429&retry_after=2"),
+        json!(["agent.created"]),
+    )
+    .await;
+    app.agent(&admin, "First").await;
+    settled_or_retrying(&app, &admin.key, &hook).await;
+    app.agent(&admin, "Second").await;
+    // Each event: a 429 with Retry-After: 2, then a success.
+    let got = receiver.wait_for(4, WAIT).await;
+    let at: Vec<f64> = got.iter().map(|r| r["at"].as_f64().unwrap()).collect();
+    let first_event = &got[0]["event_id"];
+    let second = got
+        .iter()
+        .position(|r| r["event_id"] != *first_event)
+        .unwrap();
+    assert!(
+        at[second] - at[0] >= 1.95,
+        "the second event waited for the pause the first one was asked for: {at:?}"
+    );
+    let retry = 1 + got[1..]
+        .iter()
+        .position(|r| r["event_id"] == *first_event)
+        .unwrap();
+    assert!(
+        at[retry] - at[0] >= 1.95,
+        "the longer of Retry-After and the 300 ms schedule: {at:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,5 @@
+-- When an endpoint last failed: a failure long after the previous one starts a new
+-- failing streak instead of continuing an old one.
+ALTER TABLE webhook_endpoints ADD COLUMN last_failed_at BIGINT;
+-- Until when the endpoint asked us (Retry-After) to send it nothing.
+ALTER TABLE webhook_endpoints ADD COLUMN paused_until BIGINT;
