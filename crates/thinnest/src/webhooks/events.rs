@@ -1,5 +1,5 @@
-//! The catalogue of event types and their payloads. A new type is one variant here,
-//! its name in [`EVENT_TYPES`], and its payload type; `docs/webhooks.md` shows each.
+//! The catalogue of event types and their payloads. A new type is one line in
+//! `events!` and its payload type; `docs/webhooks.md` shows each.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -8,58 +8,49 @@ use crate::api::agents::Agent;
 use crate::api::api_keys::ApiKeyInfo;
 use crate::auth::Role;
 
-pub const EVENT_TYPES: &[&str] = &[
-    "webhook.test",
-    "agent.created",
-    "agent.updated",
-    "agent.deleted",
-    "api_key.created",
-    "api_key.revoked",
-    "member.invited",
-    "member.joined",
-    "member.removed",
-    "conversation.message.completed",
-    "conversation.ended",
-];
+/// Declares [`Event`], one variant per line with its type name and payload, and
+/// [`EVENT_TYPES`], the names in that order.
+macro_rules! events {
+    // `$name` is a `tt`, not a `literal`: utoipa reads `rename` only from a bare literal.
+    ($($name:tt => $(#[$doc:meta])* $variant:ident($payload:ty),)+) => {
+        /// What happened, as `type` and `data` of the delivered body. The body also
+        /// holds the event's `id` (`evt_…`), `created_at` (RFC 3339) and `account_id`.
+        #[derive(Debug, Serialize, ToSchema)]
+        #[serde(tag = "type", content = "data")]
+        #[schema(as = WebhookEvent, example = json!({
+            "type": "agent.deleted",
+            "data": {"id": "agent_01a220b2944f7c2c9e3b58e0d2f1a7b3", "deleted": true}
+        }))]
+        pub enum Event {
+            $($(#[$doc])* #[serde(rename = $name)] $variant($payload),)+
+        }
+
+        pub const EVENT_TYPES: &[&str] = &[$($name),+];
+    };
+}
+
+events! {
+    "webhook.test" =>
+        /// Sent by `POST /webhooks/{id}/test` to that endpoint only.
+        WebhookTest(TestData),
+    "agent.created" => AgentCreated(Agent),
+    "agent.updated" => AgentUpdated(Agent),
+    "agent.deleted" => AgentDeleted(Deleted),
+    "api_key.created" =>
+        /// Never holds the key's secret.
+        ApiKeyCreated(ApiKeyInfo),
+    "api_key.revoked" => ApiKeyRevoked(ApiKeyInfo),
+    "member.invited" => MemberInvited(Invitation),
+    "member.joined" => MemberJoined(Member),
+    "member.removed" => MemberRemoved(Member),
+    "conversation.message.completed" =>
+        /// The agent answered a message, over the API or in the widget.
+        ConversationMessageCompleted(MessageCompleted),
+    "conversation.ended" => ConversationEnded(ConversationEnded),
+}
 
 pub fn is_event_type(name: &str) -> bool {
     EVENT_TYPES.contains(&name)
-}
-
-/// What happened, as `type` and `data` of the delivered body. The body also holds
-/// the event's `id` (`evt_…`), `created_at` (RFC 3339) and `account_id`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(tag = "type", content = "data")]
-#[schema(as = WebhookEvent, example = json!({
-    "type": "agent.deleted",
-    "data": {"id": "agent_01a220b2944f7c2c9e3b58e0d2f1a7b3", "deleted": true}
-}))]
-pub enum Event {
-    /// Sent by `POST /webhooks/{id}/test` to that endpoint only.
-    #[serde(rename = "webhook.test")]
-    WebhookTest(TestData),
-    #[serde(rename = "agent.created")]
-    AgentCreated(Agent),
-    #[serde(rename = "agent.updated")]
-    AgentUpdated(Agent),
-    #[serde(rename = "agent.deleted")]
-    AgentDeleted(Deleted),
-    /// Never holds the key's secret.
-    #[serde(rename = "api_key.created")]
-    ApiKeyCreated(ApiKeyInfo),
-    #[serde(rename = "api_key.revoked")]
-    ApiKeyRevoked(ApiKeyInfo),
-    #[serde(rename = "member.invited")]
-    MemberInvited(Invitation),
-    #[serde(rename = "member.joined")]
-    MemberJoined(Member),
-    #[serde(rename = "member.removed")]
-    MemberRemoved(Member),
-    /// The agent answered a message, over the API or in the widget.
-    #[serde(rename = "conversation.message.completed")]
-    ConversationMessageCompleted(MessageCompleted),
-    #[serde(rename = "conversation.ended")]
-    ConversationEnded(ConversationEnded),
 }
 
 #[derive(Debug, Serialize, ToSchema)]
