@@ -88,13 +88,19 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        // Unique local fc00::/7 and link-local fe80::/10.
+        // Unique local fc00::/7, link-local fe80::/10 and the old site-local fec0::/10.
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        // NAT64 64:ff9b::/96 and its local-use 64:ff9b:1::/48, and 6to4 2002::/16,
-        // can reach IPv4 private space.
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b)
+        || (first & 0xffc0) == 0xfec0
+        // NAT64's well-known 64:ff9b::/96 reaches the IPv4 address in its last 32 bits,
+        // which is checked as such (DNS64 hosts reach public receivers this way).
+        || (ip.segments()[..6] == [0x0064, 0xff9b, 0, 0, 0, 0]
+            && forbidden_v4(Ipv4Addr::from_bits(ip.to_bits() as u32)))
+        // The rest of 64:ff9b::/32 (local-use NAT64), 6to4 2002::/16 and Teredo
+        // 2001::/32 can reach IPv4 space that cannot be checked from here.
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b && ip.segments()[2..6] != [0, 0, 0, 0])
         || first == 0x2002
+        || (first == 0x2001 && ip.segments()[1] == 0)
         // IPv4-compatible ::/96 (deprecated): an IPv4 address in disguise.
         || (ip.segments()[..6].iter().all(|s| *s == 0) && forbidden_v4(ip.to_ipv4().unwrap_or(Ipv4Addr::UNSPECIFIED)))
 }
@@ -124,11 +130,17 @@ mod tests {
             "https://[2002:7f00:1::1]/x",
             "https://[64:ff9b:1::a00:1]/x",
             "https://[::7f00:1]/x",
+            "https://[64:ff9b::a9fe:a9fe]/x",
+            "https://[64:ff9b::7f00:1]/x",
+            "https://[fec0::1]/x",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",
         ] {
             assert!(check_url(url, false).is_err(), "{url}");
         }
         assert!(check_url("https://hooks.example.com/in", false).is_ok());
         assert!(check_url("https://93.184.216.34/in", false).is_ok());
+        // A public IPv4 receiver reached through DNS64.
+        assert!(check_url("https://[64:ff9b::5db8:d822]/in", false).is_ok());
     }
 
     #[test]
