@@ -40,7 +40,8 @@ const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
 const DEFAULT_GRACE_SECONDS: u64 = 86_400;
 const MAX_DESCRIPTION: usize = 500;
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No Debug: it holds the secret.
+#[derive(Serialize, ToSchema)]
 pub struct SigningSecretBody {
     /// `whsec_` and the base64 of 32 random bytes.
     pub secret: String,
@@ -49,8 +50,8 @@ pub struct SigningSecretBody {
     pub previous_expires_at: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RotateBody {
     /// How long the previous secret keeps counting: 0 to 604800; default 86400.
     pub grace_seconds: Option<u64>,
@@ -129,16 +130,18 @@ async fn get_signing_secret(
 
 /// Replace the signing secret; the previous one keeps counting for `grace_seconds`.
 #[utoipa::path(post, path = "/webhooks/signing-secret/rotate", tag = "webhooks",
-    request_body = RotateBody,
+    request_body(content = Option<RotateBody>),
     responses((status = 200, body = SigningSecretBody), ErrorResponses), security(("api_key" = [])))]
 async fn rotate_signing_secret(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<ApiJson<RotateBody>>,
+    body: Result<Option<ApiJson<Option<RotateBody>>>>,
 ) -> Result<Json<SigningSecretBody>> {
     caller.require(Permission::WebhooksManage)?;
-    let ApiJson(body) = body?;
-    let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    let grace = body?
+        .and_then(|ApiJson(b)| b)
+        .and_then(|b| b.grace_seconds)
+        .unwrap_or(DEFAULT_GRACE_SECONDS);
     Ok(Json(
         rotate(&state, &caller.account_id, &caller.actor(), grace).await?,
     ))

@@ -56,6 +56,19 @@ async fn the_signing_secret_is_stable_sealed_at_rest_and_rotates_with_a_grace_pe
     let (_, log) = app.get("/audit-log", &admin.key).await;
     assert_eq!(log["data"][0]["action"], "webhooks.secret_rotated");
 
+    // Every field is optional, so no body at all is a rotation with the default grace.
+    let (status, fourth) = app
+        .call(
+            Method::POST,
+            "/webhooks/signing-secret/rotate",
+            &admin.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fourth}");
+    assert_ne!(fourth["secret"], third["secret"]);
+    assert!(fourth["previous_expires_at"].is_string());
+
     for bad in [
         json!({"grace_seconds": 604_801}),
         json!({"grace_seconds": -1}),
