@@ -157,7 +157,12 @@ pub struct AgentArgs {
     #[arg(long, env = "THINNEST_WIDGET_SESSIONS_PER_AGENT", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub widget_sessions_per_agent: u32,
 
-    /// Widget requests (sessions and messages) one client address may make per minute.
+    /// Widget messages one agent may answer per minute, whatever the visitors.
+    #[arg(long, env = "THINNEST_WIDGET_MESSAGES_PER_AGENT", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub widget_messages_per_agent: u32,
+
+    /// Widget requests (preflights, checks, sessions and messages) one client address
+    /// may make per minute.
     #[arg(long, env = "THINNEST_WIDGET_REQUESTS_PER_IP", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub widget_requests_per_ip: u32,
 }

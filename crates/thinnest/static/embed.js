@@ -2,7 +2,10 @@
  *   <script src="https://YOUR-SERVER/embed.js" data-agent-id="agent_…" async></script>
  * optionally with data-user-id, data-user-name, data-user-email and data-user-hash
  * (the hex HMAC-SHA256 of the user id, computed on your server with the signing
- * secret), or data-user-jwt (HS256 with that secret, a short exp). It adds no globals; its launcher and panel live in a shadow root. */
+ * secret string), or data-user-jwt (HS256 keyed by the base64-decoded part of that
+ * secret after whsec_, a short exp). It adds no globals; its launcher and panel live
+ * in a shadow root. On load it only checks that it may run here; the session starts
+ * when the chat is first opened, and its conversation with the first message. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -20,24 +23,78 @@
     return;
   }
 
-  function post(path, token, body) {
-    var headers = { "content-type": "application/json" };
-    if (token) headers.authorization = "Bearer " + token;
-    return fetch(base + path, { method: "POST", headers: headers, body: JSON.stringify(body) });
-  }
-
+  var query = "?agent_id=" + encodeURIComponent(agentId);
   var identity = { agent_id: agentId };
   ["userId", "userName", "userEmail", "userHash", "userJwt"].forEach(function (key) {
     var field = key.replace(/[A-Z]/g, function (c) { return "_" + c.toLowerCase(); });
     if (data[key]) identity[field] = data[key];
   });
 
-  post("/widget/sessions?agent_id=" + encodeURIComponent(agentId), null, identity)
-    .then(function (response) {
-      if (response.ok) return response.json();
-      return response.json().then(
-        function (body) { throw new Error(body.error + ": " + body.message); },
-        function () { throw new Error("HTTP " + response.status); });
+  // Resolves to {ok, status, body}; rejects when the server could not be reached or
+  // the browser may not read its answer (CORS).
+  function call(method, path, token, body) {
+    var headers = {};
+    if (body) headers["content-type"] = "application/json";
+    if (token) headers.authorization = "Bearer " + token;
+    var init = { method: method, headers: headers };
+    if (body) init.body = JSON.stringify(body);
+    return fetch(base + path + query, init).then(function (response) {
+      function answer(body) { return { ok: response.ok, status: response.status, body: body || {} }; }
+      return response.json().then(answer, function () { return answer({}); });
+    });
+  }
+
+  function problem(answer) {
+    return answer.body.error ? answer.body.error + ": " + answer.body.message : "HTTP " + answer.status;
+  }
+
+  // The session token lives in this tab's sessionStorage, per agent and visitor, so the
+  // conversation follows the visitor from page to page.
+  var storageKey = "thinnest-widget:" + agentId + ":" + (identity.user_id || "");
+  function stored() {
+    try { return window.sessionStorage.getItem(storageKey); } catch (e) { return null; }
+  }
+  function keep(token) {
+    try {
+      if (token) window.sessionStorage.setItem(storageKey, token);
+      else window.sessionStorage.removeItem(storageKey);
+    } catch (e) { /* storage unavailable: the session lasts as long as the page */ }
+  }
+
+  var token = stored();
+  var starting = null;
+  // A new session; concurrent callers share one request.
+  function startSession() {
+    if (!starting) {
+      starting = call("POST", "/widget/sessions", null, identity).then(function (answer) {
+        starting = null;
+        if (!answer.ok) throw new Error(problem(answer));
+        token = answer.body.session_token;
+        keep(token);
+        return token;
+      }, function (error) { starting = null; throw error; });
+    }
+    return starting;
+  }
+
+  // A request with the session, started first if there is none; when the server says
+  // the session is over (expired, or no longer good enough), once more with a new one.
+  function withSession(method, path, body) {
+    function attempt() { return call(method, path, token, body); }
+    return (token ? attempt() : startSession().then(attempt)).then(function (answer) {
+      if (answer.status !== 401 || answer.body.error !== "invalid_session") return answer;
+      token = null;
+      keep(null);
+      return startSession().then(attempt);
+    });
+  }
+
+  // Ask whether the widget may run here, for this visitor, before showing anything; the
+  // session itself starts when the visitor opens the chat.
+  call("POST", "/widget/check", null, identity)
+    .then(function (answer) {
+      if (!answer.ok) throw new Error(problem(answer));
+      return answer.body;
     })
     .then(render, function (error) {
       warn("not available on this page (" + (error && error.message ? error.message : "refused") + ").");
@@ -72,12 +129,12 @@
     return node;
   }
 
-  function render(session) {
+  function render(welcome) {
     var host = element("div", { "data-thinnest-widget": "" });
     var root = host.attachShadow({ mode: "open" });
     var style = element("style");
     style.textContent = STYLE;
-    var name = session.agent.name || "Chat";
+    var name = welcome.agent.name || "Chat";
     var launcher = element("button", { class: "launcher", type: "button", "aria-haspopup": "dialog",
       "aria-expanded": "false", "aria-label": "Open chat with " + name }, "Chat");
     var panel = element("section", { class: "panel", role: "dialog", "aria-label": "Chat with " + name, hidden: "" });
@@ -106,12 +163,37 @@
       list.appendChild(element("li", { class: role }, text));
       list.scrollTop = list.scrollHeight;
     }
-    if (session.agent.first_message) say("assistant", session.agent.first_message);
+    if (welcome.agent.first_message) say("assistant", welcome.agent.first_message);
+    function failed(answer) {
+      say("assistant", answer.body.message || "Something went wrong (" + problem(answer) + ").");
+    }
+    function unreachable(error) {
+      say("assistant", "The chat is not available right now; try again." +
+        (error && error.message ? " (" + error.message + ")" : ""));
+    }
+
+    // On first opening: the stored session's conversation so far, or a new session.
+    var opened = false;
+    function begin() {
+      if (opened) return;
+      opened = true;
+      // A message sent meanwhile shares the session being started.
+      var ready = token ? withSession("GET", "/widget/messages") : startSession().then(function () { return null; });
+      ready.then(function (answer) {
+        if (!answer) return;
+        if (!answer.ok) return failed(answer);
+        (answer.body.data || []).forEach(function (message) { say(message.role, message.content); });
+      }, function (error) {
+        opened = false;
+        unreachable(error);
+      });
+    }
 
     function open() {
       panel.hidden = false;
       launcher.setAttribute("aria-expanded", "true");
       input.focus();
+      begin();
     }
     function shut() {
       panel.hidden = true;
@@ -130,10 +212,10 @@
       input.value = "";
       say("user", text);
       send.disabled = true;
-      post("/widget/messages?agent_id=" + encodeURIComponent(agentId), session.session_token, { message: text })
-        .then(function (response) { return response.json(); })
-        .then(function (body) {
-          say("assistant", body.reply ? body.reply.content : (body.message || "Something went wrong."));
+      withSession("POST", "/widget/messages", { message: text })
+        .then(function (answer) {
+          if (answer.ok) say("assistant", answer.body.reply.content);
+          else failed(answer);
         }, function () { say("assistant", "The message could not be sent; try again."); })
         .then(function () { send.disabled = false; input.focus(); });
     });

@@ -11,7 +11,8 @@
 //!   body. With a tolerance on the timestamp, a replayed delivery is refused. Prefer it.
 //!
 //! [`sign_hex`] also makes the `data-user-hash` of an embedded chat widget: the hex
-//! HMAC-SHA256 of the user id, keyed by the secret string.
+//! HMAC-SHA256 of the user id, keyed by the secret string. A widget's `data-user-jwt`
+//! is signed HS256 with [`standard_key`] instead.
 //!
 //! ```
 //! let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -100,7 +101,9 @@ pub fn verify_signature(body: &[u8], header: &str, secret: &str) -> Result<(), V
 }
 
 /// The key of the Standard Webhooks scheme: the base64-decoded part after `whsec_`.
-fn standard_key(secret: &str) -> Result<Vec<u8>, VerifyError> {
+/// It is also the HS256 key of a chat widget's `data-user-jwt`, so that a user hash
+/// (keyed by the secret string) can never double as a token's signature.
+pub fn standard_key(secret: &str) -> Result<Vec<u8>, VerifyError> {
     let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
     STANDARD.decode(encoded).map_err(|_| VerifyError::BadSecret)
 }

@@ -1,10 +1,12 @@
-//! The embedded chat widget's public side: `GET /embed.js`, `POST /widget/sessions`
-//! and `GET|POST /widget/messages`. No API key: the agent id is public. What stands
-//! between it and abuse: the agent's Allowed Origins (CORS headers go only to them),
-//! visitors' identities vouched for by the customer's server (a hex HMAC of the user
-//! id, keyed by the account's signing secret), short sessions bound to agent, origin
-//! and visitor, and limits per client address and per agent that never spend the
-//! account's API budget.
+//! The embedded chat widget's public side: `GET /embed.js`, `POST /widget/check`,
+//! `POST /widget/sessions` and `GET|POST /widget/messages`. No API key: the agent id is
+//! public. What stands between it and abuse: the agent's Allowed Origins (CORS headers
+//! go only to them), visitors' identities vouched for by the customer's server (a hex
+//! HMAC of the user id, keyed by the account's signing secret, or a JWT), short
+//! sessions bound to agent, origin and visitor and held to the agent's current
+//! settings on every request, and limits per client address and per agent that never
+//! spend the account's API budget. A session's conversation is created with its first
+//! message, so a page view that never chats leaves nothing behind.
 
 use std::sync::LazyLock;
 
@@ -19,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::conversations::{Message, check_message, converse};
-use super::embed::{Verification, origin_allowed, settings};
+use super::embed::{Embed, Verification, origin_allowed, settings};
 use super::validate::Check;
 use super::{ApiJson, ApiQuery, ErrorResponses};
 use crate::AppState;
@@ -29,11 +31,13 @@ use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Mode, seconds_until};
+use crate::store::agents::AgentRow;
 use crate::store::conversations::{Visitor, WidgetSessionRow};
 use crate::webhooks::signing_secrets;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(check_visitor))
         .routes(routes!(create_session))
         .routes(routes!(list_messages, send_message))
         .routes(routes!(embed_js))
@@ -42,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Adds the CORS preflight (`OPTIONS`) of the widget's endpoints.
 pub fn with_preflights(router: axum::Router<AppState>) -> axum::Router<AppState> {
     router
+        .route("/widget/check", axum::routing::options(preflight))
         .route("/widget/sessions", axum::routing::options(preflight))
         .route("/widget/messages", axum::routing::options(preflight))
 }
@@ -79,8 +84,16 @@ fn refused_origin() -> Error {
 }
 
 /// Answers CORS preflights. The agent is named in the query string (the script
-/// always does), so only its allowed origins pass.
-async fn preflight(State(state): State<AppState>, request: Request) -> Response {
+/// always does), so only its allowed origins pass. They spend the client's widget
+/// budget like any other widget request, since each one reads the database.
+async fn preflight(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    request: Request,
+) -> Response {
+    if let Err(e) = per_client(&state, &client).await {
+        return e.into_response();
+    }
     let Some(origin) = origin_of(request.headers()).map(str::to_owned) else {
         return StatusCode::NO_CONTENT.into_response();
     };
@@ -182,10 +195,13 @@ pub struct NewSession {
     pub user_id: Option<String>,
     pub user_name: Option<String>,
     pub user_email: Option<String>,
-    /// Lowercase hex HMAC-SHA256 of `user_id`, keyed by the account's signing secret.
+    /// Lowercase hex HMAC-SHA256 of `user_id`, keyed by the UTF-8 bytes of the
+    /// account's signing secret string (`whsec_…`).
     pub user_hash: Option<String>,
-    /// Instead of a hash: a JWT signed HS256 with the signing secret, with `sub` (the
-    /// user id) and `exp` at most an hour ahead; `name` and `email` are optional.
+    /// Instead of a hash: a JWT signed HS256 with the base64-decoded 32 bytes after
+    /// `whsec_` (not the string that keys user hashes, so a hash is never a token's
+    /// signature), with `sub` (the user id) and `exp` in the future, at most an hour
+    /// ahead; `name` and `email` are optional.
     pub user_jwt: Option<String>,
 }
 
@@ -205,30 +221,32 @@ fn invalid_token() -> Error {
     Error::coded(
         StatusCode::UNAUTHORIZED,
         "invalid_user_token",
-        "The user JWT is not valid: sign it HS256 with the signing secret, with sub and an exp at most an hour ahead.",
+        "The user JWT is not valid: sign it HS256 with the base64-decoded part of the signing secret after whsec_, with sub and an exp at most an hour ahead.",
     )
 }
 
-/// The visitor a JWT names, if one of the secrets valid now signed it.
+/// The visitor a JWT names, if one of the secrets valid now signed it. The key is the
+/// secret's Standard Webhooks key (its decoded bytes), never the string that keys user
+/// hashes: otherwise a hash of an id shaped like `<header>.<payload>` would be a valid
+/// token for any `sub`.
 fn visitor_from_jwt(token: &str, secrets: &[&str]) -> Option<Visitor> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.validate_aud = false;
-    validation.leeway = 30;
+    // No leeway: a session never starts already expired.
+    validation.leeway = 0;
     let claims = secrets.iter().find_map(|secret| {
-        decode::<VisitorClaims>(
-            token,
-            &DecodingKey::from_secret(secret.as_bytes()),
-            &validation,
-        )
-        .ok()
-        .map(|data| data.claims)
+        let key = thinnestai::standard_key(secret).ok()?;
+        decode::<VisitorClaims>(token, &DecodingKey::from_secret(&key), &validation)
+            .ok()
+            .map(|data| data.claims)
     })?;
     let now = now_ms() / 1000;
     let fits =
         |text: &str| !text.is_empty() && text.len() <= MAX_USER_FIELD && !text.contains('\0');
-    if claims.exp - now > MAX_JWT_SECONDS
+    if claims.exp <= now
+        || claims.exp - now > MAX_JWT_SECONDS
         || !fits(&claims.sub)
         || !claims.name.as_deref().is_none_or(fits)
         || !claims.email.as_deref().is_none_or(fits)
@@ -250,12 +268,31 @@ pub struct WidgetAgent {
     pub first_message: String,
 }
 
+impl From<AgentRow> for WidgetAgent {
+    fn from(agent: AgentRow) -> Self {
+        WidgetAgent {
+            id: agent.id,
+            name: agent.name,
+            first_message: agent.first_message,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Session {
     /// `Authorization: Bearer <session_token>` on `/widget/messages`. Shown once.
     pub session_token: String,
     pub expires_at: String,
-    pub conversation_id: String,
+    pub agent: WidgetAgent,
+    /// The verified user id; null for an anonymous visitor.
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+}
+
+/// What a session would be, without one: the widget asks on page load and starts the
+/// session when the visitor opens the chat.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WidgetWelcome {
     pub agent: WidgetAgent,
     /// The verified user id; null for an anonymous visitor.
     pub user_id: Option<String>,
@@ -340,10 +377,108 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Start a widget session for a visitor of an allowed origin.
+/// A session request from a page whose origin the agent allows.
+struct Page {
+    origin: String,
+    account: String,
+    embed: Embed,
+    body: NewSession,
+}
+
+/// Runs `work` for a session request once the page's origin is allowed. Refusals
+/// before that carry no CORS headers; after it, the page may read the answer.
+async fn for_allowed_page(
+    state: &AppState,
+    client: &Client,
+    headers: &HeaderMap,
+    param: AgentParam,
+    body: Result<ApiJson<NewSession>>,
+    work: impl AsyncFnOnce(Page) -> Result<Response>,
+) -> Result<Response> {
+    per_client(state, client).await?;
+    let origin = origin_of(headers).ok_or_else(refused_origin)?.to_owned();
+    let ApiJson(body) = body?;
+    if param.agent_id.as_ref().is_some_and(|a| *a != body.agent_id) {
+        return Err(Error::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "agent_id differs between the query and the body.",
+        ));
+    }
+    let account = match is_id("agent", &body.agent_id) {
+        true => state.store.agent_account(&body.agent_id).await?,
+        false => None,
+    }
+    .ok_or_else(|| Error::not_found("agent"))?;
+    let embed = settings(state, &account, &body.agent_id).await?;
+    if !origin_allowed(&embed.allowed_origins, &origin) {
+        return Err(refused_origin());
+    }
+    let answer = async {
+        check_session(&body)?;
+        work(Page {
+            origin: origin.clone(),
+            account,
+            embed,
+            body,
+        })
+        .await
+    }
+    .await;
+    Ok(allow(
+        answer.unwrap_or_else(IntoResponse::into_response),
+        &origin,
+    ))
+}
+
+/// The visitor the page vouches for, and the agent.
+async fn introduce(state: &AppState, page: &Page) -> Result<(Visitor, AgentRow)> {
+    let visitor = visitor(
+        state,
+        &page.account,
+        page.embed.identity_verification,
+        &page.body,
+    )
+    .await?;
+    let agent = state
+        .store
+        .get_agent(&page.account, &page.body.agent_id)
+        .await?
+        .ok_or_else(|| Error::not_found("agent"))?;
+    Ok((visitor, agent))
+}
+
+/// Check that the widget may run for this visitor on this page, without starting a
+/// session: the same checks and refusals as `POST /widget/sessions`, nothing stored.
+#[utoipa::path(post, path = "/widget/check", tag = "widget", params(AgentParam), request_body = NewSession,
+    responses((status = 200, body = WidgetWelcome),
+        (status = 401, description = "`invalid_user_hash` or `invalid_user_token`: verification is required and the hash or JWT is missing or wrong"),
+        (status = 403, description = "`origin_not_allowed`: the page's origin is not among the agent's Allowed Origins"),
+        ErrorResponses))]
+async fn check_visitor(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    ApiQuery(param): ApiQuery<AgentParam>,
+    body: Result<ApiJson<NewSession>>,
+) -> Result<Response> {
+    for_allowed_page(&state, &client, &headers, param, body, async |page| {
+        let (visitor, agent) = introduce(&state, &page).await?;
+        let welcome = WidgetWelcome {
+            agent: agent.into(),
+            user_id: visitor.user_id,
+            user_name: visitor.user_name,
+        };
+        Ok(Json(welcome).into_response())
+    })
+    .await
+}
+
+/// Start a widget session for a visitor of an allowed origin. Its conversation is
+/// created with its first message.
 #[utoipa::path(post, path = "/widget/sessions", tag = "widget", params(AgentParam), request_body = NewSession,
     responses((status = 201, body = Session),
-        (status = 401, description = "`invalid_user_hash`: verification is required and the hash is missing or wrong"),
+        (status = 401, description = "`invalid_user_hash` or `invalid_user_token`: verification is required and the hash or JWT is missing or wrong"),
         (status = 403, description = "`origin_not_allowed`: the page's origin is not among the agent's Allowed Origins"),
         ErrorResponses))]
 async fn create_session(
@@ -353,46 +488,15 @@ async fn create_session(
     ApiQuery(param): ApiQuery<AgentParam>,
     body: Result<ApiJson<NewSession>>,
 ) -> Result<Response> {
-    per_client(&state, &client).await?;
-    let origin = origin_of(&headers).ok_or_else(refused_origin)?.to_owned();
-    let ApiJson(body) = body?;
-    if param.agent_id.as_ref().is_some_and(|a| *a != body.agent_id) {
-        return Err(Error::coded(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "agent_id differs between the query and the body.",
-        ));
-    }
-    let agent_id = &body.agent_id;
-    let account = match is_id("agent", agent_id) {
-        true => state.store.agent_account(agent_id).await?,
-        false => None,
-    }
-    .ok_or_else(|| Error::not_found("agent"))?;
-    let embed = settings(&state, &account, agent_id).await?;
-    if !origin_allowed(&embed.allowed_origins, &origin) {
-        return Err(refused_origin());
-    }
-    // From here on the page may read the answer, refusals included.
-    let answer = async {
-        check_session(&body)?;
-        let budget = format!("widget-agent:{agent_id}");
+    for_allowed_page(&state, &client, &headers, param, body, async |page| {
+        let budget = format!("widget-agent:{}", page.body.agent_id);
         spend(
             &state,
             budget,
             state.config.agents.widget_sessions_per_agent,
         )
         .await?;
-        let visitor = visitor(&state, &account, embed.identity_verification, &body).await?;
-        let agent = state
-            .store
-            .get_agent(&account, agent_id)
-            .await?
-            .ok_or_else(|| Error::not_found("agent"))?;
-        let conversation = state
-            .store
-            .create_conversation(&account, agent_id, "widget", &visitor)
-            .await?;
+        let (visitor, agent) = introduce(&state, &page).await?;
         let token = format!("wst_{}", random_base62(40));
         // An hour, or less when the visitor's token expires sooner.
         let expires_at = (now_ms() + SESSION_MS).min(visitor.until.unwrap_or(i64::MAX));
@@ -400,57 +504,23 @@ async fn create_session(
             .store
             .insert_widget_session(
                 &token_hash(&token),
-                &account,
-                agent_id,
-                &conversation.id,
-                &origin,
+                &page.account,
+                &agent.id,
+                &page.origin,
+                &visitor,
                 expires_at,
             )
             .await?;
         let session = Session {
             session_token: token,
             expires_at: rfc3339(expires_at),
-            conversation_id: conversation.id,
-            agent: WidgetAgent {
-                id: agent.id,
-                name: agent.name,
-                first_message: agent.first_message,
-            },
+            agent: agent.into(),
             user_id: visitor.user_id,
             user_name: visitor.user_name,
         };
-        Ok::<_, Error>((StatusCode::CREATED, Json(session)).into_response())
-    }
-    .await;
-    Ok(allow(
-        answer.unwrap_or_else(IntoResponse::into_response),
-        &origin,
-    ))
-}
-
-/// The session a widget request presents, checked against the request's origin.
-async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<(WidgetSessionRow, String)> {
-    let origin = origin_of(headers).ok_or_else(refused_origin)?.to_owned();
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let session = state
-        .store
-        .widget_session(&token_hash(token))
-        .await?
-        .ok_or_else(|| {
-            Error::coded(
-                StatusCode::UNAUTHORIZED,
-                "invalid_session",
-                "The widget session is missing, unknown or expired: start a new one.",
-            )
-        })?;
-    if session.origin != origin {
-        return Err(refused_origin());
-    }
-    Ok((session, origin))
+        Ok((StatusCode::CREATED, Json(session)).into_response())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -461,6 +531,8 @@ pub struct WidgetMessage {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WidgetReply {
+    /// The session's conversation, created with its first message.
+    pub conversation_id: String,
     pub reply: Message,
 }
 
@@ -469,49 +541,98 @@ pub struct WidgetMessages {
     pub data: Vec<Message>,
 }
 
-/// The answer to a widget request, readable by the page when its origin may.
+fn invalid_session(message: &str) -> Error {
+    Error::coded(StatusCode::UNAUTHORIZED, "invalid_session", message)
+}
+
+/// The answer to a widget request, readable by the page when its origin may. The
+/// session must be presented from its own origin, and is held to the agent's current
+/// settings: an origin since removed from Allowed Origins is refused, and so is an
+/// anonymous session once verification is required.
 async fn widget_answer(
     state: &AppState,
     client: &Client,
     headers: &HeaderMap,
-    work: impl AsyncFnOnce(WidgetSessionRow) -> Result<Response>,
+    param: AgentParam,
+    work: impl AsyncFnOnce(WidgetSessionRow, Embed) -> Result<Response>,
 ) -> Response {
-    let mut matched = None;
-    let answer = match per_client(state, client).await {
-        Err(e) => Err(e),
-        Ok(()) => match session_of(state, headers).await {
-            Err(e) => Err(e),
-            Ok((session, origin)) => {
-                matched = Some(origin);
-                work(session).await
+    let mut readable = None;
+    let answer = async {
+        per_client(state, client).await?;
+        let origin = origin_of(headers).ok_or_else(refused_origin)?;
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let Some(session) = state.store.widget_session(&token_hash(token)).await? else {
+            // The page may learn that it needs a new session when the agent it names
+            // allows its origin.
+            let agent = param.agent_id.as_deref().unwrap_or_default();
+            if agent_origin_allowed(state, agent, origin).await? {
+                readable = Some(origin.to_owned());
             }
-        },
-    };
+            return Err(invalid_session(
+                "The widget session is missing, unknown or expired: start a new one.",
+            ));
+        };
+        if session.origin != origin {
+            return Err(refused_origin());
+        }
+        let embed = settings(state, &session.account_id, &session.agent_id).await?;
+        if !origin_allowed(&embed.allowed_origins, origin) {
+            return Err(refused_origin());
+        }
+        readable = Some(origin.to_owned());
+        if embed.identity_verification == Verification::Required && session.user_id.is_none() {
+            return Err(invalid_session(
+                "This agent now requires a verified visitor: start a new session.",
+            ));
+        }
+        work(session, embed).await
+    }
+    .await;
     let response = answer.unwrap_or_else(IntoResponse::into_response);
-    // Only the session's own origin may read the answer.
-    match matched {
+    match readable {
         Some(origin) => allow(response, &origin),
         None => response,
     }
 }
 
-/// Send the visitor's message; the agent's reply comes back.
-#[utoipa::path(post, path = "/widget/messages", tag = "widget", request_body = WidgetMessage,
-    responses((status = 200, body = WidgetReply), ErrorResponses), security(("widget_session" = [])))]
+/// Send the visitor's message; the agent's reply comes back. The session's first
+/// message creates its conversation.
+#[utoipa::path(post, path = "/widget/messages", tag = "widget", params(AgentParam), request_body = WidgetMessage,
+    responses((status = 200, body = WidgetReply),
+        (status = 401, description = "`invalid_session`: the token is missing, unknown or expired, or the session is anonymous and the agent now requires verified visitors"),
+        (status = 403, description = "`origin_not_allowed`: not the session's origin, or no longer among the agent's Allowed Origins"),
+        ErrorResponses), security(("widget_session" = [])))]
 async fn send_message(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
     headers: HeaderMap,
+    ApiQuery(param): ApiQuery<AgentParam>,
     body: Result<ApiJson<WidgetMessage>>,
 ) -> Response {
-    widget_answer(&state, &client, &headers, async |session| {
+    widget_answer(&state, &client, &headers, param, async |session, embed| {
         let ApiJson(body) = body?;
         let mut check = Check::new();
         check_message(&mut check, &body.message);
         check.finish()?;
+        let budget = format!("widget-agent-messages:{}", session.agent_id);
+        spend(
+            &state,
+            budget,
+            state.config.agents.widget_messages_per_agent,
+        )
+        .await?;
+        // With verification off, identity attributes are ignored.
+        let visitor = match embed.identity_verification {
+            Verification::Off => Visitor::default(),
+            _ => session.visitor(),
+        };
         let conversation = state
             .store
-            .conversation(&session.account_id, &session.conversation_id)
+            .widget_conversation(&session, &visitor)
             .await?
             .ok_or_else(|| Error::not_found("conversation"))?;
         let reply = converse(
@@ -523,6 +644,7 @@ async fn send_message(
         )
         .await?;
         Ok(Json(WidgetReply {
+            conversation_id: conversation.id,
             reply: reply.into(),
         })
         .into_response())
@@ -530,16 +652,23 @@ async fn send_message(
     .await
 }
 
-/// The session's conversation so far.
-#[utoipa::path(get, path = "/widget/messages", tag = "widget",
-    responses((status = 200, body = WidgetMessages), ErrorResponses), security(("widget_session" = [])))]
+/// The session's conversation so far: empty before its first message.
+#[utoipa::path(get, path = "/widget/messages", tag = "widget", params(AgentParam),
+    responses((status = 200, body = WidgetMessages),
+        (status = 401, description = "`invalid_session`: as for `POST /widget/messages`"),
+        (status = 403, description = "`origin_not_allowed`: as for `POST /widget/messages`"),
+        ErrorResponses), security(("widget_session" = [])))]
 async fn list_messages(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
     headers: HeaderMap,
+    ApiQuery(param): ApiQuery<AgentParam>,
 ) -> Response {
-    widget_answer(&state, &client, &headers, async |session| {
-        let messages = state.store.messages(&session.conversation_id).await?;
+    widget_answer(&state, &client, &headers, param, async |session, _| {
+        let messages = match &session.conversation_id {
+            Some(id) => state.store.messages(id).await?,
+            None => Vec::new(),
+        };
         Ok(Json(WidgetMessages {
             data: messages.into_iter().map(Message::from).collect(),
         })

@@ -56,10 +56,27 @@ pub struct Visitor {
 /// A widget session found by its token.
 #[derive(Debug, sqlx::FromRow)]
 pub struct WidgetSessionRow {
+    pub token_hash: String,
     pub account_id: String,
     pub agent_id: String,
-    pub conversation_id: String,
+    /// None until the session's first message.
+    pub conversation_id: Option<String>,
     pub origin: String,
+    /// The verified visitor; None for an anonymous one.
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub user_email: Option<String>,
+}
+
+impl WidgetSessionRow {
+    pub fn visitor(&self) -> Visitor {
+        Visitor {
+            user_id: self.user_id.clone(),
+            user_name: self.user_name.clone(),
+            user_email: self.user_email.clone(),
+            until: None,
+        }
+    }
 }
 
 const CONVERSATION_COLUMNS: &str =
@@ -315,24 +332,27 @@ impl Store {
         Ok(row.map(|(a,)| a))
     }
 
+    /// A session without a conversation yet: that comes with its first message.
     pub async fn insert_widget_session(
         &self,
         token_hash: &str,
         account_id: &str,
         agent_id: &str,
-        conversation_id: &str,
         origin: &str,
+        visitor: &Visitor,
         expires_at: i64,
     ) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO widget_sessions (token_hash, account_id, agent_id, conversation_id, origin, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO widget_sessions (token_hash, account_id, agent_id, origin, user_id, user_name, \
+             user_email, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(token_hash)
         .bind(account_id)
         .bind(agent_id)
-        .bind(conversation_id)
         .bind(origin)
+        .bind(visitor.user_id.as_deref())
+        .bind(visitor.user_name.as_deref())
+        .bind(visitor.user_email.as_deref())
         .bind(now_ms())
         .bind(expires_at)
         .execute(self.pool())
@@ -343,12 +363,63 @@ impl Store {
     /// The live session with this token hash.
     pub async fn widget_session(&self, token_hash: &str) -> sqlx::Result<Option<WidgetSessionRow>> {
         sqlx::query_as(
-            "SELECT account_id, agent_id, conversation_id, origin FROM widget_sessions \
-             WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT token_hash, account_id, agent_id, conversation_id, origin, user_id, user_name, \
+             user_email FROM widget_sessions WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await
+    }
+
+    /// The session's conversation, created with `visitor` on its first message. When two
+    /// first messages race, both get the conversation the session kept.
+    pub async fn widget_conversation(
+        &self,
+        session: &WidgetSessionRow,
+        visitor: &Visitor,
+    ) -> sqlx::Result<Option<ConversationRow>> {
+        if let Some(id) = &session.conversation_id {
+            return self.conversation(&session.account_id, id).await;
+        }
+        let mut tx = self.pool().begin().await?;
+        let created: ConversationRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO conversations (id, account_id, agent_id, channel, user_id, user_name, user_email, \
+             created_at, updated_at) VALUES ($1, $2, $3, 'widget', $4, $5, $6, $7, $7) \
+             RETURNING {CONVERSATION_COLUMNS}"
+        )))
+        .bind(new_id("conv"))
+        .bind(&session.account_id)
+        .bind(&session.agent_id)
+        .bind(visitor.user_id.as_deref())
+        .bind(visitor.user_name.as_deref())
+        .bind(visitor.user_email.as_deref())
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        let kept = sqlx::query(
+            "UPDATE widget_sessions SET conversation_id = $2 WHERE token_hash = $1 \
+             AND conversation_id IS NULL",
+        )
+        .bind(&session.token_hash)
+        .bind(&created.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if kept {
+            tx.commit().await?;
+            return Ok(Some(created));
+        }
+        tx.rollback().await?;
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT conversation_id FROM widget_sessions WHERE token_hash = $1")
+                .bind(&session.token_hash)
+                .fetch_optional(self.pool())
+                .await?;
+        match row.and_then(|(id,)| id) {
+            Some(id) => self.conversation(&session.account_id, &id).await,
+            None => Ok(None),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded widget's public API: Allowed Origins and CORS, identity verification
-//! with a hash computed by Python's `hmac`, sessions bound to their origin, the
-//! script's caching, and abuse limits.
+//! with a hash computed by Python's `hmac` and JWTs keyed apart from it, sessions bound
+//! to their origin and held to the agent's current settings, conversations created
+//! only with a session's first message, the script's caching, and abuse limits.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -62,6 +63,41 @@ async fn session(app: &TestApp, origin: &str, body: Value) -> (StatusCode, Value
         .map(|v| v.to_str().unwrap().to_owned());
     let (status, body) = read(response).await;
     (status, body, cors)
+}
+
+/// A widget request with a session token from `origin`: status, body and the CORS
+/// header.
+async fn widget_call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    origin: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = app
+        .request(method, path)
+        .header("origin", origin)
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let cors = response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = read(response).await;
+    (status, body, cors)
+}
+
+/// The account's conversations with `agent`.
+async fn conversations(app: &TestApp, key: &str, agent: &str) -> Vec<Value> {
+    let (status, listed) = app
+        .get(&format!("/conversations?agent_id={agent}"), key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    listed["data"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -168,6 +204,12 @@ async fn allowed_origins_get_sessions_and_cors_headers_and_others_get_neither() 
         assert_eq!(got.as_deref(), expected, "{query}");
     }
 
+    // Sessions alone leave no conversation behind.
+    assert_eq!(
+        conversations(&app, &admin.key, &agent).await,
+        Vec::<Value>::new()
+    );
+
     // Messages: with the session's token, from its origin only.
     let token = created["session_token"].as_str().unwrap();
     let message = |origin: &'static str, text: &'static str| {
@@ -207,6 +249,28 @@ async fn allowed_origins_get_sessions_and_cors_headers_and_others_get_neither() 
         StatusCode::UNAUTHORIZED,
         "invalid_session",
     );
+    // Naming the agent, an allowed page may read that it needs a new session; another
+    // origin may not.
+    let path = format!("/widget/messages?agent_id={agent}");
+    let (status, body, cors) = widget_call(&app, Method::GET, &path, SHOP, "wst_nope", None).await;
+    assert_eq!(
+        (status, body["error"].as_str(), cors.as_deref()),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_session"),
+            Some(SHOP)
+        )
+    );
+    let (_, _, cors) = widget_call(
+        &app,
+        Method::GET,
+        &path,
+        "https://evil.example",
+        "wst_nope",
+        None,
+    )
+    .await;
+    assert_eq!(cors, None);
     let listed = app
         .request(Method::GET, "/widget/messages")
         .header("origin", SHOP)
@@ -231,11 +295,209 @@ async fn allowed_origins_get_sessions_and_cors_headers_and_others_get_neither() 
     );
 
     // The widget conversation is the account's, anonymous here.
-    let (_, conversations) = app
-        .get(&format!("/conversations?agent_id={agent}"), &admin.key)
+    let listed = conversations(&app, &admin.key, &agent).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], reply["conversation_id"]);
+    assert_eq!(listed[0]["channel"], "widget");
+    assert_eq!(listed[0]["user_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_conversation_starts_with_the_first_message_not_with_the_page_or_the_session() {
+    let app = TestApp::spawn().await;
+    let (admin, agent, _) = setup(&app, "off").await;
+    // The script's check on page load: what a session would say, nothing stored.
+    let check = app
+        .request(Method::POST, &format!("/widget/check?agent_id={agent}"))
+        .header("origin", SHOP)
+        .json(&json!({"agent_id": agent}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.headers()["access-control-allow-origin"], SHOP);
+    let (status, welcome) = read(check).await;
+    assert_eq!(status, StatusCode::OK, "{welcome}");
+    assert_eq!(welcome["agent"]["name"], "Shop helper");
+    assert!(welcome.get("session_token").is_none());
+    let refused = app
+        .request(Method::POST, "/widget/check")
+        .header("origin", "https://evil.example")
+        .json(&json!({"agent_id": agent}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_error(
+        &read(refused).await,
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+    );
+    assert_eq!(app.db.count("widget_sessions").await, 0);
+
+    // A session, and its empty history: still no conversation.
+    let (_, created, _) = session(&app, SHOP, json!({"agent_id": agent})).await;
+    assert!(created.get("conversation_id").is_none(), "{created}");
+    let token = created["session_token"].as_str().unwrap();
+    let path = format!("/widget/messages?agent_id={agent}");
+    let (status, history, _) = widget_call(&app, Method::GET, &path, SHOP, token, None).await;
+    assert_eq!((status, history), (StatusCode::OK, json!({"data": []})));
+    assert_eq!(app.db.count("conversations").await, 0);
+
+    // The first message creates it; the next ones continue it.
+    let mut ids = Vec::new();
+    for text in ["hello", "and again"] {
+        let (status, reply, _) = widget_call(
+            &app,
+            Method::POST,
+            &path,
+            SHOP,
+            token,
+            Some(json!({"message": text})),
+        )
         .await;
-    assert_eq!(conversations["data"][0]["channel"], "widget");
-    assert_eq!(conversations["data"][0]["user_id"], Value::Null);
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        ids.push(reply["conversation_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids[0], ids[1]);
+    let listed = conversations(&app, &admin.key, &agent).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], ids[0].as_str());
+    let (_, history, _) = widget_call(&app, Method::GET, &path, SHOP, token, None).await;
+    assert_eq!(history["data"].as_array().unwrap().len(), 4, "{history}");
+}
+
+#[tokio::test]
+async fn live_sessions_follow_changes_to_allowed_origins_and_verification() {
+    if !crate::support::installed("python3").await {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (admin, agent, secret) = setup(&app, "optional").await;
+    let (_, anonymous, _) = session(&app, SHOP, json!({"agent_id": agent})).await;
+    let anonymous = anonymous["session_token"].as_str().unwrap().to_owned();
+    let hash = python_hash(&secret, "user_42").await;
+    let (_, known, _) = session(
+        &app,
+        SHOP,
+        json!({"agent_id": agent, "user_id": "user_42", "user_hash": hash}),
+    )
+    .await;
+    assert_eq!(known["user_id"], "user_42");
+    let known = known["session_token"].as_str().unwrap().to_owned();
+    let path = format!("/widget/messages?agent_id={agent}");
+    let embed = |origins: Value, verification: &str| {
+        let body = json!({"allowed_origins": origins, "identity_verification": verification});
+        let (app, admin, agent) = (&app, &admin, &agent);
+        async move {
+            let (status, saved) = app
+                .call(
+                    Method::PUT,
+                    &format!("/agents/{agent}/embed"),
+                    &admin.key,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{saved}");
+        }
+    };
+    let ask = |token: &str, origin: &'static str| {
+        let (app, path, token) = (&app, path.clone(), token.to_owned());
+        async move {
+            widget_call(
+                app,
+                Method::POST,
+                &path,
+                origin,
+                &token,
+                Some(json!({"message": "hi"})),
+            )
+            .await
+        }
+    };
+    assert_eq!(ask(&anonymous, SHOP).await.0, StatusCode::OK);
+
+    // The shop's origin is removed: its live sessions stop, and the page may not read why.
+    embed(json!(["https://*.example.org"]), "optional").await;
+    let (status, body, cors) = ask(&known, SHOP).await;
+    assert_eq!(
+        (status, body["error"].as_str(), cors),
+        (StatusCode::FORBIDDEN, Some("origin_not_allowed"), None)
+    );
+    let (status, _, _) = widget_call(&app, Method::GET, &path, SHOP, &known, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Back, but verification is now required: the anonymous session must start over
+    // (the page can read that), the verified one goes on.
+    embed(json!([SHOP]), "required").await;
+    let (status, body, cors) = ask(&anonymous, SHOP).await;
+    assert_eq!(
+        (status, body["error"].as_str(), cors.as_deref()),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_session"),
+            Some(SHOP)
+        )
+    );
+    let (status, _, _) = widget_call(&app, Method::GET, &path, SHOP, &anonymous, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, reply, _) = ask(&known, SHOP).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let mine = conversations(&app, &admin.key, &agent)
+        .await
+        .into_iter()
+        .find(|c| c["id"] == reply["conversation_id"])
+        .unwrap();
+    assert_eq!(mine["user_id"], "user_42");
+}
+
+#[tokio::test]
+async fn an_agent_answers_a_limited_number_of_widget_messages_a_minute() {
+    let app = TestApp::with_flags(&["--widget-messages-per-agent", "2"]).await;
+    let (_, agent, _) = setup(&app, "off").await;
+    let path = format!("/widget/messages?agent_id={agent}");
+    // Two visitors share the agent's budget.
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (_, created, _) = session(&app, SHOP, json!({"agent_id": agent})).await;
+        tokens.push(created["session_token"].as_str().unwrap().to_owned());
+    }
+    for token in [&tokens[0], &tokens[1]] {
+        let (status, reply, _) = widget_call(
+            &app,
+            Method::POST,
+            &path,
+            SHOP,
+            token,
+            Some(json!({"message": "hi"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+    }
+    let (status, body, cors) = widget_call(
+        &app,
+        Method::POST,
+        &path,
+        SHOP,
+        &tokens[0],
+        Some(json!({"message": "hi"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str(), cors.as_deref()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("rate_limit_exceeded"),
+            Some(SHOP)
+        )
+    );
+    // Reading the history is not answering.
+    let (status, _, _) = widget_call(&app, Method::GET, &path, SHOP, &tokens[0], None).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -422,7 +684,18 @@ async fn the_script_is_cached_by_etag_and_widget_requests_are_limited_per_client
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
     let (_, agent, _) = setup(&app, "off").await;
-    for _ in 0..3 {
+    // Preflights read the database too, so they spend the same budget.
+    let preflight = || {
+        app.request(
+            Method::OPTIONS,
+            &format!("/widget/sessions?agent_id={agent}"),
+        )
+        .header("origin", SHOP)
+        .header("access-control-request-method", "POST")
+        .send()
+    };
+    assert_eq!(preflight().await.unwrap().status(), StatusCode::NO_CONTENT);
+    for _ in 0..2 {
         assert_eq!(
             session(&app, SHOP, json!({"agent_id": agent})).await.0,
             StatusCode::CREATED
@@ -432,6 +705,14 @@ async fn the_script_is_cached_by_etag_and_widget_requests_are_limited_per_client
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_exceeded"))
+    );
+    let limited = preflight().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        limited
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
     );
 }
 
@@ -540,6 +821,10 @@ async fn customer_pages_in_chromium_get_the_widget_only_where_allowed() {
         out.status.success() && log.contains("widget flows passed"),
         "{log}"
     );
+    // Five page views, two conversations: one per session that had a message.
+    let widget_conversations = conversations(&app, &admin.key, &agents[0]).await;
+    assert_eq!(widget_conversations.len(), 2, "{widget_conversations:?}");
+    assert!(conversations(&app, &admin.key, &agents[1]).await.is_empty());
 }
 
 #[tokio::test]
@@ -565,6 +850,8 @@ async fn the_embed_page_shows_the_snippet_and_saves_origins_for_editors_only() {
         page.body
     );
     assert!(page.body.contains("hmac.new(SIGNING_SECRET.encode()"));
+    // The JWT sample keys by the decoded secret, not the string that keys hashes.
+    assert!(page.body.contains("b64decode(SIGNING_SECRET.removeprefix("));
     let csrf = page.csrf();
     let bad = admin
         .post(
@@ -619,16 +906,25 @@ async fn the_embed_page_shows_the_snippet_and_saves_origins_for_editors_only() {
     assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND);
 }
 
-/// An HS256 JWT made with Python's standard library, as a customer's server might.
+/// An HS256 JWT made with Python's standard library, as a customer's server might:
+/// keyed by the base64-decoded part of the secret after `whsec_`.
 async fn python_jwt(secret: &str, claims: Value, alg: &str) -> String {
+    jwt_keyed(secret, claims, alg, "decoded").await
+}
+
+/// An HS256 JWT keyed by the secret's decoded bytes, or by its string (`raw`), which
+/// is the key of user hashes and must not verify.
+async fn jwt_keyed(secret: &str, claims: Value, alg: &str, key: &str) -> String {
     let script = "import base64, hashlib, hmac, json, sys\n\
         b = lambda d: base64.urlsafe_b64encode(d).rstrip(b'=').decode()\n\
+        secret = sys.argv[1]\n\
+        key = secret.encode() if sys.argv[4] == 'raw' else base64.b64decode(secret.removeprefix('whsec_'))\n\
         head = b(json.dumps({'alg': sys.argv[3], 'typ': 'JWT'}).encode())\n\
         body = b(sys.argv[2].encode())\n\
-        sig = b(hmac.new(sys.argv[1].encode(), f'{head}.{body}'.encode(), hashlib.sha256).digest())\n\
+        sig = b(hmac.new(key, f'{head}.{body}'.encode(), hashlib.sha256).digest())\n\
         print(f'{head}.{body}.{sig}')";
     let out = tokio::process::Command::new("python3")
-        .args(["-c", script, secret, &claims.to_string(), alg])
+        .args(["-c", script, secret, &claims.to_string(), alg, key])
         .output()
         .await
         .expect("python3");
@@ -663,6 +959,17 @@ async fn a_short_lived_jwt_identifies_a_visitor_instead_of_a_hash() {
     );
     for token in [
         python_jwt(&secret, json!({"sub": "user_7", "exp": now - 120}), "HS256").await,
+        // Expired a moment ago, or expiring now: no leeway, no session born dead.
+        python_jwt(&secret, json!({"sub": "user_7", "exp": now - 5}), "HS256").await,
+        python_jwt(&secret, json!({"sub": "user_7", "exp": now}), "HS256").await,
+        // Keyed by the secret string, as user hashes are: refused.
+        jwt_keyed(
+            &secret,
+            json!({"sub": "user_7", "exp": now + 600}),
+            "HS256",
+            "raw",
+        )
+        .await,
         python_jwt(
             &secret,
             json!({"sub": "user_7", "exp": now + 7200}),
@@ -672,7 +979,7 @@ async fn a_short_lived_jwt_identifies_a_visitor_instead_of_a_hash() {
         python_jwt(&secret, json!({"sub": "user_7"}), "HS256").await,
         python_jwt(&secret, json!({"sub": "user_7", "exp": now + 600}), "none").await,
         python_jwt(
-            "whsec_other",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             json!({"sub": "user_7", "exp": now + 600}),
             "HS256",
         )
@@ -687,6 +994,40 @@ async fn a_short_lived_jwt_identifies_a_visitor_instead_of_a_hash() {
             "{token}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_user_hash_of_a_jwt_signing_input_is_not_a_jwt_signature() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if !crate::support::installed("python3").await {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (_, agent, secret) = setup(&app, "required").await;
+    // An attacker picks a "user id" that is a JWT's signing input for any sub...
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"sub": "admin", "exp": now + 600}).to_string();
+    let input = format!("{head}.{}", URL_SAFE_NO_PAD.encode(claims));
+    // ...and gets the customer's server to hash it, as it hashes any user id.
+    let hash = python_hash(&secret, &input).await;
+    let (status, _, _) = session(
+        &app,
+        SHOP,
+        json!({"agent_id": agent, "user_id": input, "user_hash": hash}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "a valid hash for that id");
+    // The hash's bytes as the token's signature do not make a token.
+    let signature = URL_SAFE_NO_PAD.encode(hex::decode(&hash).unwrap());
+    let forged = format!("{input}.{signature}");
+    let (status, body, _) =
+        session(&app, SHOP, json!({"agent_id": agent, "user_jwt": forged})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_user_token"))
+    );
 }
 
 /// `curl -i` with the CA the server generated; returns the status line and headers

@@ -1,6 +1,7 @@
 // The chat widget on customer pages, in headless Chromium: loaded from an allowed
-// origin it answers; from another origin, or with a wrong user hash, it renders
-// nothing and says why once on the console. Usage:
+// origin it answers, brings the conversation back on the next page, and replaces a
+// session the server no longer knows; from another origin, or with a wrong user hash,
+// it renders nothing and says why once on the console. Usage:
 //   node widget.mjs <allowed page> <other-origin page> <wrong-hash page> <shots dir> <question> <expected answer part>
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -50,6 +51,24 @@ try {
   await shot(page, 'answered');
   await page.keyboard.press('Escape');
   assert.equal(await launcher.getAttribute('aria-expanded'), 'false', 'Escape closes the panel');
+  // The next page of the site, in the same tab: opening the chat brings the conversation back.
+  await page.reload();
+  await launcher.click();
+  await page.locator('li.user', { hasText: question }).waitFor();
+  await page.locator('li.assistant', { hasText: expected }).waitFor();
+  // A session the server no longer knows (as when it expired): the widget starts a new
+  // one by itself, and the conversation goes on there.
+  await page.evaluate(() => {
+    for (const key of Object.keys(sessionStorage)) {
+      if (key.startsWith('thinnest-widget:')) sessionStorage.setItem(key, 'wst_expired');
+    }
+  });
+  await page.reload();
+  await launcher.click();
+  await input.fill(question);
+  await input.press('Enter');
+  await page.locator('li.assistant', { hasText: expected }).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('li.user').count(), 1, 'a new conversation');
   assert.deepEqual(warnings, []);
 
   // Another origin: nothing rendered, one warning.
