@@ -316,10 +316,14 @@ async fn list_conversations(
     };
     let page = paging.checked("conv")?;
     let agent = query.agent_id.unwrap_or_default();
-    if !agent.is_empty() && !is_id("agent", &agent) {
-        let mut check = Check::new();
-        check.fail("agent_id", "is not an agent id");
-        check.finish()?;
+    if !agent.is_empty() {
+        if !is_id("agent", &agent) {
+            let mut check = Check::new();
+            check.fail("agent_id", "is not an agent id");
+            check.finish()?;
+        }
+        // Another account's agent, or none: 404, as for its knowledge.
+        find_agent(&state, &caller.account_id, &agent).await?;
     }
     let rows = state
         .store

@@ -127,7 +127,14 @@ async fn from_upload(mut form: Multipart) -> Result<AddKnowledge> {
     let text = if lower.ends_with(".json") {
         let value: serde_json::Value = serde_json::from_str(&raw)
             .map_err(|e| unreadable(format!("The file is not valid JSON: {e}")))?;
-        serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?
+        // Laid out one field per line, which reads better in passages, unless that
+        // would take a file within the limit over it.
+        let pretty = serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?;
+        if pretty.len() <= MAX_TEXT_BYTES {
+            pretty
+        } else {
+            raw
+        }
     } else if lower.ends_with(".txt") || lower.ends_with(".md") {
         raw
     } else {

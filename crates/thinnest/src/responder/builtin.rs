@@ -57,6 +57,7 @@ pub fn passages(source: &str, text: &str) -> Vec<Passage> {
         }
         current.clear();
     };
+    let text = text.replace("\r\n", "\n");
     for paragraph in text.split("\n\n") {
         for sentence in paragraph.split_inclusive(['.', '!', '?']) {
             for piece in pieces(sentence) {
@@ -139,9 +140,10 @@ pub async fn retrieve(prompt: &Prompt<'_>) -> anyhow::Result<Vec<(f64, Passage)>
 
 /// The passages that match `query`, best first, with their BM25 scores.
 pub fn search(corpus: &[Passage], query: &str) -> Vec<(f64, Passage)> {
+    // The first distinct terms in the order the visitor wrote them.
     let mut query: Vec<String> = terms(query);
-    query.sort();
-    query.dedup();
+    let mut seen = std::collections::HashSet::new();
+    query.retain(|t| seen.insert(t.clone()));
     query.truncate(MAX_QUERY_TERMS);
     if query.is_empty() || corpus.is_empty() {
         return Vec::new();
@@ -268,5 +270,22 @@ mod tests {
             assert!(cut.len() > 2, "{}", cut.len());
             assert!(cut.iter().all(|p| p.text.len() <= PASSAGE_CHARS), "{cut:?}");
         }
+    }
+
+    #[test]
+    fn windows_line_ends_still_separate_paragraphs() {
+        let paragraph = "Word ".repeat(70);
+        let text = format!("{paragraph}\r\n\r\n{paragraph}");
+        let cut = passages("doc", &text);
+        assert_eq!(cut.len(), 2);
+        assert_eq!(cut[0].text, paragraph.trim());
+    }
+
+    #[test]
+    fn a_long_question_keeps_its_first_terms_not_the_first_in_the_alphabet() {
+        let corpus = corpus_of(&[("zoo", "The zoo opens at nine."), ("other", "Nothing.")]);
+        let filler: Vec<String> = (0..40).map(|i| format!("aa{i:02}")).collect();
+        let question = format!("zoo {}", filler.join(" "));
+        assert_eq!(search(&corpus, &question)[0].1.source, "zoo");
     }
 }

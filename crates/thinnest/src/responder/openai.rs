@@ -13,6 +13,8 @@ use crate::config::Secret;
 const ENGINE: &str = "openai";
 /// Passages given as context.
 const CONTEXT_PASSAGES: usize = 3;
+/// The longest one answer may take, streamed or not.
+const WHOLE_ANSWER: Duration = Duration::from_secs(300);
 
 pub struct OpenAi {
     http: reqwest::Client,
@@ -24,7 +26,9 @@ impl OpenAi {
     pub fn new(base: &str, key: Option<Secret>) -> anyhow::Result<OpenAi> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            // Between two reads: a long answer may stream for longer than this.
+            .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("thinnest/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(OpenAi {
@@ -66,7 +70,8 @@ impl OpenAi {
                 "model": prompt.agent.model,
                 "messages": OpenAi::messages(prompt).await?,
                 "stream": pieces.is_some(),
-            }));
+            }))
+            .timeout(WHOLE_ANSWER);
         if let Some(key) = &self.key {
             request = request.bearer_auth(key.expose());
         }
@@ -110,7 +115,7 @@ impl OpenAi {
         let mut body = response.bytes_stream();
         let mut pending: Vec<u8> = Vec::new();
         let mut content = String::new();
-        while let Some(chunk) = body.next().await {
+        'read: while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
                 anyhow::anyhow!(
                     "the language model server's stream broke: {}",
@@ -126,7 +131,7 @@ impl OpenAi {
                 };
                 let data = data.trim();
                 if data == "[DONE]" {
-                    return Ok(content);
+                    break 'read;
                 }
                 let event: Value = serde_json::from_str(data)?;
                 if let Some(piece) = event["choices"][0]["delta"]["content"].as_str() {
@@ -137,7 +142,7 @@ impl OpenAi {
         }
         anyhow::ensure!(
             !content.is_empty(),
-            "the language model server's stream ended early"
+            "the language model server's stream ended without a message"
         );
         Ok(content)
     }

@@ -217,6 +217,12 @@ async fn conversations_and_knowledge_check_roles_accounts_and_input() {
     // Another account sees none of it.
     let other = app.account("other@example.com").await;
     assert_error(
+        &app.get(&format!("/conversations?agent_id={agent}"), &other.key)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
         &app.get(&format!("/conversations/{conversation}"), &other.key)
             .await,
         StatusCode::NOT_FOUND,
@@ -322,6 +328,10 @@ async fn conversations_and_knowledge_check_roles_accounts_and_input() {
     );
     let refused = upload(&app, &admin.key, &agent, "a.json", b"{not json").await;
     assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
+    // Compact JSON within the limit is kept, even where laid out it would not fit.
+    let compact = format!("[{}1]", "1,".repeat(200_000));
+    let (status, kept) = upload(&app, &admin.key, &agent, "n.json", compact.as_bytes()).await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
 
     // Ending and deleting a document: not another account's, not by a Viewer.
     let (_, doc) = app
