@@ -24,7 +24,7 @@ use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::responder::{Pieces, Prompt};
-use crate::store::conversations::{ConversationRow, MessageRow, Visitor};
+use crate::store::conversations::{ConversationRow, MessageRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -284,10 +284,7 @@ async fn send_message(
             .ok_or_else(|| Error::not_found("conversation with that agent"))?,
         None => {
             find_agent(&state, account, &body.agent_id).await?;
-            state
-                .store
-                .create_conversation(account, &body.agent_id, "api", &Visitor::default())
-                .await?
+            ConversationRow::draft(&body.agent_id)
         }
     };
     if wants_stream(&headers) {

@@ -278,7 +278,8 @@ impl From<AgentRow> for WidgetAgent {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No Debug: it holds the session token.
+#[derive(Serialize, ToSchema)]
 pub struct Session {
     /// `Authorization: Bearer <session_token>` on `/widget/messages`. Shown once.
     pub session_token: String,

@@ -17,6 +17,29 @@ pub struct ConversationRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub ended_at: Option<i64>,
+    /// Not stored yet: its first exchange stores it, so a conversation whose first
+    /// reply failed leaves nothing behind.
+    #[sqlx(skip)]
+    pub unsaved: bool,
+}
+
+impl ConversationRow {
+    /// A new API conversation with `agent_id`, stored with its first exchange.
+    pub fn draft(agent_id: &str) -> ConversationRow {
+        let now = now_ms();
+        ConversationRow {
+            id: new_id("conv"),
+            agent_id: agent_id.to_owned(),
+            channel: "api".to_owned(),
+            user_id: None,
+            user_name: None,
+            user_email: None,
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            unsaved: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -83,29 +106,6 @@ const CONVERSATION_COLUMNS: &str =
     "id, agent_id, channel, user_id, user_name, user_email, created_at, updated_at, ended_at";
 
 impl Store {
-    pub async fn create_conversation(
-        &self,
-        account_id: &str,
-        agent_id: &str,
-        channel: &str,
-        visitor: &Visitor,
-    ) -> sqlx::Result<ConversationRow> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO conversations (id, account_id, agent_id, channel, user_id, user_name, user_email, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {CONVERSATION_COLUMNS}"
-        )))
-        .bind(new_id("conv"))
-        .bind(account_id)
-        .bind(agent_id)
-        .bind(channel)
-        .bind(visitor.user_id.as_deref())
-        .bind(visitor.user_name.as_deref())
-        .bind(visitor.user_email.as_deref())
-        .bind(now_ms())
-        .fetch_one(self.pool())
-        .await
-    }
-
     pub async fn conversation(
         &self,
         account_id: &str,
@@ -162,6 +162,22 @@ impl Store {
     ) -> sqlx::Result<MessageRow> {
         let mut tx = self.pool().begin().await?;
         let now = now_ms();
+        if conversation.unsaved {
+            sqlx::query(
+                "INSERT INTO conversations (id, account_id, agent_id, channel, user_id, user_name, \
+                 user_email, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            )
+            .bind(&conversation.id)
+            .bind(account_id)
+            .bind(&conversation.agent_id)
+            .bind(&conversation.channel)
+            .bind(conversation.user_id.as_deref())
+            .bind(conversation.user_name.as_deref())
+            .bind(conversation.user_email.as_deref())
+            .bind(conversation.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         let insert = "INSERT INTO conversation_messages (id, conversation_id, role, content, engine, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, role, content, engine, created_at";
         let _: MessageRow = sqlx::query_as(insert)

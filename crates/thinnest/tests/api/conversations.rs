@@ -526,4 +526,8 @@ async fn an_engine_that_does_not_answer_is_a_502() {
         text.contains("event: error") && text.contains("engine_unavailable"),
         "{text}"
     );
+    // Neither failure left a conversation behind.
+    let (status, list) = app.get("/conversations", &admin.key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["data"], json!([]), "{list}");
 }
