@@ -183,17 +183,6 @@ async fn add_knowledge(
     check.text("text", &body.text, 1, MAX_TEXT_BYTES);
     check.finish()?;
     find_agent(&state, &caller.account_id, &body.agent_id).await?;
-    let held = state
-        .store
-        .knowledge_size(&caller.account_id, &body.agent_id)
-        .await?;
-    if held + i64::try_from(body.text.chars().count()).unwrap_or(i64::MAX) > MAX_AGENT_CHARS {
-        return Err(Error::coded(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "This agent's documents would exceed 2 MiB of text together; delete some first.",
-        ));
-    }
     let row = state
         .store
         .add_knowledge(
@@ -201,8 +190,16 @@ async fn add_knowledge(
             &body.agent_id,
             body.title.trim(),
             &body.text,
+            MAX_AGENT_CHARS,
         )
-        .await?;
+        .await?
+        .ok_or_else(|| {
+            Error::coded(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "This agent's documents would exceed 2 MiB of text together; delete some first.",
+            )
+        })?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 

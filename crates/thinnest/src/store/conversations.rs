@@ -248,16 +248,31 @@ impl Store {
         Ok(ended)
     }
 
+    /// Adds a document unless the agent's documents would then hold more than
+    /// `max_chars` characters together (None). Concurrent additions cannot both slip
+    /// under the cap: PostgreSQL locks the agent's row first; SQLite runs the one
+    /// statement alone.
     pub async fn add_knowledge(
         &self,
         account_id: &str,
         agent_id: &str,
         title: &str,
         text: &str,
-    ) -> sqlx::Result<KnowledgeRow> {
-        sqlx::query_as(
+        max_chars: i64,
+    ) -> sqlx::Result<Option<KnowledgeRow>> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT id FROM agents WHERE account_id = $1 AND id = $2 FOR UPDATE")
+                .bind(account_id)
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row: Option<KnowledgeRow> = sqlx::query_as(
             "INSERT INTO knowledge (id, account_id, agent_id, title, text, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, agent_id, title, text, created_at",
+             SELECT $1, $2, $3, $4, $5, $6 WHERE (SELECT COALESCE(SUM(LENGTH(text)), 0) \
+             FROM knowledge WHERE account_id = $2 AND agent_id = $3) + $7 <= $8 \
+             RETURNING id, agent_id, title, text, created_at",
         )
         .bind(new_id("kn"))
         .bind(account_id)
@@ -265,20 +280,12 @@ impl Store {
         .bind(title)
         .bind(text)
         .bind(now_ms())
-        .fetch_one(self.pool())
-        .await
-    }
-
-    /// How much text an agent's knowledge holds, in characters.
-    pub async fn knowledge_size(&self, account_id: &str, agent_id: &str) -> sqlx::Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(LENGTH(text)), 0) FROM knowledge WHERE account_id = $1 AND agent_id = $2",
-        )
-        .bind(account_id)
-        .bind(agent_id)
-        .fetch_one(self.pool())
+        .bind(i64::try_from(text.chars().count()).unwrap_or(i64::MAX))
+        .bind(max_chars)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(n)
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// An agent's knowledge, oldest first.

@@ -328,6 +328,19 @@ async fn conversations_and_knowledge_check_roles_accounts_and_input() {
     );
     let refused = upload(&app, &admin.key, &agent, "a.json", b"{not json").await;
     assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
+    // An agent holds at most 2 MiB of text: four full documents, and not one more letter.
+    let capped = agent_with(&app, &admin.key, "builtin").await;
+    for _ in 0..4 {
+        let full = json!({"agent_id": capped, "title": "full", "text": "x".repeat(512 * 1024)});
+        let (status, body) = app.post("/knowledge", &admin.key, full).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let one_more = json!({"agent_id": capped, "title": "more", "text": "y"});
+    assert_error(
+        &app.post("/knowledge", &admin.key, one_more).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
     // Compact JSON within the limit is kept, even where laid out it would not fit.
     let compact = format!("[{}1]", "1,".repeat(200_000));
     let (status, kept) = upload(&app, &admin.key, &agent, "n.json", compact.as_bytes()).await;
