@@ -494,7 +494,7 @@ async fn get_delivery(
     ApiPath((id, delivery)): ApiPath<(String, String)>,
 ) -> Result<Json<DeliveryDetail>> {
     caller.require(Permission::WebhooksManage)?;
-    let (row, request_body) = state
+    let row = state
         .store
         .webhook_delivery(
             &caller.account_id,
@@ -504,6 +504,7 @@ async fn get_delivery(
         .await?
         .ok_or_else(|| Error::not_found("delivery"))?;
     let attempts = state.store.webhook_attempts(&row.id).await?;
+    let request_body = row.payload.clone();
     Ok(Json(DeliveryDetail {
         delivery: row.into(),
         request_body,
@@ -549,21 +550,12 @@ pub(crate) async fn redeliver_one(
         .redeliver(account_id, &endpoint.id, delivery)
         .await?
     {
-        Redelivery::Queued => {}
-        Redelivery::NotFound => return Err(Error::not_found("delivery")),
-        Redelivery::InFlight => {
-            return Err(Error::Conflict(
-                "This delivery is being attempted right now; look at its log in a moment."
-                    .to_owned(),
-            ));
-        }
+        Redelivery::Queued(row) => Ok(*row),
+        Redelivery::NotFound => Err(Error::not_found("delivery")),
+        Redelivery::InFlight => Err(Error::Conflict(
+            "This delivery is being attempted right now; look at its log in a moment.".to_owned(),
+        )),
     }
-    let (row, _) = state
-        .store
-        .webhook_delivery(account_id, &endpoint.id, delivery)
-        .await?
-        .ok_or_else(|| Error::not_found("delivery"))?;
-    Ok(row)
 }
 
 /// Queue a `webhook.test` event to this endpoint only; follow it in its deliveries.

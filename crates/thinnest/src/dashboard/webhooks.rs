@@ -14,6 +14,7 @@ use crate::api::webhooks::{self as api, CreateEndpoint, Endpoint, UpdateEndpoint
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::Error;
+use crate::store::outbox::AttemptRow;
 use crate::webhooks::signing_secrets;
 
 #[derive(Template)]
@@ -130,9 +131,44 @@ pub struct DeliveryView {
     pub status: String,
     pub created_at: String,
     pub request_body: String,
-    /// When, the request headers (one per line), the answer's status or error, the
-    /// answer's first bytes, and the latency.
-    pub attempts: Vec<(String, String, String, String, i64)>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// How many of an endpoint's newest deliveries its page shows.
+const RECENT: i64 = 20;
+
+/// One attempt as the page shows it.
+pub struct AttemptView {
+    pub at: String,
+    /// The request headers, one per line.
+    pub headers: String,
+    /// The answer's status, or the error when no answer came.
+    pub answer: String,
+    /// The answer's first bytes.
+    pub body: String,
+    pub latency_ms: i64,
+}
+
+impl From<AttemptRow> for AttemptView {
+    fn from(a: AttemptRow) -> Self {
+        let headers: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&a.request_headers).unwrap_or_default();
+        AttemptView {
+            at: rfc3339(a.attempted_at),
+            headers: headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            answer: match (a.response_status, a.error) {
+                (Some(status), _) => status.to_string(),
+                (None, Some(error)) => error,
+                (None, None) => String::new(),
+            },
+            body: a.response_body.unwrap_or_default(),
+            latency_ms: a.latency_ms,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -160,53 +196,32 @@ async fn endpoint_page(
         .map_err(|_| PageError::NotFound)?;
     let rows = state
         .store
-        .webhook_deliveries(account, &endpoint.id, None, 20)
+        .webhook_deliveries(account, &endpoint.id, None, RECENT)
         .await?;
-    let mut deliveries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let request_body = state
-            .store
-            .webhook_delivery(account, &endpoint.id, &row.id)
-            .await?
-            .map(|(_, body)| body)
-            .unwrap_or_default();
-        let attempts = state
-            .store
-            .webhook_attempts(&row.id)
-            .await?
-            .into_iter()
-            .map(|a| {
-                let headers: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&a.request_headers).unwrap_or_default();
-                let headers = headers
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let answer = match (a.response_status, a.error) {
-                    (Some(status), _) => status.to_string(),
-                    (None, Some(error)) => error,
-                    (None, None) => String::new(),
-                };
-                (
-                    rfc3339(a.attempted_at),
-                    headers,
-                    answer,
-                    a.response_body.unwrap_or_default(),
-                    a.latency_ms,
-                )
-            })
-            .collect();
-        deliveries.push(DeliveryView {
+    let mut attempts: std::collections::HashMap<String, Vec<AttemptView>> =
+        std::collections::HashMap::new();
+    for attempt in state
+        .store
+        .recent_webhook_attempts(account, &endpoint.id, RECENT)
+        .await?
+    {
+        attempts
+            .entry(attempt.delivery_id.clone())
+            .or_default()
+            .push(attempt.into());
+    }
+    let deliveries = rows
+        .into_iter()
+        .map(|row| DeliveryView {
+            attempts: attempts.remove(&row.id).unwrap_or_default(),
             id: row.id,
             event_type: row.event_type,
             event_id: row.event_id,
             status: row.status,
             created_at: rfc3339(row.created_at),
-            request_body,
-            attempts,
-        });
-    }
+            request_body: row.payload,
+        })
+        .collect();
     let status = status_with(&error);
     let page = EndpointPage {
         nav: signed_in.nav(),

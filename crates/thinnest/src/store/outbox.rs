@@ -92,7 +92,6 @@ pub async fn emit(
 pub struct DueEndpoint {
     pub endpoint_id: String,
     pub account_id: String,
-    pub url: String,
 }
 
 /// A delivery claimed for one attempt, with what it sends and where.
@@ -124,11 +123,14 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
+    /// The exact body it sends.
+    pub payload: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct AttemptRow {
     pub id: String,
+    pub delivery_id: String,
     pub attempted_at: i64,
     pub request_headers: String,
     pub response_status: Option<i64>,
@@ -154,16 +156,18 @@ pub struct AttemptRecord<'a> {
 }
 
 /// What a request to redeliver found.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Redelivery {
-    Queued,
+    /// Queued again; the delivery as it now stands.
+    Queued(Box<DeliveryRow>),
     /// An attempt is being made right now.
     InFlight,
     NotFound,
 }
 
 /// What follows an attempt.
-pub enum Outcome<'a> {
+#[derive(Clone, Copy)]
+pub enum Outcome {
     Succeeded,
     /// Try again at this time.
     Retry {
@@ -171,16 +175,12 @@ pub enum Outcome<'a> {
     },
     /// No more attempts.
     Failed,
-    /// The endpoint is disabled for this reason; the delivery waits for it to be
-    /// enabled again, to be tried at `retry_at`, or fails when there is none.
-    Disable {
-        reason: &'a str,
-        retry_at: Option<i64>,
-    },
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.status, \
-     d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.completed_at";
+     d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.completed_at, e.payload";
+const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, request_headers, response_status, \
+     response_body, error, latency_ms";
 
 /// Deliveries due at `$1`, not leased, to an enabled endpoint `w` that is not paused.
 const DUE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1 \
@@ -209,27 +209,15 @@ impl Store {
     /// longest waiting first.
     pub async fn due_endpoints(&self, now: i64, limit: i64) -> sqlx::Result<Vec<DueEndpoint>> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT d.endpoint_id, w.account_id, w.url FROM webhook_deliveries d \
+            "SELECT d.endpoint_id, w.account_id FROM webhook_deliveries d \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
              WHERE {DUE} \
-             GROUP BY d.endpoint_id, w.account_id, w.url ORDER BY MIN(d.next_attempt_at) LIMIT $2"
+             GROUP BY d.endpoint_id, w.account_id ORDER BY MIN(d.next_attempt_at) LIMIT $2"
         )))
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
         .await
-    }
-
-    /// When the next pending delivery falls due after `now`, if any does.
-    pub async fn next_due_after(&self, now: i64) -> sqlx::Result<Option<i64>> {
-        let (at,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending' \
-             AND next_attempt_at > $1",
-        )
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(at)
     }
 
     /// Leases up to `n` due deliveries of one enabled endpoint for `lease`, under a new
@@ -248,34 +236,33 @@ impl Store {
         let token = new_id("lease");
         let now = now_ms();
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
                SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
                WHERE d.endpoint_id = $4 AND {DUE} \
                ORDER BY d.next_attempt_at, d.id LIMIT $5 {lock}) \
-             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) RETURNING id"
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1)"
         )))
         .bind(now)
         .bind(&token)
         .bind(lease_until)
         .bind(endpoint_id)
         .bind(n)
-        .fetch_all(self.pool())
+        .execute(&mut *tx)
         .await?;
-        let mut claimed = Vec::with_capacity(ids.len());
-        for (id,) in ids {
-            let row: Option<Claimed> = sqlx::query_as(
-                "SELECT d.id, d.lease_owner AS lease, w.url, d.event_id, e.type AS event_type, \
-                 e.payload, d.attempts FROM webhook_deliveries d \
-                 JOIN webhook_events e ON e.id = d.event_id \
-                 JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1 AND d.lease_owner = $2",
-            )
-            .bind(&id)
-            .bind(&token)
-            .fetch_optional(self.pool())
-            .await?;
-            claimed.extend(row);
-        }
+        // The token is this claim's own: what holds it is what was claimed.
+        let claimed = sqlx::query_as(
+            "SELECT d.id, d.lease_owner AS lease, w.url, d.event_id, e.type AS event_type, \
+             e.payload, d.attempts FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id \
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.lease_owner = $1 \
+             ORDER BY d.next_attempt_at, d.id",
+        )
+        .bind(&token)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(claimed)
     }
 
@@ -295,15 +282,18 @@ impl Store {
     }
 
     /// Logs an attempt and settles what follows, if its claim still holds the lease.
-    /// True when this attempt disabled the endpoint (it answered 410, or has failed for
-    /// too long), so that its Admins are told once, whichever instance made the attempt.
+    /// After a failure, `disable` is asked, with the start of the endpoint's failing
+    /// streak, whether to disable the endpoint and why. Returns that reason when this
+    /// attempt disabled it, so that its Admins are told once, whichever instance made
+    /// the attempt.
     pub async fn finish_attempt(
         &self,
         delivery_id: &str,
         lease: &str,
         attempt: &AttemptRecord<'_>,
-        outcome: Outcome<'_>,
-    ) -> sqlx::Result<bool> {
+        outcome: Outcome,
+        disable: impl FnOnce(i64) -> Option<String>,
+    ) -> sqlx::Result<Option<String>> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -322,11 +312,8 @@ impl Store {
         .await?;
         let (status, next, completed) = match outcome {
             Outcome::Succeeded => ("succeeded", now, Some(now)),
-            Outcome::Retry { at }
-            | Outcome::Disable {
-                retry_at: Some(at), ..
-            } => ("pending", at, None),
-            Outcome::Failed | Outcome::Disable { retry_at: None, .. } => ("failed", now, Some(now)),
+            Outcome::Retry { at } => ("pending", at, None),
+            Outcome::Failed => ("failed", now, Some(now)),
         };
         let endpoint: Option<(String,)> = sqlx::query_as(
             "UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4, \
@@ -345,65 +332,45 @@ impl Store {
         let Some((endpoint_id,)) = endpoint else {
             // The lease ran out and another instance took the delivery over.
             tx.commit().await?;
-            return Ok(false);
+            return Ok(None);
         };
-        let failing = match outcome {
-            Outcome::Succeeded => {
-                sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
-                    .bind(&endpoint_id)
-            }
-            _ => sqlx::query(
-                "UPDATE webhook_endpoints SET failing_since = CASE WHEN failing_since IS NULL \
-                 OR last_failed_at IS NULL OR last_failed_at < $3 THEN $2 ELSE failing_since END, \
-                 last_failed_at = $2 WHERE id = $1",
-            )
-            .bind(&endpoint_id)
-            .bind(attempt.attempted_at)
-            .bind(attempt.streak_from),
-        };
-        failing.execute(&mut *tx).await?;
-        if let Some(until) = attempt.paused_until {
-            sqlx::query("UPDATE webhook_endpoints SET paused_until = $2 WHERE id = $1")
+        if let Outcome::Succeeded = outcome {
+            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
                 .bind(&endpoint_id)
-                .bind(until)
                 .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
+            return Ok(None);
         }
-        let disabled = match outcome {
-            Outcome::Disable { reason, .. } => sqlx::query(
+        // A failure continues the streak if the last one came at `streak_from` or
+        // later, and starts a new one otherwise.
+        let (since,): (i64,) = sqlx::query_as(
+            "UPDATE webhook_endpoints SET failing_since = CASE WHEN failing_since IS NULL \
+             OR last_failed_at IS NULL OR last_failed_at < $3 THEN $2 ELSE failing_since END, \
+             last_failed_at = $2, paused_until = COALESCE($4, paused_until) \
+             WHERE id = $1 RETURNING failing_since",
+        )
+        .bind(&endpoint_id)
+        .bind(attempt.attempted_at)
+        .bind(attempt.streak_from)
+        .bind(attempt.paused_until)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut disabled = None;
+        if let Some(reason) = disable(since) {
+            let done = sqlx::query(
                 "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $2, updated_at = $3 \
-                     WHERE id = $1 AND enabled = 1",
+                 WHERE id = $1 AND enabled = 1",
             )
             .bind(&endpoint_id)
-            .bind(reason)
+            .bind(&reason)
             .bind(now)
             .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1,
-            _ => false,
-        };
+            .await?;
+            disabled = (done.rows_affected() == 1).then_some(reason);
+        }
         tx.commit().await?;
         Ok(disabled)
-    }
-
-    /// Since when an endpoint has failed without a success in between, if its last
-    /// failure came at `streak_from` or later; an older failure does not count.
-    pub async fn endpoint_failing_since(
-        &self,
-        endpoint_id: &str,
-        streak_from: i64,
-    ) -> sqlx::Result<Option<i64>> {
-        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT failing_since, last_failed_at FROM webhook_endpoints WHERE id = $1",
-        )
-        .bind(endpoint_id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(match row {
-            Some((Some(since), Some(last))) if last >= streak_from => Some(since),
-            _ => None,
-        })
     }
 
     /// An endpoint's deliveries, newest first; `before` is the last id of the previous page.
@@ -433,8 +400,8 @@ impl Store {
         account_id: &str,
         endpoint_id: &str,
         id: &str,
-    ) -> sqlx::Result<Option<(DeliveryRow, String)>> {
-        let row: Option<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> sqlx::Result<Option<DeliveryRow>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
              WHERE d.account_id = $1 AND d.endpoint_id = $2 AND d.id = $3"
         )))
@@ -442,23 +409,35 @@ impl Store {
         .bind(endpoint_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let (payload,): (String,) =
-            sqlx::query_as("SELECT payload FROM webhook_events WHERE id = $1")
-                .bind(&row.event_id)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(Some((row, payload)))
+        .await
     }
 
     /// The attempts of a delivery, oldest first.
     pub async fn webhook_attempts(&self, delivery_id: &str) -> sqlx::Result<Vec<AttemptRow>> {
-        sqlx::query_as(
-            "SELECT id, attempted_at, request_headers, response_status, response_body, error, latency_ms \
-             FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempted_at, id",
-        )
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempted_at, id"
+        )))
         .bind(delivery_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// The attempts of an endpoint's `limit` newest deliveries (the first page of
+    /// [`Store::webhook_deliveries`]), oldest first, in one query.
+    pub async fn recent_webhook_attempts(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<AttemptRow>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id IN ( \
+               SELECT id FROM webhook_deliveries WHERE account_id = $1 AND endpoint_id = $2 \
+               ORDER BY id DESC LIMIT $3) ORDER BY attempted_at, id"
+        )))
+        .bind(account_id)
+        .bind(endpoint_id)
+        .bind(limit)
         .fetch_all(self.pool())
         .await
     }
@@ -482,15 +461,14 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 1 {
-            self.wake_dispatcher();
-            return Ok(Redelivery::Queued);
-        }
-        let exists = self.webhook_delivery(account_id, endpoint_id, id).await?;
-        Ok(if exists.is_some() {
-            Redelivery::InFlight
-        } else {
-            Redelivery::NotFound
+        let row = self.webhook_delivery(account_id, endpoint_id, id).await?;
+        Ok(match (done.rows_affected() == 1, row) {
+            (true, Some(row)) => {
+                self.wake_dispatcher();
+                Redelivery::Queued(Box::new(row))
+            }
+            (_, Some(_)) => Redelivery::InFlight,
+            (_, None) => Redelivery::NotFound,
         })
     }
 

@@ -29,7 +29,7 @@ const LEASE: Duration = Duration::from_secs(60);
 const RUN_TIME: Duration = Duration::from_secs(1);
 /// When the server could not open the signing secret, when to try again.
 const OWN_FAULT_WAIT: Duration = Duration::from_secs(60);
-/// How often to look for work that another instance queued.
+/// How often to look for work that another instance queued or that came due.
 const POLL: Duration = Duration::from_secs(1);
 /// Endpoints considered per round.
 const ENDPOINTS_PER_ROUND: i64 = 200;
@@ -80,15 +80,9 @@ impl Dispatcher {
             if claimed > 0 {
                 continue;
             }
-            let now = now_ms();
-            let wait = match store.next_due_after(now).await {
-                Ok(Some(at)) => Duration::from_millis(u64::try_from(at - now).unwrap_or(0)),
-                _ => POLL,
-            }
-            .min(POLL);
             tokio::select! {
                 () = store.dispatcher_woken() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(POLL) => {}
             }
         }
     }
@@ -150,19 +144,27 @@ impl Dispatcher {
         Ok(claimed)
     }
 
-    /// Sends a claimed delivery, then, while the endpoint answers 2xx and for up to
-    /// [`RUN`] deliveries or [`RUN_TIME`], its next due one, so that a backlog drains
-    /// without a search per delivery.
+    /// Sends a run of deliveries to the endpoint, then gives back its slot.
     async fn deliver(
         self: Arc<Self>,
         endpoint: Arc<DueEndpoint>,
         delivery: Claimed,
         permit: OwnedSemaphorePermit,
     ) {
+        self.send_run(&endpoint, delivery).await;
+        self.track(&endpoint.endpoint_id, false);
+        drop(permit);
+        self.state.store.wake_dispatcher();
+    }
+
+    /// Sends a claimed delivery, then, while the endpoint answers 2xx and for up to
+    /// [`RUN`] deliveries or [`RUN_TIME`], its next due one, so that a backlog drains
+    /// without a search per delivery.
+    async fn send_run(&self, endpoint: &DueEndpoint, first: Claimed) {
         let started = std::time::Instant::now();
         // Opened once per run (a second at most): a rotation shows from the next run.
         let secrets = match signing_secrets(&self.state, &endpoint.account_id).await {
-            Ok(secrets) => Some(secrets),
+            Ok(secrets) => secrets,
             Err(e) => {
                 // The server's fault (a wrong encryption key, the database): it does not
                 // count against the endpoint.
@@ -171,33 +173,33 @@ impl Dispatcher {
                 let released = self
                     .state
                     .store
-                    .release_delivery(&delivery.id, &delivery.lease, at)
+                    .release_delivery(&first.id, &first.lease, at)
                     .await;
                 if let Err(e) = released {
                     tracing::warn!(error = %e, "could not release a webhook delivery");
                 }
-                None
+                return;
             }
         };
-        let mut next = secrets.as_ref().map(|_| delivery);
+        let mut delivery = first;
         let mut sent = 0;
-        while let (Some(delivery), Some(secrets)) = (next.take(), &secrets) {
-            match self.attempt(&endpoint, &delivery, secrets).await {
-                Ok(true) => {}
-                Ok(false) => break,
+        loop {
+            match self.attempt(endpoint, &delivery, &secrets).await {
+                Ok(true) => sent += 1,
+                Ok(false) => return,
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), delivery = %delivery.id, "a webhook attempt could not be recorded");
-                    break;
+                    return;
                 }
             }
-            sent += 1;
-            if sent < RUN && started.elapsed() < RUN_TIME {
-                next = self.claim_one(&endpoint.endpoint_id).await;
+            if sent >= RUN || started.elapsed() >= RUN_TIME {
+                return;
+            }
+            match self.claim_one(&endpoint.endpoint_id).await {
+                Some(next) => delivery = next,
+                None => return,
             }
         }
-        self.track(&endpoint.endpoint_id, false);
-        drop(permit);
-        self.state.store.wake_dispatcher();
     }
 
     async fn claim_one(&self, endpoint_id: &str) -> Option<Claimed> {
@@ -230,27 +232,12 @@ impl Dispatcher {
             .post(&delivery.url, headers.clone(), delivery.payload.clone())
             .await;
         let succeeded = matches!(answer.status, Some(200..=299));
-        let streak_from = attempted_at - ms(self.streak_gap());
-        // Only a failure asks since when the endpoint has been failing.
-        let disable_reason = match succeeded {
-            true => None,
-            false => {
-                let since = state
-                    .store
-                    .endpoint_failing_since(&endpoint.endpoint_id, streak_from)
-                    .await?;
-                disable_reason(state, &answer, since, attempted_at)
-            }
-        };
-        // A 410 says the endpoint is gone: its delivery is not tried again.
-        let retry_at = match answer.status {
-            Some(200..=299 | 410) => None,
-            _ => self.retry_at(delivery.attempts, &answer),
-        };
-        let outcome = match (succeeded, &disable_reason) {
+        // A 410 says the endpoint is gone: it is disabled and its delivery not retried.
+        let gone = answer.status == Some(410);
+        let outcome = match (succeeded, gone) {
             (true, _) => Outcome::Succeeded,
-            (false, Some(reason)) => Outcome::Disable { reason, retry_at },
-            (false, None) => match retry_at {
+            (false, true) => Outcome::Failed,
+            (false, false) => match self.retry_at(delivery.attempts, &answer) {
                 Some(at) => Outcome::Retry { at },
                 None => Outcome::Failed,
             },
@@ -266,21 +253,26 @@ impl Dispatcher {
             response_body: answer.body.as_deref(),
             error: answer.error.as_deref(),
             latency_ms: answer.latency_ms,
-            streak_from,
+            streak_from: attempted_at - ms(self.streak_gap()),
             // The receiver asked for a pause: its other deliveries wait too.
             paused_until: answer.retry_after.map(|wait| attempted_at + ms(wait)),
         };
+        let limit = state.config.webhooks.webhook_disable_after;
+        let disable = |failing_since: i64| match gone {
+            true => Some("The endpoint answered 410 Gone.".to_owned()),
+            false => (attempted_at - failing_since >= ms(limit)).then(|| {
+                format!(
+                    "Every delivery failed for {} hours.",
+                    limit.as_secs().div_ceil(3600)
+                )
+            }),
+        };
         let disabled = state
             .store
-            .finish_attempt(&delivery.id, &delivery.lease, &record, outcome)
+            .finish_attempt(&delivery.id, &delivery.lease, &record, outcome, disable)
             .await?;
-        if disabled {
-            tell_admins(
-                state,
-                endpoint,
-                disable_reason.as_deref().unwrap_or_default(),
-            )
-            .await?;
+        if let Some(reason) = disabled {
+            tell_admins(state, endpoint, &delivery.url, &reason).await?;
         }
         Ok(succeeded)
     }
@@ -310,27 +302,6 @@ fn jitter(delay: Duration) -> Duration {
     let r =
         getrandom::fill(&mut byte).map_or(0.5, |()| f64::from(u16::from_le_bytes(byte)) / 65_535.0);
     delay.mul_f64(0.9 + 0.2 * r)
-}
-
-/// Why this failed attempt disables the endpoint, if it does: a 410, or failing
-/// without a success since `failing_since` for longer than allowed.
-fn disable_reason(
-    state: &AppState,
-    answer: &Answer,
-    failing_since: Option<i64>,
-    attempted_at: i64,
-) -> Option<String> {
-    if answer.status == Some(410) {
-        return Some("The endpoint answered 410 Gone.".to_owned());
-    }
-    let limit = state.config.webhooks.webhook_disable_after;
-    let since = failing_since?;
-    (attempted_at - since >= ms(limit)).then(|| {
-        format!(
-            "Every delivery failed for {} hours.",
-            limit.as_secs().div_ceil(3600)
-        )
-    })
 }
 
 /// The headers of one attempt: the page's hex signature by the current secret, and
@@ -376,13 +347,18 @@ fn signed_headers(
 }
 
 /// Emails the account's Admins that an endpoint was disabled, and why.
-async fn tell_admins(state: &AppState, endpoint: &DueEndpoint, reason: &str) -> anyhow::Result<()> {
+async fn tell_admins(
+    state: &AppState,
+    endpoint: &DueEndpoint,
+    url: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
     tracing::warn!(endpoint = %endpoint.endpoint_id, reason, "disabled a webhook endpoint");
     let text = format!(
         "The webhook endpoint {} ({}) was disabled: {reason}\n\nDeliveries for it wait until you \
          enable it again:\n{}/app/settings/webhooks\n",
         endpoint.endpoint_id,
-        endpoint.url,
+        url,
         state.link_base()
     );
     for member in state.store.members(&endpoint.account_id).await? {

@@ -16,8 +16,6 @@ use crate::AppState;
 use crate::clock::now_ms;
 use crate::store::webhooks::SecretRow;
 
-const PREFIX: &str = "whsec_";
-
 /// A signing secret: `whsec_` and the base64 of 32 random bytes. No Debug shows it.
 pub struct SigningSecret(String);
 
@@ -31,7 +29,11 @@ impl SigningSecret {
     pub fn generate() -> anyhow::Result<SigningSecret> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        Ok(SigningSecret(format!("{PREFIX}{}", STANDARD.encode(bytes))))
+        Ok(SigningSecret(format!(
+            "{}{}",
+            thinnestai::SECRET_PREFIX,
+            STANDARD.encode(bytes)
+        )))
     }
 
     /// The secret exactly as shown to the user.
@@ -113,7 +115,10 @@ mod tests {
         let secret = SigningSecret::generate().unwrap_or_else(|e| panic!("{e}"));
         let text = secret.expose();
         let decoded = STANDARD
-            .decode(text.strip_prefix(PREFIX).unwrap_or_default())
+            .decode(
+                text.strip_prefix(thinnestai::SECRET_PREFIX)
+                    .unwrap_or_default(),
+            )
             .unwrap_or_default();
         assert_eq!(decoded.len(), 32);
         assert_eq!(format!("{secret:?}"), "SigningSecret(…)");

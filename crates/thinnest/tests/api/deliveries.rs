@@ -31,6 +31,12 @@ async fn signing_secret(app: &TestApp, key: &str) -> String {
     body["secret"].as_str().expect("secret").to_owned()
 }
 
+/// A receiver with only Python's standard library, holding the account's secret; None
+/// where python3 is missing (and peers are not required).
+async fn python_receiver(app: &TestApp, key: &str) -> Option<Receiver> {
+    Receiver::start(Kind::PythonStdlib, &signing_secret(app, key).await).await
+}
+
 async fn endpoint(app: &TestApp, key: &str, url: &str, events: Value) -> String {
     let (status, body) = app
         .post("/webhooks", key, json!({"url": url, "events": events}))
@@ -181,8 +187,7 @@ async fn during_a_rotation_both_secrets_sign_the_standard_header() {
 async fn a_failing_receiver_sees_the_retry_schedule_and_retry_after() {
     let app = app_with(&["--webhook-retry-delays", "300ms,600ms,1200ms"]).await;
     let admin = app.account("owner@example.com").await;
-    let secret = signing_secret(&app, &admin.key).await;
-    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+    let Some(receiver) = python_receiver(&app, &admin.key).await else {
         return;
     };
     let flaky = endpoint(
@@ -301,8 +306,7 @@ async fn a_410_disables_at_once_and_failing_too_long_disables_and_tells_admins()
     .await;
     let principal = app.account("boss@example.com").await;
     let key = principal.key.clone();
-    let secret = signing_secret(&app, &key).await;
-    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+    let Some(receiver) = python_receiver(&app, &key).await else {
         return;
     };
     let gone = endpoint(
@@ -408,8 +412,7 @@ async fn a_410_disables_at_once_and_failing_too_long_disables_and_tells_admins()
 async fn retry_after_pauses_every_delivery_to_the_endpoint() {
     let app = app_with(&["--webhook-retry-delays", "300ms"]).await;
     let admin = app.account("owner@example.com").await;
-    let secret = signing_secret(&app, &admin.key).await;
-    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+    let Some(receiver) = python_receiver(&app, &admin.key).await else {
         return;
     };
     let hook = endpoint(
@@ -448,8 +451,7 @@ async fn retry_after_pauses_every_delivery_to_the_endpoint() {
 async fn test_events_redelivery_and_the_attempt_log() {
     let app = app_with(&[]).await;
     let admin = app.account("owner@example.com").await;
-    let secret = signing_secret(&app, &admin.key).await;
-    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+    let Some(receiver) = python_receiver(&app, &admin.key).await else {
         return;
     };
     // Subscribed to agents only, yet the test event reaches it.
@@ -578,8 +580,7 @@ async fn each_event_type_is_delivered_with_its_documented_payload() {
     let app = app_with(&[]).await;
     let admin = signed_up(&app, "owner@example.com").await;
     let key = dashboard_key(&admin, "hooks", "admin").await;
-    let secret = signing_secret(&app, &key).await;
-    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+    let Some(receiver) = python_receiver(&app, &key).await else {
         return;
     };
     let hook = endpoint(&app, &key, &receiver.url("/all"), json!(["*"])).await;
@@ -732,8 +733,7 @@ async fn two_instances_never_send_a_delivery_twice() {
     let one = app_with(&[key, "--webhook-endpoint-concurrency", "8"]).await;
     let two = one.second_instance().await;
     let admin = one.account("owner@example.com").await;
-    let secret = signing_secret(&one, &admin.key).await;
-    let Some(receiver) = Receiver::start(Kind::PythonStdlib, &secret).await else {
+    let Some(receiver) = python_receiver(&one, &admin.key).await else {
         return;
     };
     endpoint(
