@@ -88,6 +88,34 @@ impl Error {
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
+
+    /// The status and body that answer this error (logging an internal one): for
+    /// responses, and for errors reported another way, such as a stream's last event.
+    pub(crate) fn status_and_body(self) -> (StatusCode, ErrorBody) {
+        let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            Error::RateLimited(seconds) => Some(*seconds),
+            _ => None,
+        };
+        let (message, fields) = match self {
+            Error::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "internal error");
+                (
+                    "Something went wrong on our side. The x-request-id response header identifies this request in our logs.".to_owned(),
+                    None,
+                )
+            }
+            Error::Invalid { message, fields } => (message, Some(fields)),
+            other => (other.to_string(), None),
+        };
+        let body = ErrorBody {
+            error: code,
+            message,
+            fields,
+            retry_after,
+        };
+        (status, body)
+    }
 }
 
 impl From<sqlx::Error> for Error {
@@ -109,36 +137,13 @@ pub fn envelope(status: StatusCode, code: &'static str, message: String) -> Resp
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
         let challenge = match &self {
             Error::Unauthorized(failure) => Some(failure.challenge()),
             _ => None,
         };
-        let retry_after = match &self {
-            Error::RateLimited(seconds) => Some(*seconds),
-            _ => None,
-        };
-        let (message, fields) = match self {
-            Error::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "internal error");
-                (
-                    "Something went wrong on our side. The x-request-id response header identifies this request in our logs.".to_owned(),
-                    None,
-                )
-            }
-            Error::Invalid { message, fields } => (message, Some(fields)),
-            other => (other.to_string(), None),
-        };
-        let mut response = (
-            status,
-            Json(ErrorBody {
-                error: code,
-                message,
-                fields,
-                retry_after,
-            }),
-        )
-            .into_response();
+        let (status, body) = self.status_and_body();
+        let retry_after = body.retry_after;
+        let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

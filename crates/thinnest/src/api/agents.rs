@@ -219,10 +219,6 @@ fn agent_id(id: &str) -> Result<&str> {
     }
 }
 
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<AgentRow> {
-    find_agent(state, &caller.account_id, id).await
-}
-
 /// The account's agent with this id, or not found.
 pub(crate) async fn find_agent(state: &AppState, account_id: &str, id: &str) -> Result<AgentRow> {
     state
@@ -241,7 +237,11 @@ async fn get_agent(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Agent>> {
     caller.require(Permission::AgentsRead)?;
-    Ok(Json(find(&state, &caller, &id).await?.try_into()?))
+    Ok(Json(
+        find_agent(&state, &caller.account_id, &id)
+            .await?
+            .try_into()?,
+    ))
 }
 
 /// Change an agent; only the fields sent change.
@@ -256,7 +256,7 @@ async fn update_agent(
 ) -> Result<Json<Agent>> {
     caller.require(Permission::AgentsWrite)?;
     let ApiJson(body) = body?;
-    let current = Agent::try_from(find(&state, &caller, &id).await?)?;
+    let current = Agent::try_from(find_agent(&state, &caller.account_id, &id).await?)?;
     let voice = body.voice.unwrap_or(current.voice);
     let fields = fields_with_voice(
         AgentFields {

@@ -24,7 +24,8 @@ use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::responder::{Pieces, Prompt};
-use crate::store::conversations::{ConversationRow, MessageRow};
+use crate::store::agents::AgentRow;
+use crate::store::conversations::{Channel, ConversationRow, MessageRow, Visitor};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -136,37 +137,39 @@ pub fn check_message(check: &mut Check, message: &str) {
     check.text("message", message, 1, MAX_MESSAGE);
 }
 
-/// Has the conversation's agent answer `message`; stores both and emits the event.
+/// Has `agent` answer `message` in `conversation` (one of its own); stores both and
+/// emits the event. The id of the conversation the exchange joined (see
+/// [`Store::add_exchange`](crate::store::Store::add_exchange)), and the reply.
 pub async fn converse(
     state: &AppState,
     account_id: &str,
+    agent: &AgentRow,
     conversation: &ConversationRow,
     message: &str,
     pieces: Option<Pieces<'_>>,
-) -> Result<MessageRow> {
+) -> Result<(String, MessageRow)> {
     if conversation.ended_at.is_some() {
         return Err(Error::Conflict(
             "This conversation has ended; start a new one.".to_owned(),
         ));
     }
-    let agent = state
-        .store
-        .get_agent(account_id, &conversation.agent_id)
-        .await?
-        .ok_or_else(|| Error::not_found("agent"))?;
     let knowledge = state.store.knowledge(account_id, &agent.id).await?;
-    let mut history = state.store.messages(&conversation.id).await?;
-    let skip = history.len().saturating_sub(HISTORY);
-    history.drain(..skip);
+    let history = match conversation.unsaved {
+        true => Vec::new(),
+        false => {
+            let limit = i64::try_from(HISTORY).unwrap_or(i64::MAX);
+            state.store.recent_messages(&conversation.id, limit).await?
+        }
+    };
     let prompt = Prompt {
-        agent: &agent,
+        agent,
         knowledge: &knowledge,
         history: &history,
         message,
     };
     let reply = state
         .engines
-        .for_agent(&agent)
+        .for_agent(agent)
         .reply(&prompt, pieces)
         .await
         .map_err(|e| {
@@ -198,10 +201,12 @@ fn conversation_id(id: &str) -> Result<&str> {
 }
 
 /// The answer as server-sent events while the engine makes it: `delta` events with
-/// pieces of the reply, then `done` with the whole exchange, or `error`.
+/// pieces of the reply, then `done` with the whole exchange, or `error` with the body
+/// the same error would have as a response.
 fn stream(
     state: AppState,
     account: String,
+    agent: AgentRow,
     conversation: ConversationRow,
     message: String,
 ) -> Response {
@@ -211,10 +216,19 @@ fn stream(
         let pieces = move |piece: &str| {
             let _ = deltas.send(SseEvent::default().event("delta").data(piece));
         };
-        let last = match converse(&state, &account, &conversation, &message, Some(&pieces)).await {
-            Ok(reply) => {
+        let answer = converse(
+            &state,
+            &account,
+            &agent,
+            &conversation,
+            &message,
+            Some(&pieces),
+        )
+        .await;
+        let last = match answer {
+            Ok((conversation_id, reply)) => {
                 let exchange = Exchange {
-                    conversation_id: conversation.id,
+                    conversation_id,
                     reply: reply.into(),
                 };
                 SseEvent::default()
@@ -222,20 +236,10 @@ fn stream(
                     .data(serde_json::to_string(&exchange).unwrap_or_default())
             }
             Err(e) => {
-                let (code, message) = match e {
-                    Error::Coded { code, message, .. } => (code, message),
-                    Error::Conflict(message) => ("conflict", message),
-                    Error::NotFound(message) => ("not_found", message),
-                    other => {
-                        tracing::error!(error = %format!("{other:#}"), "a streamed reply failed");
-                        (
-                            "internal_error",
-                            "Something went wrong on our side.".to_owned(),
-                        )
-                    }
-                };
-                let body = serde_json::json!({"error": code, "message": message});
-                SseEvent::default().event("error").data(body.to_string())
+                let (_, body) = e.status_and_body();
+                SseEvent::default()
+                    .event("error")
+                    .data(serde_json::to_string(&body).unwrap_or_default())
             }
         };
         let _ = events.send(last);
@@ -275,24 +279,36 @@ async fn send_message(
     check_message(&mut check, &body.message);
     check.finish()?;
     let account = &caller.account_id;
-    let conversation = match &body.conversation_id {
-        Some(id) => state
-            .store
-            .conversation(account, conversation_id(id)?)
-            .await?
-            .filter(|c| c.agent_id == body.agent_id)
-            .ok_or_else(|| Error::not_found("conversation with that agent"))?,
+    let (agent, conversation) = match &body.conversation_id {
+        Some(id) => {
+            let conversation = state
+                .store
+                .conversation(account, conversation_id(id)?)
+                .await?
+                .filter(|c| c.agent_id == body.agent_id)
+                .ok_or_else(|| Error::not_found("conversation with that agent"))?;
+            let agent = find_agent(&state, account, &conversation.agent_id).await?;
+            (agent, conversation)
+        }
         None => {
-            find_agent(&state, account, &body.agent_id).await?;
-            ConversationRow::draft(&body.agent_id)
+            let agent = find_agent(&state, account, &body.agent_id).await?;
+            let draft = ConversationRow::draft(&agent.id, Channel::Api, &Visitor::default());
+            (agent, draft)
         }
     };
     if wants_stream(&headers) {
-        return Ok(stream(state, account.clone(), conversation, body.message));
+        return Ok(stream(
+            state,
+            account.clone(),
+            agent,
+            conversation,
+            body.message,
+        ));
     }
-    let reply = converse(&state, account, &conversation, &body.message, None).await?;
+    let (conversation_id, reply) =
+        converse(&state, account, &agent, &conversation, &body.message, None).await?;
     let exchange = Exchange {
-        conversation_id: conversation.id,
+        conversation_id,
         reply: reply.into(),
     };
     Ok(Json(exchange).into_response())
@@ -367,10 +383,10 @@ async fn end_conversation(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Conversation>> {
     caller.require(Permission::AgentsWrite)?;
-    let row = find(&state, &caller, &id).await?;
-    state
+    let row = state
         .store
-        .end_conversation(&caller.account_id, &row)
-        .await?;
-    Ok(Json(find(&state, &caller, &id).await?.into()))
+        .end_conversation(&caller.account_id, conversation_id(&id)?)
+        .await?
+        .ok_or_else(|| Error::not_found("conversation"))?;
+    Ok(Json(row.into()))
 }

@@ -147,10 +147,6 @@ pub async fn settings(state: &AppState, account_id: &str, agent_id: &str) -> Res
     }
 }
 
-async fn agent_of(state: &AppState, caller: &Caller, id: &str) -> Result<String> {
-    Ok(find_agent(state, &caller.account_id, id).await?.id)
-}
-
 /// The agent's embed settings.
 #[utoipa::path(get, path = "/agents/{id}/embed", tag = "agents", params(("id" = String, Path)),
     responses((status = 200, body = Embed), ErrorResponses), security(("api_key" = [])))]
@@ -160,8 +156,8 @@ async fn get_embed(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Embed>> {
     caller.require(Permission::AgentsRead)?;
-    let agent = agent_of(&state, &caller, &id).await?;
-    Ok(Json(settings(&state, &caller.account_id, &agent).await?))
+    let agent = find_agent(&state, &caller.account_id, &id).await?;
+    Ok(Json(settings(&state, &caller.account_id, &agent.id).await?))
 }
 
 /// Replace the agent's embed settings. Origins are normalised and deduplicated.
@@ -176,8 +172,10 @@ async fn put_embed(
 ) -> Result<Json<Embed>> {
     caller.require(Permission::AgentsWrite)?;
     let ApiJson(body) = body?;
-    let agent = agent_of(&state, &caller, &id).await?;
-    Ok(Json(save(&state, &caller.account_id, &agent, body).await?))
+    let agent = find_agent(&state, &caller.account_id, &id).await?;
+    Ok(Json(
+        save(&state, &caller.account_id, &agent.id, body).await?,
+    ))
 }
 
 /// Checks, normalises and stores an agent's embed settings.

@@ -17,7 +17,7 @@ use crate::auth::{Caller, Permission};
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::ids::is_id;
-use crate::store::conversations::KnowledgeRow;
+use crate::store::conversations::KnowledgeEntry;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,10 +42,10 @@ pub struct Knowledge {
     pub created_at: String,
 }
 
-impl From<KnowledgeRow> for Knowledge {
-    fn from(row: KnowledgeRow) -> Self {
+impl From<KnowledgeEntry> for Knowledge {
+    fn from(row: KnowledgeEntry) -> Self {
         Knowledge {
-            bytes: row.text.len(),
+            bytes: usize::try_from(row.bytes).unwrap_or_default(),
             id: row.id,
             agent_id: row.agent_id,
             title: row.title,
@@ -215,7 +215,7 @@ async fn list_knowledge(
     find_agent(&state, &caller.account_id, &query.agent_id).await?;
     let rows = state
         .store
-        .knowledge(&caller.account_id, &query.agent_id)
+        .knowledge_entries(&caller.account_id, &query.agent_id)
         .await?;
     Ok(Json(KnowledgeList {
         data: rows.into_iter().map(Knowledge::from).collect(),

@@ -64,6 +64,22 @@ pub enum ErrorResponses {
     Internal(ErrorBody),
 }
 
+/// The widget's own refusals, for the OpenAPI document; listed after
+/// [`ErrorResponses`], whose 401 and 403 are about API keys, so that these replace them.
+#[derive(utoipa::IntoResponses)]
+pub enum WidgetRefusals {
+    /// On checks and sessions, `invalid_user_hash` or `invalid_user_token`: verification
+    /// is required and the hash or JWT is missing or wrong. On messages,
+    /// `invalid_session`: the token is missing, unknown or expired, or the session is
+    /// anonymous and the agent now requires verified visitors.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// `origin_not_allowed`: the page's origin is not among the agent's (current)
+    /// Allowed Origins, or, on messages, not the session's.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

@@ -8,9 +8,10 @@
 //! spend the account's API budget. A session's conversation is created with its first
 //! message, so a page view that never chats leaves nothing behind.
 
+use std::fmt;
 use std::sync::LazyLock;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -23,16 +24,17 @@ use utoipa_axum::routes;
 use super::conversations::{Message, check_message, converse};
 use super::embed::{Embed, Verification, origin_allowed, settings};
 use super::validate::Check;
-use super::{ApiJson, ApiQuery, ErrorResponses};
+use super::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
 use crate::AppState;
 use crate::auth::api_key::random_base62;
+use crate::auth::token::sha256_hex;
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Mode, seconds_until};
-use crate::store::agents::AgentRow;
-use crate::store::conversations::{Visitor, WidgetSessionRow};
+use crate::store::agents::{AgentRow, OwnedAgent};
+use crate::store::conversations::{Channel, ConversationRow, Visitor, WidgetSessionRow};
 use crate::webhooks::signing_secrets;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -89,27 +91,26 @@ fn refused_origin() -> Error {
 async fn preflight(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
-    request: Request,
+    headers: HeaderMap,
+    param: Result<ApiQuery<AgentParam>>,
 ) -> Response {
     if let Err(e) = per_client(&state, &client).await {
         return e.into_response();
     }
-    let Some(origin) = origin_of(request.headers()).map(str::to_owned) else {
+    let Some(origin) = origin_of(&headers) else {
         return StatusCode::NO_CONTENT.into_response();
     };
-    let agent = request
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("agent_id=")))
-        .unwrap_or_default()
-        .to_owned();
-    let allowed = agent_origin_allowed(&state, &agent, &origin)
+    let agent = param
+        .ok()
+        .and_then(|ApiQuery(param)| param.agent_id)
+        .unwrap_or_default();
+    let allowed = agent_origin_allowed(&state, &agent, origin)
         .await
         .unwrap_or(false);
     if !allowed {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let mut response = allow(StatusCode::NO_CONTENT.into_response(), &origin);
+    let mut response = allow(StatusCode::NO_CONTENT.into_response(), origin);
     let headers = response.headers_mut();
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -126,14 +127,20 @@ async fn preflight(
     response
 }
 
-async fn agent_origin_allowed(state: &AppState, agent: &str, origin: &str) -> Result<bool> {
-    if !is_id("agent", agent) {
-        return Ok(false);
+/// The agent with this id and its account, whatever the account: the widget's
+/// requests name an agent, never an account.
+async fn public_agent(state: &AppState, agent_id: &str) -> Result<Option<OwnedAgent>> {
+    if !is_id("agent", agent_id) {
+        return Ok(None);
     }
-    let Some(account) = state.store.agent_account(agent).await? else {
+    Ok(state.store.agent_with_account(agent_id).await?)
+}
+
+async fn agent_origin_allowed(state: &AppState, agent: &str, origin: &str) -> Result<bool> {
+    let Some(found) = public_agent(state, agent).await? else {
         return Ok(false);
     };
-    let embed = settings(state, &account, agent).await?;
+    let embed = settings(state, &found.account_id, agent).await?;
     Ok(origin_allowed(&embed.allowed_origins, origin))
 }
 
@@ -188,7 +195,8 @@ pub struct AgentParam {
     pub agent_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Debug (below) hides the user hash and JWT.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     pub agent_id: String,
@@ -203,6 +211,20 @@ pub struct NewSession {
     /// signature), with `sub` (the user id) and `exp` in the future, at most an hour
     /// ahead; `name` and `email` are optional.
     pub user_jwt: Option<String>,
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "…");
+        f.debug_struct("NewSession")
+            .field("agent_id", &self.agent_id)
+            .field("user_id", &self.user_id)
+            .field("user_name", &self.user_name)
+            .field("user_email", &self.user_email)
+            .field("user_hash", &hidden(&self.user_hash))
+            .field("user_jwt", &hidden(&self.user_jwt))
+            .finish()
+    }
 }
 
 /// The claims of a visitor's JWT.
@@ -243,14 +265,14 @@ fn visitor_from_jwt(token: &str, secrets: &[&str]) -> Option<Visitor> {
             .map(|data| data.claims)
     })?;
     let now = now_ms() / 1000;
-    let fits =
-        |text: &str| !text.is_empty() && text.len() <= MAX_USER_FIELD && !text.contains('\0');
-    if claims.exp <= now
-        || claims.exp - now > MAX_JWT_SECONDS
-        || !fits(&claims.sub)
-        || !claims.name.as_deref().is_none_or(fits)
-        || !claims.email.as_deref().is_none_or(fits)
-    {
+    let mut check = Check::new();
+    check_identity(
+        &mut check,
+        Some(&claims.sub),
+        claims.name.as_deref(),
+        claims.email.as_deref(),
+    );
+    if claims.exp <= now || claims.exp - now > MAX_JWT_SECONDS || check.finish().is_err() {
         return None;
     }
     Some(Visitor {
@@ -284,10 +306,8 @@ pub struct Session {
     /// `Authorization: Bearer <session_token>` on `/widget/messages`. Shown once.
     pub session_token: String,
     pub expires_at: String,
-    pub agent: WidgetAgent,
-    /// The verified user id; null for an anonymous visitor.
-    pub user_id: Option<String>,
-    pub user_name: Option<String>,
+    #[serde(flatten)]
+    pub welcome: WidgetWelcome,
 }
 
 /// What a session would be, without one: the widget asks on page load and starts the
@@ -300,6 +320,16 @@ pub struct WidgetWelcome {
     pub user_name: Option<String>,
 }
 
+impl WidgetWelcome {
+    fn new(agent: AgentRow, visitor: Visitor) -> WidgetWelcome {
+        WidgetWelcome {
+            agent: agent.into(),
+            user_id: visitor.user_id,
+            user_name: visitor.user_name,
+        }
+    }
+}
+
 fn invalid_hash() -> Error {
     Error::coded(
         StatusCode::UNAUTHORIZED,
@@ -308,17 +338,20 @@ fn invalid_hash() -> Error {
     )
 }
 
-/// Who the visitor is: known when the hash verifies with a secret valid now.
-async fn visitor(
-    state: &AppState,
-    account: &str,
-    verification: Verification,
-    body: &NewSession,
-) -> Result<Visitor> {
+/// Who the page says the visitor is: known when the hash or JWT verifies with a secret
+/// valid now.
+async fn introduce(state: &AppState, page: &Page) -> Result<Visitor> {
+    let (verification, body) = (page.embed.identity_verification, &page.body);
     if verification == Verification::Off {
         return Ok(Visitor::default());
     }
-    let secrets = signing_secrets(state, account).await?;
+    if body.user_hash.is_none() && body.user_jwt.is_none() {
+        return match verification {
+            Verification::Required => Err(invalid_hash()),
+            _ => Ok(Visitor::default()),
+        };
+    }
+    let secrets = signing_secrets(state, &page.account).await?;
     let mut valid = vec![secrets.current.expose()];
     if let Some((previous, _)) = &secrets.previous {
         valid.push(previous.expose());
@@ -348,40 +381,46 @@ async fn visitor(
     }
 }
 
-fn check_session(body: &NewSession) -> Result<()> {
-    let mut check = Check::new();
+/// A visitor's id, name and email, each when given: 1 to 256 characters, no NUL.
+fn check_identity(
+    check: &mut Check,
+    user_id: Option<&str>,
+    user_name: Option<&str>,
+    user_email: Option<&str>,
+) {
     for (field, value) in [
-        ("user_id", &body.user_id),
-        ("user_name", &body.user_name),
-        ("user_email", &body.user_email),
-        ("user_hash", &body.user_hash),
+        ("user_id", user_id),
+        ("user_name", user_name),
+        ("user_email", user_email),
     ] {
         if let Some(value) = value {
             check.text(field, value, 1, MAX_USER_FIELD);
         }
     }
+}
+
+fn check_session(body: &NewSession) -> Result<()> {
+    let mut check = Check::new();
+    check_identity(
+        &mut check,
+        body.user_id.as_deref(),
+        body.user_name.as_deref(),
+        body.user_email.as_deref(),
+    );
+    if let Some(hash) = &body.user_hash {
+        check.text("user_hash", hash, 1, MAX_USER_FIELD);
+    }
     if let Some(token) = &body.user_jwt {
         check.text("user_jwt", token, 1, 4096);
     }
-    // A user id shaped like a webhook body would make its hash a webhook signature.
-    if body
-        .user_id
-        .as_deref()
-        .is_some_and(|id| id.trim_start().starts_with('{'))
-    {
-        check.fail("user_id", "must not start with {");
-    }
     check.finish()
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A session request from a page whose origin the agent allows.
 struct Page {
     origin: String,
     account: String,
+    agent: AgentRow,
     embed: Embed,
     body: NewSession,
 }
@@ -406,12 +445,13 @@ async fn for_allowed_page(
             "agent_id differs between the query and the body.",
         ));
     }
-    let account = match is_id("agent", &body.agent_id) {
-        true => state.store.agent_account(&body.agent_id).await?,
-        false => None,
-    }
-    .ok_or_else(|| Error::not_found("agent"))?;
-    let embed = settings(state, &account, &body.agent_id).await?;
+    let OwnedAgent {
+        account_id: account,
+        agent,
+    } = public_agent(state, &body.agent_id)
+        .await?
+        .ok_or_else(|| Error::not_found("agent"))?;
+    let embed = settings(state, &account, &agent.id).await?;
     if !origin_allowed(&embed.allowed_origins, &origin) {
         return Err(refused_origin());
     }
@@ -420,6 +460,7 @@ async fn for_allowed_page(
         work(Page {
             origin: origin.clone(),
             account,
+            agent,
             embed,
             body,
         })
@@ -432,30 +473,10 @@ async fn for_allowed_page(
     ))
 }
 
-/// The visitor the page vouches for, and the agent.
-async fn introduce(state: &AppState, page: &Page) -> Result<(Visitor, AgentRow)> {
-    let visitor = visitor(
-        state,
-        &page.account,
-        page.embed.identity_verification,
-        &page.body,
-    )
-    .await?;
-    let agent = state
-        .store
-        .get_agent(&page.account, &page.body.agent_id)
-        .await?
-        .ok_or_else(|| Error::not_found("agent"))?;
-    Ok((visitor, agent))
-}
-
 /// Check that the widget may run for this visitor on this page, without starting a
 /// session: the same checks and refusals as `POST /widget/sessions`, nothing stored.
 #[utoipa::path(post, path = "/widget/check", tag = "widget", params(AgentParam), request_body = NewSession,
-    responses((status = 200, body = WidgetWelcome),
-        (status = 401, description = "`invalid_user_hash` or `invalid_user_token`: verification is required and the hash or JWT is missing or wrong"),
-        (status = 403, description = "`origin_not_allowed`: the page's origin is not among the agent's Allowed Origins"),
-        ErrorResponses))]
+    responses((status = 200, body = WidgetWelcome), ErrorResponses, WidgetRefusals))]
 async fn check_visitor(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
@@ -464,13 +485,8 @@ async fn check_visitor(
     body: Result<ApiJson<NewSession>>,
 ) -> Result<Response> {
     for_allowed_page(&state, &client, &headers, param, body, async |page| {
-        let (visitor, agent) = introduce(&state, &page).await?;
-        let welcome = WidgetWelcome {
-            agent: agent.into(),
-            user_id: visitor.user_id,
-            user_name: visitor.user_name,
-        };
-        Ok(Json(welcome).into_response())
+        let visitor = introduce(&state, &page).await?;
+        Ok(Json(WidgetWelcome::new(page.agent, visitor)).into_response())
     })
     .await
 }
@@ -478,10 +494,7 @@ async fn check_visitor(
 /// Start a widget session for a visitor of an allowed origin. Its conversation is
 /// created with its first message.
 #[utoipa::path(post, path = "/widget/sessions", tag = "widget", params(AgentParam), request_body = NewSession,
-    responses((status = 201, body = Session),
-        (status = 401, description = "`invalid_user_hash` or `invalid_user_token`: verification is required and the hash or JWT is missing or wrong"),
-        (status = 403, description = "`origin_not_allowed`: the page's origin is not among the agent's Allowed Origins"),
-        ErrorResponses))]
+    responses((status = 201, body = Session), ErrorResponses, WidgetRefusals))]
 async fn create_session(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
@@ -490,23 +503,23 @@ async fn create_session(
     body: Result<ApiJson<NewSession>>,
 ) -> Result<Response> {
     for_allowed_page(&state, &client, &headers, param, body, async |page| {
-        let budget = format!("widget-agent:{}", page.body.agent_id);
+        let budget = format!("widget-agent:{}", page.agent.id);
         spend(
             &state,
             budget,
             state.config.agents.widget_sessions_per_agent,
         )
         .await?;
-        let (visitor, agent) = introduce(&state, &page).await?;
+        let visitor = introduce(&state, &page).await?;
         let token = format!("wst_{}", random_base62(40));
         // An hour, or less when the visitor's token expires sooner.
         let expires_at = (now_ms() + SESSION_MS).min(visitor.until.unwrap_or(i64::MAX));
         state
             .store
             .insert_widget_session(
-                &token_hash(&token),
+                &sha256_hex(&token),
                 &page.account,
-                &agent.id,
+                &page.agent.id,
                 &page.origin,
                 &visitor,
                 expires_at,
@@ -515,9 +528,7 @@ async fn create_session(
         let session = Session {
             session_token: token,
             expires_at: rfc3339(expires_at),
-            agent: agent.into(),
-            user_id: visitor.user_id,
-            user_name: visitor.user_name,
+            welcome: WidgetWelcome::new(page.agent, visitor),
         };
         Ok((StatusCode::CREATED, Json(session)).into_response())
     })
@@ -566,7 +577,7 @@ async fn widget_answer(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        let Some(session) = state.store.widget_session(&token_hash(token)).await? else {
+        let Some(session) = state.store.widget_session(&sha256_hex(token)).await? else {
             // The page may learn that it needs a new session when the agent it names
             // allows its origin.
             let agent = param.agent_id.as_deref().unwrap_or_default();
@@ -603,10 +614,8 @@ async fn widget_answer(
 /// Send the visitor's message; the agent's reply comes back. The session's first
 /// message creates its conversation.
 #[utoipa::path(post, path = "/widget/messages", tag = "widget", params(AgentParam), request_body = WidgetMessage,
-    responses((status = 200, body = WidgetReply),
-        (status = 401, description = "`invalid_session`: the token is missing, unknown or expired, or the session is anonymous and the agent now requires verified visitors"),
-        (status = 403, description = "`origin_not_allowed`: not the session's origin, or no longer among the agent's Allowed Origins"),
-        ErrorResponses), security(("widget_session" = [])))]
+    responses((status = 200, body = WidgetReply), ErrorResponses, WidgetRefusals),
+    security(("widget_session" = [])))]
 async fn send_message(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
@@ -631,21 +640,32 @@ async fn send_message(
             Verification::Off => Visitor::default(),
             _ => session.visitor(),
         };
-        let conversation = state
+        let agent = state
             .store
-            .widget_conversation(&session, &visitor)
+            .get_agent(&session.account_id, &session.agent_id)
             .await?
-            .ok_or_else(|| Error::not_found("conversation"))?;
-        let reply = converse(
+            .ok_or_else(|| Error::not_found("agent"))?;
+        let conversation = match &session.conversation_id {
+            Some(id) => state
+                .store
+                .conversation(&session.account_id, id)
+                .await?
+                .ok_or_else(|| Error::not_found("conversation"))?,
+            None => {
+                ConversationRow::draft(&agent.id, Channel::Widget(&session.token_hash), &visitor)
+            }
+        };
+        let (conversation_id, reply) = converse(
             &state,
             &session.account_id,
+            &agent,
             &conversation,
             &body.message,
             None,
         )
         .await?;
         Ok(Json(WidgetReply {
-            conversation_id: conversation.id,
+            conversation_id,
             reply: reply.into(),
         })
         .into_response())
@@ -655,10 +675,8 @@ async fn send_message(
 
 /// The session's conversation so far: empty before its first message.
 #[utoipa::path(get, path = "/widget/messages", tag = "widget", params(AgentParam),
-    responses((status = 200, body = WidgetMessages),
-        (status = 401, description = "`invalid_session`: as for `POST /widget/messages`"),
-        (status = 403, description = "`origin_not_allowed`: as for `POST /widget/messages`"),
-        ErrorResponses), security(("widget_session" = [])))]
+    responses((status = 200, body = WidgetMessages), ErrorResponses, WidgetRefusals),
+    security(("widget_session" = [])))]
 async fn list_messages(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
@@ -676,4 +694,55 @@ async fn list_messages(
         .into_response())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NewSession, router};
+
+    #[test]
+    fn the_openapi_document_gives_the_widgets_own_refusals() {
+        let (_, doc) = router().split_for_parts();
+        let doc = serde_json::to_value(&doc).unwrap();
+        for (path, method) in [
+            ("/widget/check", "post"),
+            ("/widget/sessions", "post"),
+            ("/widget/messages", "post"),
+            ("/widget/messages", "get"),
+        ] {
+            let responses = &doc["paths"][path][method]["responses"];
+            let unauthorized = responses["401"]["description"].as_str().unwrap();
+            assert!(
+                unauthorized.contains("invalid_user_hash")
+                    && unauthorized.contains("invalid_session"),
+                "{path}: {unauthorized}"
+            );
+            let forbidden = responses["403"]["description"].as_str().unwrap();
+            assert!(
+                forbidden.contains("origin_not_allowed"),
+                "{path}: {forbidden}"
+            );
+            assert!(responses["422"].is_object(), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_session_request_shows_neither_its_hash_nor_its_token_in_debug() {
+        let body: NewSession = serde_json::from_value(serde_json::json!({
+            "agent_id": "agent_1",
+            "user_id": "user_42",
+            "user_hash": "5f0c1e",
+            "user_jwt": "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+        }))
+        .unwrap();
+        let shown = format!("{body:?}");
+        assert!(shown.contains("user_42"), "{shown}");
+        assert!(
+            !shown.contains("5f0c1e") && !shown.contains("eyJ"),
+            "{shown}"
+        );
+        let anonymous: NewSession =
+            serde_json::from_value(serde_json::json!({"agent_id": "agent_1"})).unwrap();
+        assert!(format!("{anonymous:?}").contains("user_hash: None"));
+    }
 }

@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::api::agents::find_agent;
 use crate::api::embed::{Embed, Verification, save, settings};
 use crate::auth::Permission;
+use crate::store::agents::AgentRow;
 
 #[derive(Template)]
 #[template(path = "embed.html")]
@@ -31,19 +32,14 @@ struct EmbedPage {
 async fn page(
     state: &AppState,
     signed_in: &SignedIn,
-    id: &str,
+    agent: AgentRow,
     notice: Option<&'static str>,
     error: Option<String>,
     shown: Option<Embed>,
 ) -> Result<Response, PageError> {
-    signed_in.require(Permission::AgentsRead)?;
-    let account = &signed_in.session.account_id;
-    let agent = find_agent(state, account, id)
-        .await
-        .map_err(|_| PageError::NotFound)?;
     let embed = match shown {
         Some(embed) => embed,
-        None => settings(state, account, &agent.id).await?,
+        None => settings(state, &signed_in.session.account_id, &agent.id).await?,
     };
     let page = EmbedPage {
         nav: signed_in.nav(),
@@ -64,7 +60,11 @@ pub async fn embed(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    page(&state, &signed_in, &id, None, None, None).await
+    signed_in.require(Permission::AgentsRead)?;
+    let agent = find_agent(&state, &signed_in.session.account_id, &id)
+        .await
+        .map_err(|_| PageError::NotFound)?;
+    page(&state, &signed_in, agent, None, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -84,7 +84,7 @@ pub async fn save_embed(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::AgentsWrite)?;
     let account = &signed_in.session.account_id;
-    find_agent(&state, account, &id)
+    let agent = find_agent(&state, account, &id)
         .await
         .map_err(|_| PageError::NotFound)?;
     let sent = Embed {
@@ -97,11 +97,11 @@ pub async fn save_embed(
             .collect(),
         identity_verification: form.identity_verification,
     };
-    match save(&state, account, &id, sent.clone()).await {
-        Ok(saved) => page(&state, &signed_in, &id, Some("Saved."), None, Some(saved)).await,
+    match save(&state, account, &agent.id, sent.clone()).await {
+        Ok(saved) => page(&state, &signed_in, agent, Some("Saved."), None, Some(saved)).await,
         Err(e) => {
             let error = form_problem(e)?;
-            page(&state, &signed_in, &id, None, Some(error), Some(sent)).await
+            page(&state, &signed_in, agent, None, Some(error), Some(sent)).await
         }
     }
 }

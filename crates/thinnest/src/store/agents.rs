@@ -21,6 +21,14 @@ pub struct AgentRow {
     pub updated_at: i64,
 }
 
+/// An agent with the account it belongs to, found by its id alone.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnedAgent {
+    pub account_id: String,
+    #[sqlx(flatten)]
+    pub agent: AgentRow,
+}
+
 /// The editable fields of an agent.
 #[derive(Debug, Clone)]
 pub struct AgentFields {
@@ -101,6 +109,19 @@ impl Store {
             " FROM agents WHERE account_id = $1 AND id = $2"
         ))
         .bind(account_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// An agent and its account, for the public widget endpoints, which name an agent
+    /// but no account.
+    pub async fn agent_with_account(&self, id: &str) -> sqlx::Result<Option<OwnedAgent>> {
+        sqlx::query_as(concat!(
+            "SELECT account_id, ",
+            agent_columns!(),
+            " FROM agents WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await

@@ -21,23 +21,40 @@ pub struct ConversationRow {
     /// reply failed leaves nothing behind.
     #[sqlx(skip)]
     pub unsaved: bool,
+    /// For an unsaved widget conversation: the token hash of the session it starts
+    /// for, which its first exchange links to it.
+    #[sqlx(skip)]
+    pub widget_session: Option<String>,
+}
+
+/// Where a conversation takes place.
+#[derive(Debug, Clone, Copy)]
+pub enum Channel<'a> {
+    Api,
+    /// The widget, for the session with this token hash.
+    Widget(&'a str),
 }
 
 impl ConversationRow {
-    /// A new API conversation with `agent_id`, stored with its first exchange.
-    pub fn draft(agent_id: &str) -> ConversationRow {
+    /// A new conversation with `agent_id`, stored with its first exchange.
+    pub fn draft(agent_id: &str, channel: Channel<'_>, visitor: &Visitor) -> ConversationRow {
         let now = now_ms();
+        let (channel, widget_session) = match channel {
+            Channel::Api => ("api", None),
+            Channel::Widget(session) => ("widget", Some(session.to_owned())),
+        };
         ConversationRow {
             id: new_id("conv"),
             agent_id: agent_id.to_owned(),
-            channel: "api".to_owned(),
-            user_id: None,
-            user_name: None,
-            user_email: None,
+            channel: channel.to_owned(),
+            user_id: visitor.user_id.clone(),
+            user_name: visitor.user_name.clone(),
+            user_email: visitor.user_email.clone(),
             created_at: now,
             updated_at: now,
             ended_at: None,
             unsaved: true,
+            widget_session,
         }
     }
 }
@@ -51,12 +68,24 @@ pub struct MessageRow {
     pub created_at: i64,
 }
 
+/// A document, as an engine reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KnowledgeRow {
     pub id: String,
     pub agent_id: String,
     pub title: String,
     pub text: String,
+    pub created_at: i64,
+}
+
+/// A document, as listed: its size instead of its text.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KnowledgeEntry {
+    pub id: String,
+    pub agent_id: String,
+    pub title: String,
+    /// The text's size in bytes.
+    pub bytes: i64,
     pub created_at: i64,
 }
 
@@ -150,8 +179,29 @@ impl Store {
         .await
     }
 
+    /// The last `limit` messages of a conversation, oldest first.
+    pub async fn recent_messages(
+        &self,
+        conversation_id: &str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<MessageRow>> {
+        let mut rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT id, role, content, engine, created_at FROM conversation_messages \
+             WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(conversation_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     /// Stores a visitor's message and the agent's reply together, with the
-    /// `conversation.message.completed` event.
+    /// `conversation.message.completed` event; an unsaved conversation is stored with
+    /// them. An unsaved widget conversation becomes its session's, unless another first
+    /// message of the session got there before: then the exchange joins that one.
+    /// Returns the id of the conversation the exchange joined, and the reply.
     pub async fn add_exchange(
         &self,
         account_id: &str,
@@ -159,9 +209,10 @@ impl Store {
         message: &str,
         reply: &str,
         engine: &str,
-    ) -> sqlx::Result<MessageRow> {
+    ) -> sqlx::Result<(String, MessageRow)> {
         let mut tx = self.pool().begin().await?;
         let now = now_ms();
+        let mut kept = None;
         if conversation.unsaved {
             sqlx::query(
                 "INSERT INTO conversations (id, account_id, agent_id, channel, user_id, user_name, \
@@ -177,7 +228,36 @@ impl Store {
             .bind(conversation.created_at)
             .execute(&mut *tx)
             .await?;
+            if let Some(session) = &conversation.widget_session {
+                let claimed = sqlx::query(
+                    "UPDATE widget_sessions SET conversation_id = $2 WHERE token_hash = $1 \
+                     AND conversation_id IS NULL",
+                )
+                .bind(session)
+                .bind(&conversation.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !claimed {
+                    kept = sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 \
+                         AND id = (SELECT conversation_id FROM widget_sessions WHERE token_hash = $2)"
+                    )))
+                    .bind(account_id)
+                    .bind(session)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if kept.is_some() {
+                        sqlx::query("DELETE FROM conversations WHERE id = $1")
+                            .bind(&conversation.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
         }
+        let conversation = kept.as_ref().unwrap_or(conversation);
         let insert = "INSERT INTO conversation_messages (id, conversation_id, role, content, engine, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, role, content, engine, created_at";
         let _: MessageRow = sqlx::query_as(insert)
@@ -214,38 +294,40 @@ impl Store {
         });
         publish(&mut tx, account_id, &event).await?;
         self.commit_events(tx).await?;
-        Ok(answer)
+        Ok((conversation.id.clone(), answer))
     }
 
-    /// Ends a conversation once; true when this call ended it.
+    /// Ends a conversation once, emitting `conversation.ended` when this call ended it;
+    /// the conversation as it now is, or None when there is no such conversation.
     pub async fn end_conversation(
         &self,
         account_id: &str,
-        conversation: &ConversationRow,
-    ) -> sqlx::Result<bool> {
+        id: &str,
+    ) -> sqlx::Result<Option<ConversationRow>> {
         let mut tx = self.pool().begin().await?;
-        let ended = sqlx::query(
-            "UPDATE conversations SET ended_at = $3, updated_at = $3 WHERE account_id = $1 AND id = $2 \
-             AND ended_at IS NULL",
-        )
+        let ended: Option<ConversationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE conversations SET ended_at = $3, updated_at = $3 WHERE account_id = $1 \
+             AND id = $2 AND ended_at IS NULL RETURNING {CONVERSATION_COLUMNS}"
+        )))
         .bind(account_id)
-        .bind(&conversation.id)
+        .bind(id)
         .bind(now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if ended {
-            let event = Event::ConversationEnded(ConversationEnded {
-                conversation_id: conversation.id.clone(),
-                agent_id: conversation.agent_id.clone(),
-                channel: conversation.channel.clone(),
-                user_id: conversation.user_id.clone(),
-            });
-            publish(&mut tx, account_id, &event).await?;
-        }
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(conversation) = ended else {
+            // Ended before, or not there at all.
+            tx.rollback().await?;
+            return self.conversation(account_id, id).await;
+        };
+        let event = Event::ConversationEnded(ConversationEnded {
+            conversation_id: conversation.id.clone(),
+            agent_id: conversation.agent_id.clone(),
+            channel: conversation.channel.clone(),
+            user_id: conversation.user_id.clone(),
+        });
+        publish(&mut tx, account_id, &event).await?;
         self.commit_events(tx).await?;
-        Ok(ended)
+        Ok(Some(conversation))
     }
 
     /// Adds a document unless the agent's documents would then hold more than
@@ -259,7 +341,7 @@ impl Store {
         title: &str,
         text: &str,
         max_chars: i64,
-    ) -> sqlx::Result<Option<KnowledgeRow>> {
+    ) -> sqlx::Result<Option<KnowledgeEntry>> {
         let mut tx = self.pool().begin().await?;
         if self.backend == super::Backend::Postgres {
             sqlx::query("SELECT id FROM agents WHERE account_id = $1 AND id = $2 FOR UPDATE")
@@ -268,11 +350,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let row: Option<KnowledgeRow> = sqlx::query_as(
+        let row: Option<KnowledgeEntry> = sqlx::query_as(
             "INSERT INTO knowledge (id, account_id, agent_id, title, text, created_at) \
              SELECT $1, $2, $3, $4, $5, $6 WHERE (SELECT COALESCE(SUM(LENGTH(text)), 0) \
              FROM knowledge WHERE account_id = $2 AND agent_id = $3) + $7 <= $8 \
-             RETURNING id, agent_id, title, text, created_at",
+             RETURNING id, agent_id, title, OCTET_LENGTH(text) AS bytes, created_at",
         )
         .bind(new_id("kn"))
         .bind(account_id)
@@ -288,7 +370,23 @@ impl Store {
         Ok(row)
     }
 
-    /// An agent's knowledge, oldest first.
+    /// An agent's documents with their sizes, oldest first.
+    pub async fn knowledge_entries(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+    ) -> sqlx::Result<Vec<KnowledgeEntry>> {
+        sqlx::query_as(
+            "SELECT id, agent_id, title, OCTET_LENGTH(text) AS bytes, created_at FROM knowledge \
+             WHERE account_id = $1 AND agent_id = $2 ORDER BY id",
+        )
+        .bind(account_id)
+        .bind(agent_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// An agent's knowledge with its texts, oldest first.
     pub async fn knowledge(
         &self,
         account_id: &str,
@@ -346,15 +444,6 @@ impl Store {
         Ok(())
     }
 
-    /// The account an agent belongs to, for the public widget endpoints.
-    pub async fn agent_account(&self, agent_id: &str) -> sqlx::Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT account_id FROM agents WHERE id = $1")
-            .bind(agent_id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|(a,)| a))
-    }
-
     /// A session without a conversation yet: that comes with its first message.
     pub async fn insert_widget_session(
         &self,
@@ -393,56 +482,5 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await
-    }
-
-    /// The session's conversation, created with `visitor` on its first message. When two
-    /// first messages race, both get the conversation the session kept.
-    pub async fn widget_conversation(
-        &self,
-        session: &WidgetSessionRow,
-        visitor: &Visitor,
-    ) -> sqlx::Result<Option<ConversationRow>> {
-        if let Some(id) = &session.conversation_id {
-            return self.conversation(&session.account_id, id).await;
-        }
-        let mut tx = self.pool().begin().await?;
-        let created: ConversationRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO conversations (id, account_id, agent_id, channel, user_id, user_name, user_email, \
-             created_at, updated_at) VALUES ($1, $2, $3, 'widget', $4, $5, $6, $7, $7) \
-             RETURNING {CONVERSATION_COLUMNS}"
-        )))
-        .bind(new_id("conv"))
-        .bind(&session.account_id)
-        .bind(&session.agent_id)
-        .bind(visitor.user_id.as_deref())
-        .bind(visitor.user_name.as_deref())
-        .bind(visitor.user_email.as_deref())
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
-        let kept = sqlx::query(
-            "UPDATE widget_sessions SET conversation_id = $2 WHERE token_hash = $1 \
-             AND conversation_id IS NULL",
-        )
-        .bind(&session.token_hash)
-        .bind(&created.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if kept {
-            tx.commit().await?;
-            return Ok(Some(created));
-        }
-        tx.rollback().await?;
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT conversation_id FROM widget_sessions WHERE token_hash = $1")
-                .bind(&session.token_hash)
-                .fetch_optional(self.pool())
-                .await?;
-        match row.and_then(|(id,)| id) {
-            Some(id) => self.conversation(&session.account_id, &id).await,
-            None => Ok(None),
-        }
     }
 }

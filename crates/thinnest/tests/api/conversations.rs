@@ -85,14 +85,19 @@ async fn the_builtin_engine_answers_from_an_uploaded_document() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{doc}");
-    let hours = b"# Opening hours\n\nThe shop opens at 9 and closes at 18 on weekdays.";
-    let uploaded = upload(&app, &admin.key, &agent, "hours.md", hours).await;
+    let hours = "# Opening hours — café\n\nThe shop opens at 9 and closes at 18 on weekdays.";
+    let uploaded = upload(&app, &admin.key, &agent, "hours.md", hours.as_bytes()).await;
     assert_eq!(uploaded.0, StatusCode::CREATED, "{}", uploaded.1);
     assert_eq!(uploaded.1["title"], "hours.md");
+    // Sizes are in bytes, not characters.
+    assert_eq!(doc["bytes"], RETURNS.len());
+    assert_eq!(uploaded.1["bytes"], hours.len());
     let (_, list) = app
         .get(&format!("/knowledge?agent_id={agent}"), &admin.key)
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(list["data"][0]["bytes"], RETURNS.len());
+    assert_eq!(list["data"][1]["bytes"], hours.len());
 
     let (status, first) = say(
         &app,
