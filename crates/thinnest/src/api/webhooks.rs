@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The longest grace period of a rotation: a week.
-const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
+pub(crate) const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
 const DEFAULT_GRACE_SECONDS: u64 = 86_400;
 const MAX_DESCRIPTION: usize = 500;
 

@@ -144,7 +144,8 @@ impl MessagePage {
     }
 }
 
-/// A form body; anything unreadable is refused like a forged form.
+/// A form body; one that does not fit the form is refused with what is wrong (a
+/// forged one never gets this far: see `same_origin`, and each handler's CSRF check).
 pub struct PageForm<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for PageForm<T> {
@@ -154,7 +155,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
         axum::Form::<T>::from_request(req, state)
             .await
             .map(|axum::Form(v)| PageForm(v))
-            .map_err(|_| PageError::BadForm)
+            .map_err(|rejection| PageError::Unreadable(rejection.body_text()))
     }
 }
 
@@ -267,6 +268,8 @@ pub enum PageError {
     Forbidden,
     /// A form posted without a valid CSRF token or from another origin.
     BadForm,
+    /// A form whose fields do not fit it; says which and why.
+    Unreadable(String),
     NotFound,
     Internal(anyhow::Error),
 }
@@ -291,6 +294,12 @@ impl IntoResponse for PageError {
                 "Form expired",
                 "This form could not be accepted. Reload the page and try again.",
             ),
+            PageError::Unreadable(problem) => {
+                return render(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &MessagePage::new("Form not accepted", &problem),
+                );
+            }
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Not found",

@@ -150,7 +150,8 @@ pub async fn create_api_key(
     signed_in.check_csrf(&form.csrf_token)?;
     scope(&signed_in)?;
     let name = form.name.trim();
-    let role = Role::try_from(form.role).map_err(|_| PageError::BadForm)?;
+    let role = Role::try_from(form.role)
+        .map_err(|_| PageError::Unreadable("role must be admin, editor or viewer.".to_owned()))?;
     if role > signed_in.role() {
         return Err(PageError::Forbidden);
     }

@@ -150,7 +150,8 @@ pub async fn invite(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::TeamManage)?;
-    let role = Role::try_from(form.role).map_err(|_| PageError::BadForm)?;
+    let role = Role::try_from(form.role)
+        .map_err(|_| PageError::Unreadable("role must be admin, editor or viewer.".to_owned()))?;
     let Ok(email) = normalise_email(&form.email) else {
         return team_page(
             &state,
@@ -246,7 +247,8 @@ pub async fn change_role(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::TeamManage)?;
-    let role = Role::try_from(form.role).map_err(|_| PageError::BadForm)?;
+    let role = Role::try_from(form.role)
+        .map_err(|_| PageError::Unreadable("role must be admin, editor or viewer.".to_owned()))?;
     let change = state
         .store
         .set_member_role(

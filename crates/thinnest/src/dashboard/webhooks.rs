@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
 use crate::AppState;
+use crate::api::validate::Check;
 use crate::api::webhooks::{self as api, CreateEndpoint, Endpoint, UpdateEndpoint};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
@@ -115,9 +116,17 @@ pub async fn rotate(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::WebhooksManage)?;
-    let grace = form.grace_hours.saturating_mul(3600);
+    // Checked here, in the form's own unit, so that the message names its field.
+    let most = api::MAX_GRACE_SECONDS / 3600;
+    let mut check = Check::new();
+    if form.grace_hours > most {
+        check.fail("grace_hours", format!("must be between 0 and {most}"));
+    }
     let account = &signed_in.session.account_id;
-    let outcome = api::rotate(&state, account, &signed_in.actor(), grace).await;
+    let outcome = match check.finish() {
+        Ok(()) => api::rotate(&state, account, &signed_in.actor(), form.grace_hours * 3600).await,
+        Err(e) => Err(e),
+    };
     let notice =
         "New signing secret made. Update your receivers before the old one stops counting.";
     settle_list(&state, &signed_in, outcome.map(|_| notice.to_owned())).await
