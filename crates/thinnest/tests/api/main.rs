@@ -10,6 +10,7 @@ mod authentication;
 mod billing;
 mod browser;
 mod conversations;
+mod coverage;
 mod dashboard;
 mod deliveries;
 mod errors;
