@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::validate::Check;
-use super::{ApiJson, ApiPath, ErrorResponses};
+use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::AppState;
 use crate::auth::api_key::ApiKey;
 use crate::auth::{Caller, Role};
@@ -48,8 +48,11 @@ pub struct ApiKeyInfo {
     pub hint: String,
     pub status: KeyStatus,
     pub created_at: String,
-    /// Id of the user who created the key.
+    /// Id of the user on whose behalf the key was made.
     pub created_by: String,
+    /// The API key that made this one, by creating or rotating it; null when a person
+    /// made it in the dashboard or an operator on the command line.
+    pub created_by_key: Option<String>,
     pub last_used_at: Option<String>,
     /// The client address of the latest authenticated request.
     pub last_client_ip: Option<String>,
@@ -77,6 +80,7 @@ impl From<KeyRow> for ApiKeyInfo {
             hint: row.hint,
             created_at: rfc3339(row.created_at),
             created_by: row.created_by,
+            created_by_key: row.created_by_key,
             last_used_at: row.last_used_at.map(rfc3339),
             last_client_ip: row.last_used_ip,
             expires_at: row.expires_at.map(rfc3339),
@@ -147,8 +151,8 @@ pub struct RotateApiKey {
     pub grace_seconds: Option<i64>,
 }
 
-/// A fresh secret and the row that stores its hash. Nobody hands out a role above
-/// their own.
+/// A fresh secret and the row that stores its hash, made by the caller's key. Nobody
+/// hands out a role above their own, nor a key that outlives the key making it.
 fn mint<'a>(
     caller: &'a Caller,
     name: &'a str,
@@ -162,12 +166,15 @@ fn mint<'a>(
             role.as_str()
         )));
     }
-    let lineage = Some(caller.key_lineage.as_str());
+    let expires_at = match (expires_at, caller.key_expires_at) {
+        (Some(at), Some(limit)) => Some(at.min(limit)),
+        (at, limit) => at.or(limit),
+    };
     Ok(NewKey::mint(
         name,
         role,
         &caller.user_id,
-        lineage,
+        Some(&caller.key_id),
         expires_at,
     ))
 }
@@ -206,6 +213,14 @@ async fn create_api_key(
         }
         Some(Some(at)) if at <= now_ms() => {
             check.fail("expires_at", "must be in the future");
+            None
+        }
+        Some(Some(at)) if caller.key_expires_at.is_some_and(|limit| at > limit) => {
+            let limit = caller.key_expires_at.map(rfc3339).unwrap_or_default();
+            check.fail(
+                "expires_at",
+                format!("must be no later than {limit}, when the key making it expires"),
+            );
             None
         }
         Some(at) => at,
@@ -280,20 +295,49 @@ async fn get_api_key(
     }))
 }
 
-/// Revoke an API key. It stops working on the next request.
-#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
-    responses((status = 200, body = ApiKeyInfo), ErrorResponses), security(("api_key" = [])))]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeQuery {
+    /// Also revoke every key this key made, and the keys those made.
+    pub cascade: Option<bool>,
+}
+
+/// A revoked key, and the keys revoked with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedApiKey {
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// With `cascade=true`: the ids of the keys it made that were revoked with it.
+    pub also_revoked: Vec<String>,
+}
+
+/// Revoke an API key (with `cascade=true`, also every key it made). It stops
+/// working on the next request.
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path), RevokeQuery),
+    responses((status = 200, body = RevokedApiKey), ErrorResponses), security(("api_key" = [])))]
 async fn revoke_api_key(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<ApiKeyInfo>> {
-    let row = find(&state, &caller, &id).await?;
-    state
+    query: Result<ApiQuery<RevokeQuery>>,
+) -> Result<Json<RevokedApiKey>> {
+    let target = find(&state, &caller, &id).await?;
+    let ApiQuery(query) = query?;
+    caller.may_act_on(&target)?;
+    let also_revoked = state
         .store
-        .revoke_key(&caller.account_id, &row.id, &caller.actor())
+        .revoke_key(
+            &caller.account_id,
+            &target.id,
+            query.cascade.unwrap_or(false),
+            &caller.actor(),
+        )
         .await?;
-    Ok(Json(find(&state, &caller, &id).await?.into()))
+    Ok(Json(RevokedApiKey {
+        info: find(&state, &caller, &id).await?.into(),
+        also_revoked,
+    }))
 }
 
 const ROTATED_ALREADY: &str = "This key is revoked, expired or already rotated, so it cannot be rotated; rotate its replacement or create a new key.";
@@ -311,6 +355,7 @@ async fn rotate_api_key(
     body: Result<Option<ApiJson<Option<RotateApiKey>>>>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
     let old = find(&state, &caller, &id).await?;
+    caller.may_act_on(&old)?;
     let grace = body?
         .and_then(|ApiJson(b)| b)
         .and_then(|b| b.grace_seconds)
@@ -323,9 +368,7 @@ async fn rotate_api_key(
         );
     }
     check.finish()?;
-    let (secret, mut new) = mint(&caller, &old.name, old.role, old.expires_at)?;
-    // The replacement stays where the old key was: same creator lineage.
-    new.created_by_key = old.created_by_key.as_deref();
+    let (secret, new) = mint(&caller, &old.name, old.role, old.expires_at)?;
     let ends_at = (grace > 0).then(|| now_ms() + grace * 1000);
     let row = state
         .store

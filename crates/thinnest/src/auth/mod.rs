@@ -8,9 +8,9 @@ pub mod token;
 use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 
 pub use roles::{Permission, Role};
@@ -65,6 +65,11 @@ pub struct Caller {
     pub key_id: String,
     /// The lineage of the presented key: the key and its rotations.
     pub key_lineage: String,
+    pub key_created_at: i64,
+    /// When the presented key stops working, if it does.
+    pub key_expires_at: Option<i64>,
+    /// The key that replaced the presented one, once its rotation has begun.
+    pub superseded_by: Option<String>,
     /// The user who created the key the caller presented.
     pub user_id: String,
     pub role: Role,
@@ -72,26 +77,62 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Allows what the key's role allows; a key whose rotation has begun keeps
+    /// working during its grace, but no longer governs the account.
     pub fn require(&self, permission: Permission) -> Result<()> {
-        if permission.allowed_for(self.role) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(format!(
+        if !permission.allowed_for(self.role) {
+            return Err(Error::forbidden(format!(
                 "This API key has the {} role, which cannot {}.",
                 self.role.as_str(),
                 permission.describe()
-            )))
+            )));
+        }
+        match &self.superseded_by {
+            Some(successor) if permission.governs_the_account() => Err(Error::coded(
+                StatusCode::FORBIDDEN,
+                "key_superseded",
+                format!(
+                    "This API key was rotated and {successor} replaced it. Until it stops working it \
+                     can still call the API, but it cannot {}: use {successor} for that.",
+                    permission.describe()
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
-    /// Which API keys this caller may see and change.
+    /// Which API keys this caller may see: an Admin key every key of the account,
+    /// any other key itself and the keys it made, transitively.
     pub fn key_scope(&self) -> Result<KeyScope<'_>> {
         self.require(Permission::ApiKeysOwn)?;
         Ok(if Permission::ApiKeysAll.allowed_for(self.role) {
             KeyScope::All
         } else {
-            KeyScope::Lineage(&self.key_lineage)
+            KeyScope::Key(&self.key_id)
         })
+    }
+
+    /// Whether this caller may revoke or rotate `target`, one of the keys it sees:
+    /// a key acts on itself and on younger keys, never on an older one or on its
+    /// own successors, so a key cannot turn on the keys that outrank it in age.
+    pub fn may_act_on(&self, target: &KeyRow) -> Result<()> {
+        if target.id == self.key_id {
+            return Ok(());
+        }
+        if target.lineage_id == self.key_lineage {
+            return Err(Error::forbidden(format!(
+                "{} is a rotation of this key: a key never acts on its own predecessor or successor.",
+                target.id
+            )));
+        }
+        if target.created_at < self.key_created_at {
+            return Err(Error::forbidden(format!(
+                "{} is older than this key: a key acts only on itself and on keys made after it. \
+                 Use an older key, or the dashboard.",
+                target.id
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -133,6 +174,9 @@ impl Caller {
             account_id: key.account_id,
             key_id: key.id,
             key_lineage: key.lineage_id,
+            key_created_at: key.created_at,
+            key_expires_at: key.expires_at,
+            superseded_by: key.replaced_by,
             user_id: key.created_by,
             role: key.role,
             client_ip,

@@ -80,6 +80,22 @@ impl Permission {
         }
     }
 
+    /// Permissions over the account's credentials and who holds them: a key whose
+    /// rotation has begun keeps the rest, and loses these at once.
+    pub const fn governs_the_account(self) -> bool {
+        match self {
+            Permission::AgentsRead
+            | Permission::AgentsWrite
+            | Permission::UsageRead
+            | Permission::AuditLogRead => false,
+            Permission::ApiKeysOwn
+            | Permission::ApiKeysAll
+            | Permission::TeamManage
+            | Permission::BillingManage
+            | Permission::WebhooksManage => true,
+        }
+    }
+
     pub fn allowed_for(self, role: Role) -> bool {
         role >= self.least_role()
     }

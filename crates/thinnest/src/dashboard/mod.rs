@@ -3,6 +3,7 @@
 //! signed-in page carries the session's CSRF token.
 
 mod embed;
+mod keys;
 mod pages;
 mod session;
 mod sign_in;
@@ -56,11 +57,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/app", get(pages::home))
         .route(
             "/app/settings/api-keys",
-            get(pages::api_keys).post(pages::create_api_key),
+            get(keys::api_keys).post(keys::create_api_key),
         )
         .route(
             "/app/settings/api-keys/{id}/revoke",
-            post(pages::revoke_api_key),
+            post(keys::revoke_api_key),
         )
         .route("/app/settings/security", get(pages::security))
         .route(

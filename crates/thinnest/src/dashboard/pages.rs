@@ -1,20 +1,18 @@
-//! Signed-in pages: the workspace's agents, API keys, and the person's security.
+//! Signed-in pages: the workspace's agents, the person's security, the audit log and billing.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, PageError, PageForm, notify, render, status_with};
 use crate::AppState;
-use crate::auth::api_key::ApiKey;
+use crate::auth::Permission;
 use crate::auth::password::{self, Password};
-use crate::auth::{Permission, Role};
 use crate::clock::{now_ms, rfc3339};
 use crate::ids::is_id;
-use crate::store::api_keys::{KeyRow, KeyScope, NewKey};
 use crate::store::identities::Unlinked;
 
 #[derive(Template)]
@@ -44,150 +42,6 @@ pub async fn home(
         agents,
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-/// A key as the keys page lists it.
-struct KeyLine {
-    id: String,
-    name: String,
-    hint: String,
-    role: &'static str,
-    status: &'static str,
-    created_by: String,
-    last_used: String,
-    active: bool,
-}
-
-#[derive(Template)]
-#[template(path = "api_keys.html")]
-struct KeysPage {
-    nav: Nav,
-    keys: Vec<KeyLine>,
-    roles: Vec<&'static str>,
-    new_key: Option<String>,
-    error: Option<&'static str>,
-}
-
-/// The keys a signed-in person may see: all for an Admin, their own for an Editor.
-fn scope(signed_in: &SignedIn) -> Result<KeyScope<'_>, PageError> {
-    signed_in.require(Permission::ApiKeysOwn)?;
-    Ok(if Permission::ApiKeysAll.allowed_for(signed_in.role()) {
-        KeyScope::All
-    } else {
-        KeyScope::User(&signed_in.session.user_id)
-    })
-}
-
-async fn keys_page(
-    state: &AppState,
-    signed_in: &SignedIn,
-    new_key: Option<ApiKey>,
-    error: Option<&'static str>,
-) -> Result<Response, PageError> {
-    let rows = state
-        .store
-        .list_keys(&signed_in.session.account_id, scope(signed_in)?)
-        .await?;
-    let emails = state
-        .store
-        .member_emails(&signed_in.session.account_id)
-        .await?;
-    let now = now_ms();
-    let keys = rows
-        .into_iter()
-        .map(|k: KeyRow| KeyLine {
-            active: k.is_active(now),
-            status: if k.revoked_at.is_some() {
-                "revoked"
-            } else if k.is_active(now) {
-                "active"
-            } else {
-                "expired"
-            },
-            created_by: emails.get(&k.created_by).cloned().unwrap_or(k.created_by),
-            last_used: k.last_used_at.map_or_else(|| "never".to_owned(), rfc3339),
-            role: k.role.as_str(),
-            id: k.id,
-            name: k.name,
-            hint: k.hint,
-        })
-        .collect();
-    let roles = [Role::Admin, Role::Editor, Role::Viewer]
-        .into_iter()
-        .filter(|r| *r <= signed_in.role())
-        .map(Role::as_str)
-        .collect();
-    let status = status_with(&error);
-    let page = KeysPage {
-        nav: signed_in.nav(),
-        keys,
-        roles,
-        new_key: new_key.map(|k| k.expose().to_owned()),
-        error,
-    };
-    Ok(render(status, &page))
-}
-
-pub async fn api_keys(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-) -> Result<Response, PageError> {
-    keys_page(&state, &signed_in, None, None).await
-}
-
-#[derive(Deserialize)]
-pub struct NewKeyForm {
-    csrf_token: String,
-    name: String,
-    role: String,
-}
-
-pub async fn create_api_key(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    PageForm(form): PageForm<NewKeyForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&form.csrf_token)?;
-    scope(&signed_in)?;
-    let name = form.name.trim();
-    let role = Role::try_from(form.role)
-        .map_err(|_| PageError::Unreadable("role must be admin, editor or viewer.".to_owned()))?;
-    if role > signed_in.role() {
-        return Err(PageError::Forbidden);
-    }
-    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
-        let error = Some("Give the key a name of 1 to 100 characters.");
-        return keys_page(&state, &signed_in, None, error).await;
-    }
-    let (secret, new) = NewKey::mint(name, role, &signed_in.session.user_id, None, None);
-    state
-        .store
-        .insert_key(&signed_in.session.account_id, &new, &signed_in.actor())
-        .await?;
-    keys_page(&state, &signed_in, Some(secret), None).await
-}
-
-pub async fn revoke_api_key(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&form.csrf_token)?;
-    let account = &signed_in.session.account_id;
-    if !is_id("key", &id) {
-        return Err(PageError::NotFound);
-    }
-    let key = state
-        .store
-        .get_key(account, scope(&signed_in)?, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    state
-        .store
-        .revoke_key(account, &key.id, &signed_in.actor())
-        .await?;
-    Ok(Redirect::to("/app/settings/api-keys").into_response())
 }
 
 #[derive(Template)]

@@ -45,22 +45,22 @@ pub struct StoredKey {
     pub rate_limits: String,
 }
 
-/// The keys a caller may see: all of the account's; for a key below Admin, its own
-/// lineage (itself and its rotations) and the keys that lineage created; for a
-/// person below Admin, the keys they created in the dashboard.
+/// The keys a caller may see: all of the account's; for a key below Admin, itself
+/// and the keys it made, transitively; for a person below Admin, the keys they made
+/// in the dashboard and the keys those made, transitively.
 #[derive(Debug, Clone, Copy)]
 pub enum KeyScope<'a> {
     All,
-    Lineage(&'a str),
+    Key(&'a str),
     User(&'a str),
 }
 
 impl KeyScope<'_> {
-    /// The `$2` (lineage) and `$3` (user) parameters of [`key_scope`].
+    /// The `$2` (key) and `$3` (user) parameters of [`key_scope`].
     fn params(&self) -> (&str, &str) {
         match self {
             KeyScope::All => ("", ""),
-            KeyScope::Lineage(lineage) => (lineage, ""),
+            KeyScope::Key(key) => (key, ""),
             KeyScope::User(user) => ("", user),
         }
     }
@@ -72,10 +72,24 @@ macro_rules! key_columns {
          created_at, last_used_at, last_used_ip, expires_at, revoked_at"
     };
 }
+/// The keys a key made, transitively, from the keys selected by `$seed` (`$1` is the account).
+macro_rules! made_by {
+    ($seed:literal) => {
+        concat!(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM api_keys WHERE account_id = $1 AND ",
+            $seed,
+            " UNION SELECT k.id FROM api_keys k JOIN tree t ON k.created_by_key = t.id \
+             WHERE k.account_id = $1) SELECT id FROM tree"
+        )
+    };
+}
 macro_rules! key_scope {
     () => {
-        "(($2 = '' AND $3 = '') OR (role <> 'admin' AND (lineage_id = $2 OR created_by_key = $2 \
-          OR (created_by = $3 AND created_by_key IS NULL))))"
+        concat!(
+            "(($2 = '' AND $3 = '') OR id IN (",
+            made_by!("(id = $2 OR (created_by = $3 AND created_by_key IS NULL))"),
+            "))"
+        )
     };
 }
 
@@ -87,7 +101,7 @@ pub struct NewKey<'a> {
     pub hint: String,
     /// The person on whose behalf it is made.
     pub created_by: &'a str,
-    /// The lineage of the API key that made it, if a key did.
+    /// The API key that made it (by creating or rotating it), if a key did.
     pub created_by_key: Option<&'a str>,
     pub expires_at: Option<i64>,
 }
@@ -267,21 +281,75 @@ impl Store {
         .await
     }
 
-    /// Revokes now; a key already revoked keeps its first revocation time.
-    pub async fn revoke_key(&self, account_id: &str, id: &str, actor: &Actor) -> sqlx::Result<()> {
+    /// Revokes a key now and, with `cascade`, every active key it made, transitively;
+    /// a key already revoked keeps its first revocation time. Returns the ids of the
+    /// other keys revoked.
+    pub async fn revoke_key(
+        &self,
+        account_id: &str,
+        id: &str,
+        cascade: bool,
+        actor: &Actor,
+    ) -> sqlx::Result<Vec<String>> {
         let mut tx = self.pool().begin().await?;
-        if end(&mut *tx, account_id, id, None).await? {
+        let made: Vec<(String,)> = if cascade {
+            sqlx::query_as(concat!(made_by!("id = $2"), " ORDER BY id"))
+                .bind(account_id)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut also = Vec::new();
+        let others = made.into_iter().map(|(key,)| key).filter(|key| key != id);
+        for key in std::iter::once(id.to_owned()).chain(others) {
+            if !end(&mut *tx, account_id, &key, None).await? {
+                continue;
+            }
+            let detail = if key == id {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({"cascade_from": id})
+            };
             let change = Change {
                 action: "api_key.revoked",
                 target_type: "api_key",
-                target_id: id,
-                detail: serde_json::json!({}),
+                target_id: &key,
+                detail,
             };
             audit::record(&mut *tx, account_id, actor, change).await?;
-            let revoked = fetch(&mut *tx, account_id, id).await?;
+            let revoked = fetch(&mut *tx, account_id, &key).await?;
             publish(&mut tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await?;
+            if key != id {
+                also.push(key);
+            }
         }
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        Ok(also)
+    }
+
+    /// For each key of the account that made others: how many of the keys it made,
+    /// transitively, are still active (what revoking it with cascade would end).
+    pub async fn active_keys_made(
+        &self,
+        account_id: &str,
+    ) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "WITH RECURSIVE tree(root, id) AS (\
+               SELECT created_by_key, id FROM api_keys \
+               WHERE account_id = $1 AND created_by_key IS NOT NULL \
+               UNION SELECT t.root, k.id FROM api_keys k JOIN tree t ON k.created_by_key = t.id \
+               WHERE k.account_id = $1) \
+             SELECT t.root, COUNT(*) FROM tree t JOIN api_keys k ON k.id = t.id \
+             WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
+             GROUP BY t.root",
+        )
+        .bind(account_id)
+        .bind(now_ms())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Replaces an active, not yet rotated key by a new one of the same lineage,

@@ -12,6 +12,7 @@ mod browser;
 mod conversations;
 mod coverage;
 mod dashboard;
+mod dashboard_keys;
 mod deliveries;
 mod errors;
 mod https;

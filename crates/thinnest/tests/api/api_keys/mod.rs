@@ -1,6 +1,7 @@
 //! `/api-keys`, by action.
 
 mod lifecycle;
+mod lineage;
 mod roles;
 mod rotation;
 
