@@ -1,5 +1,8 @@
 //! The client behind a request: its address and the scheme it used, believing
 //! `X-Forwarded-For` / `X-Forwarded-Proto` only from trusted proxies.
+//!
+//! Every address is canonical before it is trusted or counted: on a dual-stack
+//! listener an IPv4 peer arrives as `::ffff:a.b.c.d`, and is an IPv4 client.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -22,7 +25,7 @@ pub struct Client {
 /// The address a client is counted by: an IPv4 address, or an IPv6 /64 (the block
 /// one client usually holds, so rotating within it gains nothing).
 pub fn client_bucket(ip: IpAddr) -> String {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -35,31 +38,56 @@ fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
     proxies.iter().any(|net| net.contains(&ip))
 }
 
+/// The address in one `X-Forwarded-For` entry, with any port stripped (`a.b.c.d:p`,
+/// `[v6]:p`, `[v6]`), canonical; `None` for anything else (`unknown`, `_hidden`, …).
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
+}
+
 impl Client {
     pub fn from_parts(proxies: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> Client {
+        let peer = peer.to_canonical();
         if !trusted(proxies, peer) {
             return Client {
                 ip: peer,
                 forwarded_plain_http: false,
             };
         }
-        // The right-most address that is not one of our proxies is the client.
-        let forwarded = headers
+        // Each proxy appends the address it heard from. From the right, the first
+        // address that is not one of our proxies is the client; an entry we cannot
+        // read ends the walk at the proxy that wrote it, since what lies to its left
+        // is whatever the client chose to send.
+        let mut ip = peer;
+        let entries = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
-            .rev()
-            .find(|ip| !trusted(proxies, *ip));
-        let proto = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim);
+            .flat_map(|v| v.to_str().unwrap_or("").split(','))
+            .collect::<Vec<_>>();
+        for entry in entries.into_iter().rev() {
+            let Some(hop) = forwarded_ip(entry) else {
+                break;
+            };
+            ip = hop;
+            if !trusted(proxies, hop) {
+                break;
+            }
+        }
+        // A proxy that appends keeps what the client sent on the left: any `http` is
+        // believed, so a client cannot claim HTTPS it did not use.
+        let forwarded_plain_http = headers
+            .get_all("x-forwarded-proto")
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or("").split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("http"));
         Client {
-            ip: forwarded.unwrap_or(peer),
-            forwarded_plain_http: proto.is_some_and(|p| p.eq_ignore_ascii_case("http")),
+            ip,
+            forwarded_plain_http,
         }
     }
 }
@@ -103,5 +131,83 @@ mod tests {
         let direct = Client::from_parts(&proxies, "198.51.100.1".parse().unwrap(), &h);
         assert_eq!(direct.ip.to_string(), "198.51.100.1");
         assert!(!direct.forwarded_plain_http);
+    }
+
+    fn client_of(proxies: &[&str], peer: &str, xff: &'static str) -> String {
+        let proxies: Vec<IpNet> = proxies.iter().map(|p| p.parse().unwrap()).collect();
+        let h = headers(&[("x-forwarded-for", xff)]);
+        Client::from_parts(&proxies, peer.parse().unwrap(), &h)
+            .ip
+            .to_string()
+    }
+
+    #[test]
+    fn forwarded_entries_are_walked_from_the_right_with_ports_stripped() {
+        let proxy = ["10.0.0.0/8"];
+        // What the client wrote on the left never counts once a real hop is found.
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "1.1.1.1, 198.51.100.9:5555"),
+            "198.51.100.9"
+        );
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "1.1.1.1, [2001:db8::9]:443"),
+            "2001:db8::9"
+        );
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "1.1.1.1, [2001:db8::9]"),
+            "2001:db8::9"
+        );
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "1.1.1.1, 198.51.100.9, 10.0.0.7:80"),
+            "198.51.100.9"
+        );
+        // An entry that cannot be read ends the walk at the proxy that wrote it.
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "1.1.1.1, unknown"),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "1.1.1.1, _hidden, 10.0.0.7"),
+            "10.0.0.7"
+        );
+        // Only trusted hops: the left-most of them.
+        assert_eq!(
+            client_of(&proxy, "10.0.0.1", "10.0.0.9, 10.0.0.7"),
+            "10.0.0.9"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4_for_trust_and_buckets() {
+        let proxy = ["127.0.0.1/32"];
+        assert_eq!(
+            client_of(&proxy, "::ffff:127.0.0.1", "203.0.113.4"),
+            "203.0.113.4"
+        );
+        assert_eq!(
+            client_of(&proxy, "::ffff:127.0.0.1", "::ffff:203.0.113.4"),
+            "203.0.113.4"
+        );
+        assert_eq!(
+            client_of(&[], "::ffff:192.0.2.1", "203.0.113.4"),
+            "192.0.2.1"
+        );
+        let (a, b) = ("::ffff:192.0.2.1", "::ffff:192.0.2.2");
+        assert_ne!(
+            client_bucket(a.parse().unwrap()),
+            client_bucket(b.parse().unwrap())
+        );
+        assert_eq!(client_bucket(a.parse().unwrap()), "192.0.2.1");
+    }
+
+    #[test]
+    fn any_plain_http_in_forwarded_proto_counts() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        for (proto, plain) in [("https", false), ("https, http", true), ("http", true)] {
+            let mut h = HeaderMap::new();
+            h.append("x-forwarded-proto", HeaderValue::from_static(proto));
+            let c = Client::from_parts(&proxies, "10.0.0.1".parse().unwrap(), &h);
+            assert_eq!(c.forwarded_plain_http, plain, "{proto}");
+        }
     }
 }

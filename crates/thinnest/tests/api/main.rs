@@ -9,6 +9,7 @@ mod audit_log;
 mod authentication;
 mod billing;
 mod browser;
+mod client_addresses;
 mod conversations;
 mod coverage;
 mod dashboard;

@@ -124,11 +124,12 @@ impl TestApp {
             data_dir.path().display().to_string(),
             "--database-url".to_owned(),
             db.url.clone(),
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
             "--http-listen".to_owned(),
             "127.0.0.1:0".to_owned(),
         ];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
         if let Some(redis) = redis_url().filter(|_| !extra.contains(&"--redis-url")) {
             args.extend([
                 "--redis-url".to_owned(),
