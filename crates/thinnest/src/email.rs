@@ -2,8 +2,12 @@
 //! message is written to `<data-dir>/outbox/` as an `.eml` file, so that a laptop
 //! user can open it. Links in messages carry their token after `#`, where it is
 //! never sent to a server, logged or kept in a proxy's history.
+//!
+//! The outbox holds live links, so only its owner can read it (directory 0700,
+//! files 0600), and it holds at most [`OUTBOX_LIMIT`] messages: past that, messages
+//! are refused and the refusal logged, so that nobody can fill the disk through it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use lettre::message::Mailbox;
@@ -15,6 +19,9 @@ pub struct Email {
     pub subject: String,
     pub text: String,
 }
+
+/// Messages the outbox directory may hold; delete read ones to make room.
+pub const OUTBOX_LIMIT: usize = 1000;
 
 pub enum Mailer {
     Smtp {
@@ -62,9 +69,8 @@ impl Mailer {
             }
             Mailer::Outbox { dir, from } => {
                 let message = Mailer::message(from, &email)?;
-                tokio::fs::create_dir_all(dir).await?;
                 let path = dir.join(format!("{}.eml", crate::ids::new_id("mail")));
-                tokio::fs::write(&path, message.formatted()).await?;
+                write_private(dir, &path, message.formatted()).await?;
                 tracing::info!(
                     "no SMTP server configured: the message to {} is in {}",
                     email.to,
@@ -74,4 +80,34 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+/// Writes one message into the outbox, readable by the owner only, unless the outbox
+/// is full.
+async fn write_private(dir: &Path, path: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
+    let (dir, path) = (dir.to_owned(), path.to_owned());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        let held = std::fs::read_dir(&dir)?.count();
+        if held >= OUTBOX_LIMIT {
+            anyhow::bail!(
+                "the outbox {} holds {held} messages, its limit: message refused (delete read messages, or set --smtp-url)",
+                dir.display()
+            );
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(&bytes)?;
+        Ok(())
+    })
+    .await?
 }

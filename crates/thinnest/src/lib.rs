@@ -73,6 +73,8 @@ pub struct AppState {
     pub sealer: Arc<sealed::Sealer>,
     /// How agents answer.
     pub engines: Arc<responder::Engines>,
+    /// Argon2id, behind a bound on concurrent hashes.
+    pub passwords: Arc<auth::password::Hasher>,
     /// Where emailed links point: `--public-url`, else this server's HTTPS address,
     /// known once the listener is bound.
     link_base: Arc<std::sync::OnceLock<String>>,
@@ -213,6 +215,7 @@ impl App {
                 identity: Arc::new(identity),
                 sealer: Arc::new(sealer),
                 engines: Arc::new(engines),
+                passwords: Arc::new(auth::password::Hasher::per_core()),
                 link_base: Arc::default(),
             },
             tls,

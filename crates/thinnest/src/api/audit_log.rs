@@ -41,6 +41,9 @@ pub struct AuditEntry {
     /// What changed, e.g. a new key's name and role; never a secret.
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// How many times it happened: repeats of one entry within a minute (failed sign-ins
+    /// from one address) are folded into one, with this count.
+    pub count: i64,
     pub created_at: String,
 }
 
@@ -59,6 +62,7 @@ impl From<AuditRow> for AuditEntry {
             },
             client_ip: row.client_ip,
             detail: serde_json::from_str(&row.detail).unwrap_or_default(),
+            count: row.repeats,
             created_at: rfc3339(row.created_at),
         }
     }

@@ -2,13 +2,18 @@
 //! cookie. Every POST must come from our own origin, and every POST of a
 //! signed-in page carries the session's CSRF token.
 
+mod budget;
 mod embed;
+mod form;
 mod keys;
+mod mail;
 mod pages;
+mod recovery;
 mod session;
 mod sign_in;
 mod social;
 mod team;
+mod throttle;
 mod webhooks;
 
 use askama::Template;
@@ -21,34 +26,49 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
+pub use mail::{MailCause, mail_link, notify, send_mail};
 pub use session::SignedIn;
 
 pub fn router(state: AppState) -> Router<AppState> {
+    use budget::{PublicForm, limited};
+    let public = |form, route| limited(&state, form, route);
     Router::new()
         .route(
             "/app/signup",
-            get(sign_in::signup_page).post(sign_in::signup),
+            get(sign_in::signup_page).merge(public(PublicForm::SignUp, post(sign_in::signup))),
         )
         .route(
             "/app/verify-email",
-            get(sign_in::verify_page).post(sign_in::verify),
+            get(sign_in::verify_page).merge(public(PublicForm::Confirm, post(sign_in::verify))),
         )
-        .route("/app/login", get(sign_in::login_page).post(sign_in::login))
+        .route(
+            "/app/login",
+            get(sign_in::login_page).merge(public(PublicForm::SignIn, post(sign_in::login))),
+        )
         .route(
             "/app/forgot-password",
-            get(sign_in::forgot_page).post(sign_in::forgot),
+            get(recovery::forgot_page).merge(public(PublicForm::Forgot, post(recovery::forgot))),
         )
         .route(
             "/app/reset-password",
-            get(sign_in::reset_page).post(sign_in::reset),
+            get(recovery::reset_page).merge(public(PublicForm::Reset, post(recovery::reset))),
         )
         .route("/app/logout", post(sign_in::logout))
-        .route("/app/oauth/{provider}", post(social::start))
-        .route("/app/oauth/{provider}/callback", get(social::callback))
-        .route("/app/oauth/link", get(social::link_page).post(social::link))
+        .route(
+            "/app/oauth/{provider}",
+            public(PublicForm::ProviderStart, post(social::start)),
+        )
+        .route(
+            "/app/oauth/{provider}/callback",
+            public(PublicForm::ProviderReturn, get(social::callback)),
+        )
+        .route(
+            "/app/oauth/link",
+            get(social::link_page).merge(public(PublicForm::ProviderLink, post(social::link))),
+        )
         .route(
             "/app/settings/security/connect",
-            post(social::connect_start),
+            public(PublicForm::ProviderStart, post(social::connect_start)),
         )
         .route(
             "/app/settings/security/identities/{id}/disconnect",
@@ -120,7 +140,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/app/invitations/accept",
-            get(team::accept_page).post(team::accept),
+            get(team::accept_page).merge(public(PublicForm::AcceptInvitation, post(team::accept))),
         )
         .route("/app/workspaces/switch", post(team::switch))
         .layer(from_fn_with_state(state, same_origin))
@@ -158,62 +178,6 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
             .map(|axum::Form(v)| PageForm(v))
             .map_err(|rejection| PageError::Unreadable(rejection.body_text()))
     }
-}
-
-/// Messages to one address per minute, at most: nobody can use us to flood an inbox.
-const MAILS_PER_RECIPIENT: u32 = 5;
-
-/// Emails `to` a link to `path` on this server, carrying `token` after `#`. Links are
-/// built from the configured address, never from the request.
-pub async fn mail_link(
-    state: &AppState,
-    to: &str,
-    subject: &str,
-    text: &str,
-    path: &str,
-    token: &crate::auth::token::Token,
-) -> Result<(), PageError> {
-    let body = format!(
-        "{text}\n\n{}{path}#token={}\n\nIf you did not expect this message, ignore it.\n",
-        state.link_base(),
-        token.expose()
-    );
-    send_mail(state, to, subject, body).await;
-    Ok(())
-}
-
-/// Tells `to` about a change to their account, with a pointer to the security page.
-pub async fn notify(state: &AppState, to: &str, subject: &str, text: &str) {
-    let body = format!(
-        "{text}\n\nIf this was not you, reset your password and review your sign-in methods:\n{}/app/settings/security\n",
-        state.link_base()
-    );
-    send_mail(state, to, subject, body).await;
-}
-
-/// Sends off the response path, so an answer takes as long whether or not a message
-/// went out, and at most a few messages a minute to one address.
-pub(crate) async fn send_mail(state: &AppState, to: &str, subject: &str, text: String) {
-    let budget = format!("mail-to:{to}");
-    let decision = state
-        .limiter
-        .decide(&budget, MAILS_PER_RECIPIENT, crate::ratelimit::Mode::Take)
-        .await;
-    if !decision.allowed {
-        tracing::warn!("not sending more email to {to} this minute");
-        return;
-    }
-    let email = crate::email::Email {
-        to: to.to_owned(),
-        subject: subject.to_owned(),
-        text,
-    };
-    let mailer = state.mailer.clone();
-    tokio::spawn(async move {
-        if let Err(e) = mailer.send(email).await {
-            tracing::error!(error = %format!("{e:#}"), "could not send an email");
-        }
-    });
 }
 
 /// A form that carries only the CSRF token.
@@ -260,6 +224,9 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
     }
 }
 
+/// Seconds a client is asked to wait when every password hasher is busy.
+const BUSY_RETRY_AFTER: &str = "2";
+
 /// Why a page cannot be shown.
 #[derive(Debug)]
 pub enum PageError {
@@ -272,7 +239,18 @@ pub enum PageError {
     /// A form whose fields do not fit it; says which and why.
     Unreadable(String),
     NotFound,
+    /// Every password hasher is busy: retry in a moment.
+    Busy,
     Internal(anyhow::Error),
+}
+
+impl From<crate::auth::password::HashError> for PageError {
+    fn from(e: crate::auth::password::HashError) -> Self {
+        match e {
+            crate::auth::password::HashError::Busy => PageError::Busy,
+            crate::auth::password::HashError::Failed(e) => PageError::Internal(e),
+        }
+    }
 }
 
 impl<E: Into<anyhow::Error>> From<E> for PageError {
@@ -306,6 +284,18 @@ impl IntoResponse for PageError {
                 "Not found",
                 "There is nothing here, or it belongs to another workspace.",
             ),
+            PageError::Busy => {
+                let page = MessagePage::new(
+                    "Busy",
+                    "Many people are signing in right now. Try again in a few seconds.",
+                );
+                let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page);
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static(BUSY_RETRY_AFTER),
+                );
+                return response;
+            }
             PageError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "dashboard error");
                 (

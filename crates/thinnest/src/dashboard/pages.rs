@@ -1,18 +1,22 @@
 //! Signed-in pages: the workspace's agents, the person's security, the audit log and billing.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
+use super::throttle::{Attempt, attempt_password};
 use super::{CsrfForm, PageError, PageForm, notify, render, status_with};
 use crate::AppState;
 use crate::auth::Permission;
-use crate::auth::password::{self, Password};
+use crate::auth::password::Password;
 use crate::clock::{now_ms, rfc3339};
 use crate::ids::is_id;
+use crate::net::Client;
+use crate::ratelimit::seconds_until;
 use crate::store::identities::Unlinked;
 
 #[derive(Template)]
@@ -56,14 +60,14 @@ struct SecurityPage {
     providers: Vec<(&'static str, String)>,
     has_password: bool,
     notice: Option<String>,
-    error: Option<&'static str>,
+    error: Option<String>,
 }
 
 pub async fn security_page(
     state: &AppState,
     signed_in: &SignedIn,
     notice: Option<String>,
-    error: Option<&'static str>,
+    error: Option<String>,
 ) -> Result<Response, PageError> {
     let providers = &state.identity.providers;
     let label = |slug: &str| {
@@ -169,7 +173,7 @@ pub async fn disconnect_identity(
         Unlinked::NotFound => Err(PageError::NotFound),
         Unlinked::LastMethod => {
             let error = Some(
-                "This is your only way to sign in. Set a password first (the sign-in page's \"Forgot your password?\" sends a link), then disconnect it.",
+                "This is your only way to sign in. Set a password first (the sign-in page's \"Forgot your password?\" sends a link), then disconnect it.".to_owned(),
             );
             security_page(&state, &signed_in, None, error).await
         }
@@ -204,25 +208,12 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
     signed_in: SignedIn,
     PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
-    let user = state
-        .store
-        .user_by_email(&signed_in.session.email)
-        .await?
-        .ok_or(PageError::SignIn)?;
-    let current = Password::new(form.current_password);
-    if !password::verify(current, user.password_hash).await? {
-        return security_page(
-            &state,
-            &signed_in,
-            None,
-            Some("The current password is wrong."),
-        )
-        .await;
-    }
     let new = Password::new(form.password);
     if let Some(problem) = new.problem() {
         let error = match problem {
@@ -234,11 +225,29 @@ pub async fn change_password(
             }
             _ => "The new password is one of the most common; choose another.",
         };
-        return security_page(&state, &signed_in, None, Some(error)).await;
+        return security_page(&state, &signed_in, None, Some(error.to_owned())).await;
     }
+    // The current password is checked as sign-in checks it, throttle included, so a
+    // stolen session cannot guess it faster than a sign-in page could.
+    let current = Password::new(form.current_password);
+    let email = &signed_in.session.email;
+    let user = match attempt_password(&state, &client, &headers, email, current).await? {
+        Attempt::Matched(user) => user,
+        Attempt::Wrong => {
+            let error = Some("The current password is wrong.".to_owned());
+            return security_page(&state, &signed_in, None, error).await;
+        }
+        Attempt::TooMany(wait_ms) => {
+            let error = Some(format!(
+                "Too many attempts. Try again in {} seconds.",
+                seconds_until(wait_ms)
+            ));
+            return security_page(&state, &signed_in, None, error).await;
+        }
+    };
     state
         .store
-        .set_password(&user.id, &password::hash(new).await?)
+        .set_password(&user.id, &state.passwords.hash(new).await?)
         .await?;
     state
         .store
@@ -295,15 +304,12 @@ pub async fn audit_log(
                 id => format!("{} {id}", r.actor_type),
             };
             let target = format!("{} {}", r.target_type, r.target_id);
+            let action = match r.repeats {
+                1 => r.action,
+                n => format!("{} ×{n}", r.action),
+            };
             let from = r.client_ip.unwrap_or_default();
-            (
-                rfc3339(r.created_at),
-                r.action,
-                actor,
-                target,
-                from,
-                r.detail,
-            )
+            (rfc3339(r.created_at), action, actor, target, from, r.detail)
         })
         .collect();
     let page = AuditPage {

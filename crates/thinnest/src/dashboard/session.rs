@@ -94,8 +94,8 @@ impl SignedIn {
     }
 }
 
-/// The token in the cookie `name`, if it has a token's shape.
-pub fn cookie_token(headers: &axum::http::HeaderMap, name: &str) -> Option<Token> {
+/// The value of the cookie `name`, if the request has it.
+pub fn cookie_value<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -103,7 +103,12 @@ pub fn cookie_token(headers: &axum::http::HeaderMap, name: &str) -> Option<Token
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(cookie, _)| *cookie == name)
-        .and_then(|(_, value)| Token::parse(value))
+        .map(|(_, value)| value)
+}
+
+/// The token in the cookie `name`, if it has a token's shape.
+pub fn cookie_token(headers: &axum::http::HeaderMap, name: &str) -> Option<Token> {
+    cookie_value(headers, name).and_then(Token::parse)
 }
 
 impl FromRequestParts<AppState> for SignedIn {

@@ -21,11 +21,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::form::{FormPage, page};
 use super::pages::security_page;
 use super::session::{SignedIn, cookie_token};
-use super::sign_in::{
-    Attempt, FormPage, attempt_password, page, signed_in_redirect, workspace_name,
-};
+use super::sign_in::{signed_in_redirect, workspace_name};
+use super::throttle::{Attempt, attempt_password};
 use super::{MessagePage, PageError, PageForm, notify, render};
 use crate::AppState;
 use crate::auth::password::Password;
@@ -33,8 +33,8 @@ use crate::auth::token::{Token, sha256_hex};
 use crate::bootstrap::normalise_email;
 use crate::clock::now_ms;
 use crate::identity::{FlowError, FlowSecrets, Provider};
-use crate::net::{Client, client_bucket};
-use crate::ratelimit::{Mode, seconds_until};
+use crate::net::Client;
+use crate::ratelimit::seconds_until;
 use crate::store::audit::Actor;
 use crate::store::identities::{NewIdentity, PendingLink};
 
@@ -122,29 +122,14 @@ fn provider<'a>(state: &'a AppState, slug: &str) -> Result<&'a Provider, PageErr
         .ok_or(PageError::NotFound)
 }
 
-/// Flows one client may start per minute.
-const STARTS_PER_CLIENT: u32 = 30;
-
 /// Starts a flow: a flow cookie, the state's hash stored, and off to the provider.
-/// `link_user` is set when a signed-in user connects the provider.
+/// `link_user` is set when a signed-in user connects the provider. (The route spends
+/// the client's budget for provider flows first.)
 async fn begin(
     state: &AppState,
-    client: &Client,
     provider: &Provider,
     link_user: Option<&str>,
 ) -> Result<Response, PageError> {
-    let budget = format!("oauth-start:{}", client_bucket(client.ip));
-    let decision = state
-        .limiter
-        .decide(&budget, STARTS_PER_CLIENT, Mode::Take)
-        .await;
-    if !decision.allowed {
-        let text = format!(
-            "Too many sign-in attempts. Try again in {} seconds.",
-            seconds_until(decision.reset_ms)
-        );
-        return Ok(stopped(StatusCode::TOO_MANY_REQUESTS, "Slow down", text));
-    }
     let token = Token::generate();
     let flow = FlowSecrets::of(&token);
     let redirect = redirect_uri(state, provider);
@@ -174,11 +159,10 @@ async fn begin(
 /// "Continue with …" on the sign-in and sign-up pages.
 pub async fn start(
     State(state): State<AppState>,
-    Extension(client): Extension<Client>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
     let provider = provider(&state, &slug)?;
-    begin(&state, &client, provider, None).await
+    begin(&state, provider, None).await
 }
 
 #[derive(Deserialize)]
@@ -197,6 +181,7 @@ const FRESH_SIGN_IN_MS: i64 = 10 * 60_000;
 pub async fn connect_start(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
+    headers: HeaderMap,
     signed_in: SignedIn,
     PageForm(form): PageForm<ConnectForm>,
 ) -> Result<Response, PageError> {
@@ -210,7 +195,7 @@ pub async fn connect_start(
         .ok_or(PageError::SignIn)?;
     let refusal = if user.password_hash.is_some() {
         let password = Password::new(form.password.unwrap_or_default());
-        match attempt_password(&state, &client, email, password).await? {
+        match attempt_password(&state, &client, &headers, email, password).await? {
             Attempt::Matched(_) => None,
             Attempt::Wrong => Some("The password is wrong."),
             Attempt::TooMany(_) => Some("Too many attempts. Try again in a few minutes."),
@@ -222,9 +207,9 @@ pub async fn connect_start(
             .then_some("Sign out and in again, then connect within ten minutes.")
     };
     if let Some(error) = refusal {
-        return security_page(&state, &signed_in, None, Some(error)).await;
+        return security_page(&state, &signed_in, None, Some(error.to_owned())).await;
     }
-    begin(&state, &client, provider, Some(&user.id)).await
+    begin(&state, provider, Some(&user.id)).await
 }
 
 #[derive(Deserialize)]
@@ -498,36 +483,43 @@ pub async fn link(
         return Ok(no_pending_link());
     };
     let email = state.store.user_email(&link.user_id).await?;
-    let (status, error) =
-        match attempt_password(&state, &client, &email, Password::new(form.password)).await? {
-            Attempt::Matched(user) => {
-                state.store.delete_pending_link(&token.hash()).await?;
-                let actor = Actor::user(&user.id, client.ip);
-                if !state
-                    .store
-                    .link_identity(&user.id, &link.identity, &actor)
-                    .await?
-                {
-                    let text = "That sign-in is already connected to an account.".to_owned();
-                    return Ok(stopped(StatusCode::CONFLICT, "Already connected", text));
-                }
-                if let Some(provider) = state.identity.providers.get(&link.identity.provider) {
-                    notify_connected(&state, &email, provider).await;
-                }
-                return signed_in_as(&state, &user.id, &client, &headers).await;
+    let (status, error) = match attempt_password(
+        &state,
+        &client,
+        &headers,
+        &email,
+        Password::new(form.password),
+    )
+    .await?
+    {
+        Attempt::Matched(user) => {
+            state.store.delete_pending_link(&token.hash()).await?;
+            let actor = Actor::user(&user.id, client.ip);
+            if !state
+                .store
+                .link_identity(&user.id, &link.identity, &actor)
+                .await?
+            {
+                let text = "That sign-in is already connected to an account.".to_owned();
+                return Ok(stopped(StatusCode::CONFLICT, "Already connected", text));
             }
-            Attempt::Wrong => (
-                StatusCode::UNAUTHORIZED,
-                "That password is not right.".to_owned(),
+            if let Some(provider) = state.identity.providers.get(&link.identity.provider) {
+                notify_connected(&state, &email, provider).await;
+            }
+            return signed_in_as(&state, &user.id, &client, &headers).await;
+        }
+        Attempt::Wrong => (
+            StatusCode::UNAUTHORIZED,
+            "That password is not right.".to_owned(),
+        ),
+        Attempt::TooMany(wait_ms) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many attempts. Try again in {} seconds.",
+                seconds_until(wait_ms)
             ),
-            Attempt::TooMany(wait_ms) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many attempts. Try again in {} seconds.",
-                    seconds_until(wait_ms)
-                ),
-            ),
-        };
+        ),
+    };
     let mut form = link_form(&state, &link).await?;
     form.error = Some(error);
     Ok(page(status, form))

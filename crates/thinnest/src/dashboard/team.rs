@@ -7,9 +7,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::form::{FormPage, page};
+use super::mail::{MailCause, mail_link, may_mail};
 use super::session::{Nav, SignedIn};
-use super::sign_in::{FormPage, page};
-use super::{CsrfForm, MessagePage, PageError, PageForm, mail_link, render, status_with};
+use super::{CsrfForm, MessagePage, PageError, PageForm, render, status_with};
 use crate::AppState;
 use crate::auth::token::Token;
 use crate::auth::{Permission, Role};
@@ -95,13 +96,21 @@ pub async fn team(
     team_page(&state, &signed_in, None, None).await
 }
 
-/// Creates an invitation and emails its link.
+/// What the team page says when an address had its mail for the hour.
+const MAIL_BUDGET_SPENT: &str =
+    "That address has had as many messages from us as it may get this hour. Try again later.";
+
+/// Creates an invitation and emails its link; false (and nothing stored) when the
+/// address has had its messages for the hour.
 async fn send_invitation(
     state: &AppState,
     signed_in: &SignedIn,
     email: &str,
     role: Role,
-) -> Result<(), PageError> {
+) -> Result<bool, PageError> {
+    if !may_mail(state, MailCause::Account, email).await {
+        return Ok(false);
+    }
     let token = Token::generate();
     state
         .store
@@ -132,8 +141,8 @@ async fn send_invitation(
         &text,
         "/app/invitations/accept",
         &token,
-    )
-    .await
+    );
+    Ok(true)
 }
 
 #[derive(Deserialize)]
@@ -161,7 +170,9 @@ pub async fn invite(
         )
         .await;
     };
-    send_invitation(&state, &signed_in, &email, role).await?;
+    if !send_invitation(&state, &signed_in, &email, role).await? {
+        return team_page(&state, &signed_in, None, Some(MAIL_BUDGET_SPENT)).await;
+    }
     team_page(
         &state,
         &signed_in,
@@ -185,9 +196,11 @@ pub async fn resend(
         false => None,
     }
     .ok_or(PageError::NotFound)?;
-    // The old link stops working; a new one, valid 7 days more, goes out.
+    // A new link, valid 7 days more, goes out; then the old one stops working.
+    if !send_invitation(&state, &signed_in, &invitation.email, invitation.role).await? {
+        return team_page(&state, &signed_in, None, Some(MAIL_BUDGET_SPENT)).await;
+    }
     state.store.cancel_invitation(account, &id).await?;
-    send_invitation(&state, &signed_in, &invitation.email, invitation.role).await?;
     let notice = format!("A new link was sent to {}.", invitation.email);
     team_page(&state, &signed_in, Some(notice), None).await
 }

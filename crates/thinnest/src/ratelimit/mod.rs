@@ -47,13 +47,18 @@ impl Limiter {
         })
     }
 
-    /// Decides for the budget `key` with `limit` requests per window.
+    /// Decides for the budget `key` with `limit` requests per minute.
     pub async fn decide(&self, key: &str, limit: u32, mode: Mode) -> Decision {
+        self.decide_over(key, limit, WINDOW_MS, mode).await
+    }
+
+    /// Decides for the budget `key` with `limit` requests in any `window_ms`.
+    pub async fn decide_over(&self, key: &str, limit: u32, window_ms: i64, mode: Mode) -> Decision {
         let now = now_ms();
         if let Some(redis) = &self.redis
             && now >= self.redis_retry_at.load(Ordering::Relaxed)
         {
-            match redis.decide(key, limit, mode).await {
+            match redis.decide(key, limit, window_ms, mode).await {
                 Ok(decision) => {
                     if self.redis_retry_at.swap(0, Ordering::Relaxed) != 0 {
                         tracing::info!("Redis answers again: rate limits are shared again");
@@ -75,7 +80,7 @@ impl Limiter {
                 }
             }
         }
-        self.local.decide(key, limit, now_ms(), mode)
+        self.local.decide(key, limit, window_ms, now_ms(), mode)
     }
 
     /// Which limiter decides now, for `/health`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
 
-use super::window::{Decision, Mode, WINDOW_MS};
+use super::window::{Decision, Mode};
 
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
@@ -69,14 +69,20 @@ impl RedisWindows {
         Ok(connection)
     }
 
-    async fn run(&self, key: &str, limit: u32, mode: Mode) -> redis::RedisResult<Decision> {
+    async fn run(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        mode: Mode,
+    ) -> redis::RedisResult<Decision> {
         let mut connection = self.connection().await?;
         let member = uuid::Uuid::new_v4().simple().to_string();
         let (allowed, count, reset_ms): (i64, i64, i64) = self
             .script
             .key(format!("{}:{key}", self.prefix))
             .arg(limit)
-            .arg(WINDOW_MS)
+            .arg(window_ms)
             .arg(if mode == Mode::Take { "take" } else { "peek" })
             .arg(member)
             .invoke_async(&mut connection)
@@ -90,8 +96,14 @@ impl RedisWindows {
     }
 
     /// The decision, or an error when Redis did not answer in time.
-    pub async fn decide(&self, key: &str, limit: u32, mode: Mode) -> Result<Decision, String> {
-        match tokio::time::timeout(TIMEOUT, self.run(key, limit, mode)).await {
+    pub async fn decide(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        mode: Mode,
+    ) -> Result<Decision, String> {
+        match tokio::time::timeout(TIMEOUT, self.run(key, limit, window_ms, mode)).await {
             Ok(Ok(decision)) => Ok(decision),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer within 1 s".to_owned()),

@@ -69,6 +69,8 @@ pub struct AuditRow {
     pub target_id: String,
     pub client_ip: Option<String>,
     pub detail: String,
+    /// How many times it happened (repeats within a minute are folded into one entry).
+    pub repeats: i64,
     pub created_at: i64,
 }
 
@@ -138,6 +140,44 @@ impl Store {
         tx.commit().await
     }
 
+    /// Records a failed sign-in in each of the person's workspaces: one entry per person,
+    /// client address and minute, counting the attempts, however many there are.
+    pub async fn record_failed_sign_in(&self, user_id: &str, actor: &Actor) -> sqlx::Result<()> {
+        const ACTION: &str = "user.sign_in_failed";
+        let now = now_ms();
+        let fold = format!(
+            "{ACTION}|{user_id}|{}|{}",
+            actor.client_ip.as_deref().unwrap_or(""),
+            now / 60_000
+        );
+        let mut tx = self.pool().begin().await?;
+        let accounts: Vec<(String,)> =
+            sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (account_id,) in accounts {
+            sqlx::query(
+                "INSERT INTO audit_log (id, account_id, actor_type, actor_id, action, target_type, \
+                 target_id, client_ip, detail, created_at, fold_key) \
+                 VALUES ($1, $2, $3, $4, $5, 'user', $6, $7, '{}', $8, $9) \
+                 ON CONFLICT (account_id, fold_key) DO UPDATE SET repeats = audit_log.repeats + 1",
+            )
+            .bind(new_id("aud"))
+            .bind(&account_id)
+            .bind(actor.kind)
+            .bind(&actor.id)
+            .bind(ACTION)
+            .bind(user_id)
+            .bind(actor.client_ip.as_deref())
+            .bind(now)
+            .bind(&fold)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
     /// Newest first; `before` is the id of the last entry of the previous page.
     pub async fn audit_entries(
         &self,
@@ -146,7 +186,7 @@ impl Store {
         limit: i64,
     ) -> sqlx::Result<Vec<AuditRow>> {
         sqlx::query_as(
-            "SELECT id, actor_type, actor_id, action, target_type, target_id, client_ip, detail, created_at \
+            "SELECT id, actor_type, actor_id, action, target_type, target_id, client_ip, detail, repeats, created_at \
              FROM audit_log WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
         )
         .bind(account_id)

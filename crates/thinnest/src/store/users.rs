@@ -58,6 +58,8 @@ pub struct NewSession<'a> {
 }
 
 pub const VERIFY_EMAIL: &str = "verify_email";
+/// Sign-ups not confirmed within this many days are deleted.
+pub const UNCONFIRMED_SIGN_UP_DAYS: i64 = 7;
 pub const RESET_PASSWORD: &str = "reset_password";
 
 impl Store {
@@ -167,6 +169,24 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await
+    }
+
+    /// The user of an open link (this purpose, unexpired, unused), without spending it.
+    pub async fn email_token_user(
+        &self,
+        purpose: &str,
+        token_hash: &str,
+    ) -> sqlx::Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM email_tokens WHERE token_hash = $1 AND purpose = $2 \
+             AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(id,)| id))
     }
 
     /// Spends a token: its user, if it exists for this purpose, is unexpired and unused.
@@ -314,10 +334,20 @@ impl Store {
     }
 
     /// Deletes what can no longer be used: ended sessions, spent or expired links,
-    /// sign-in failures untouched for a day, invitations closed a month ago.
+    /// sign-in failures untouched for a day, invitations closed a month ago, sign-ups
+    /// never confirmed within a week.
     pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
-        let statements: [(&str, i64); 8] = [
+        let statements: [(&str, i64); 9] = [
+            // A person with no password, no confirmed address, no workspace and no
+            // provider sign-in is a sign-up that never finished.
+            (
+                "DELETE FROM users WHERE created_at <= $1 - $2 AND password_hash IS NULL \
+                 AND email_verified_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id) \
+                 AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id)",
+                UNCONFIRMED_SIGN_UP_DAYS * DAY_MS,
+            ),
             ("DELETE FROM widget_sessions WHERE expires_at <= $1 - $2", 0),
             ("DELETE FROM oauth_flows WHERE expires_at <= $1 - $2", 0),
             ("DELETE FROM pending_links WHERE expires_at <= $1 - $2", 0),
