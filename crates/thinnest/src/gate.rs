@@ -14,6 +14,8 @@ use crate::config::Switch;
 use crate::error::Error;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Class, Decision, Mode, seconds_until, set_headers};
+use crate::store::api_keys::KeyRow;
+use crate::store::security_events::{EXPIRED_KEY_USED, REVOKED_KEY_USED};
 use crate::usage::{Outcome, UsageEvent};
 
 fn refused(decision: &Decision) -> Response {
@@ -58,6 +60,26 @@ pub async fn count_failure(state: &AppState, ip: IpAddr) {
     }
 }
 
+/// A revoked or expired key was presented: a security event on the key (at most one a
+/// minute per key, kind and address), not usage of the account. Written off the
+/// response path.
+fn retired_key_used(state: &AppState, key: &KeyRow, ip: IpAddr) {
+    let kind = if key.revoked_at.is_some() {
+        REVOKED_KEY_USED
+    } else {
+        EXPIRED_KEY_USED
+    };
+    let (store, account, id) = (state.store.clone(), key.account_id.clone(), key.id.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store
+            .record_key_event(&account, &id, kind, &ip.to_string())
+            .await
+        {
+            tracing::error!(error = %e, "could not record the use of a retired key");
+        }
+    });
+}
+
 pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let ip = client_ip(&request);
     // A client that keeps failing to authenticate is slowed down before any lookup.
@@ -76,23 +98,18 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     };
     let now = now_ms();
     let key = stored.row;
-    let event = UsageEvent {
-        account_id: key.account_id.clone(),
-        key_id: key.id.clone(),
-        class,
-        outcome: Outcome::Status(401),
-        client_ip: ip,
-        at: now,
-        authenticated: false,
-    };
     if !key.is_active(now) {
         count_failure(&state, ip).await;
-        state.usage.record(event);
+        retired_key_used(&state, &key, ip);
         return Error::Unauthorized(AuthFailure::InvalidKey).into_response();
     }
     let mut counted = state.usage.on_drop(UsageEvent {
-        authenticated: true,
-        ..event
+        account_id: key.account_id.clone(),
+        key_id: key.id.clone(),
+        class,
+        outcome: Outcome::Abandoned,
+        client_ip: ip,
+        at: now,
     });
 
     let decision = match state.config.limits.rate_limiting {

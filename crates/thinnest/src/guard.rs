@@ -16,10 +16,8 @@ use crate::clock::now_ms;
 use crate::error::Error;
 use crate::gate::{client_ip, count_failure, guard_refusal};
 use crate::net::Client;
-use crate::ratelimit::Class;
 use crate::store::api_keys::KeyRow;
 use crate::store::security_events::KEY_SENT_OVER_HTTP;
-use crate::usage::{Outcome, UsageEvent};
 
 /// State of the plain-HTTP listener: the app and the HTTPS port to redirect to.
 #[derive(Clone)]
@@ -50,8 +48,9 @@ fn https_location(state: &GuardState, headers: &HeaderMap, path_and_query: &str)
     }
 }
 
-/// Records that a valid key travelled in clear: a security event on the key, and usage.
-async fn key_sent_in_clear(app: &AppState, key: KeyRow, class: Class, client_ip: IpAddr) {
+/// Records that a valid key travelled in clear: a security event on the key (not
+/// usage: the request did nothing).
+async fn key_sent_in_clear(app: &AppState, key: KeyRow, client_ip: IpAddr) {
     let ip = client_ip.to_string();
     if let Err(e) = app
         .store
@@ -60,15 +59,6 @@ async fn key_sent_in_clear(app: &AppState, key: KeyRow, class: Class, client_ip:
     {
         tracing::error!(error = %e, "could not record a key sent over plain HTTP");
     }
-    app.usage.record(UsageEvent {
-        account_id: key.account_id,
-        key_id: key.id,
-        class,
-        outcome: Outcome::HttpsRequired,
-        client_ip,
-        at: now_ms(),
-        authenticated: false,
-    });
 }
 
 /// Refuses a request that arrived over plain HTTP.
@@ -91,8 +81,7 @@ async fn refuse(state: &GuardState, request: Request) -> Response {
     if guard_refusal(&state.app, client_ip).await.is_none() {
         match lookup(&state.app.store, request.headers()).await {
             Ok(stored) if stored.row.is_active(now_ms()) => {
-                let class = Class::of(request.method(), request.uri().path());
-                key_sent_in_clear(&state.app, stored.row, class, client_ip).await;
+                key_sent_in_clear(&state.app, stored.row, client_ip).await;
             }
             Ok(_) | Err(Error::Unauthorized(AuthFailure::InvalidKey)) => {
                 count_failure(&state.app, client_ip).await;

@@ -19,12 +19,12 @@ use crate::store::usage::{CountRow, LastUse};
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const HOUR_MS: i64 = 3_600_000;
 
-/// What became of a request, as usage counts it. 401, 403, 429 and plain-HTTP
-/// refusals are kept apart from the other client errors so they stand out.
+/// What became of a request, as usage counts it. 403 and 429 are kept apart from the
+/// other client errors so they stand out. (Requests with a revoked or expired key, and
+/// keys sent over plain HTTP, are security events of the key, not usage.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
     Status(u16),
-    HttpsRequired,
     /// The request ended without a response: the client went away or the handler panicked.
     Abandoned,
 }
@@ -32,7 +32,6 @@ pub enum Outcome {
 impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::HttpsRequired => "https_required",
             Outcome::Abandoned => "abandoned",
             Outcome::Status(401) => "401",
             Outcome::Status(403) => "403",
@@ -58,8 +57,6 @@ pub struct UsageEvent {
     pub outcome: Outcome,
     pub client_ip: IpAddr,
     pub at: i64,
-    /// The key was accepted (active); only such requests count as the key's last use.
-    pub authenticated: bool,
 }
 
 /// Hands events to the writer; cheap to clone, never blocks.
@@ -138,11 +135,9 @@ impl Pending {
             .counts
             .entry((e.account_id, e.key_id.clone(), e.class, e.outcome, hour))
             .or_default() += 1;
-        if e.authenticated {
-            let last = self.last_use.entry(e.key_id).or_insert((e.at, e.client_ip));
-            if e.at >= last.0 {
-                *last = (e.at, e.client_ip);
-            }
+        let last = self.last_use.entry(e.key_id).or_insert((e.at, e.client_ip));
+        if e.at >= last.0 {
+            *last = (e.at, e.client_ip);
         }
     }
 

@@ -4,8 +4,12 @@ use super::Store;
 use crate::clock::now_ms;
 use crate::ids::new_id;
 
-/// What happened.
+/// What happened: a valid key arrived on the plain-HTTP port.
 pub const KEY_SENT_OVER_HTTP: &str = "key_sent_over_plain_http";
+/// A revoked key was presented (the request was refused).
+pub const REVOKED_KEY_USED: &str = "revoked_key_used";
+/// An expired key was presented (the request was refused).
+pub const EXPIRED_KEY_USED: &str = "expired_key_used";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct SecurityEventRow {

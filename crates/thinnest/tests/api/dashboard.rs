@@ -9,7 +9,11 @@ pub const PASSWORD: &str = "velvet-harbor-52";
 
 /// Signs a new person up and confirms the address; the browser ends signed in.
 pub async fn signed_up(app: &TestApp, email: &str) -> Browser {
-    let browser = Browser::new(app);
+    signed_up_in(app, Browser::new(app), email).await
+}
+
+/// [`signed_up`] in a browser of the caller's choosing.
+pub async fn signed_up_in(app: &TestApp, browser: Browser, email: &str) -> Browser {
     let before = app.outbox().len();
     let page = browser
         .post("/app/signup", &[("email", email), ("password", PASSWORD)])

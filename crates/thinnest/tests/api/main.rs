@@ -19,6 +19,8 @@ mod errors;
 mod https;
 mod new_user;
 mod rate_limits;
+mod sign_in_floods;
+mod sign_in_lockout;
 mod social;
 mod support;
 mod team;

@@ -68,12 +68,13 @@ async fn usage_shows_the_exact_counts_of_a_scripted_workload() {
     // Another admin key of the account, made outside the API, reads the usage.
     let reader = app.account("a@example.com").await;
     assert_eq!(reader.account_id, admin.account_id);
-    let usage = usage_once(&app, &reader, &admin.key_id, 8).await;
+    let usage = usage_once(&app, &reader, &admin.key_id, 7).await;
 
+    // The key sent over plain HTTP did nothing: it is a security event, not usage.
     let a = key_entry(&usage, &admin.key_id).unwrap();
     assert_eq!(
         a["by_outcome"],
-        json!({"2xx": 5, "4xx": 1, "429": 1, "https_required": 1}),
+        json!({"2xx": 5, "4xx": 1, "429": 1}),
         "{a}"
     );
     assert_eq!(a["last_client_ip"], "127.0.0.1");
@@ -81,12 +82,12 @@ async fn usage_shows_the_exact_counts_of_a_scripted_workload() {
     assert_eq!(a["series"].as_array().unwrap().len(), 1, "one hour");
     let v = key_entry(&usage, &viewer.key_id).unwrap();
     assert_eq!(v["by_outcome"], json!({"2xx": 1, "403": 1}));
-    let s = key_entry(&usage, &spare.key_id).unwrap();
-    assert_eq!(
-        s["by_outcome"],
-        json!({"401": 1}),
-        "a revoked key's attempts show"
-    );
+    // A revoked key's attempt is a security event of the key, not the account's usage.
+    assert!(key_entry(&usage, &spare.key_id).is_none(), "{usage}");
+    let (_, spare_info) = app
+        .get(&format!("/api-keys/{}", spare.key_id), &reader.key)
+        .await;
+    assert_eq!(spare_info["security_events"][0]["kind"], "revoked_key_used");
 
     let class = |name: &str| {
         let classes = usage["by_class"].as_array().unwrap();
@@ -98,13 +99,13 @@ async fn usage_shows_the_exact_counts_of_a_scripted_workload() {
     };
     assert_eq!(
         class("agent_crud")["by_outcome"],
-        json!({"2xx": 3, "4xx": 1, "429": 1, "https_required": 1})
+        json!({"2xx": 3, "4xx": 1, "429": 1})
     );
     let read_so_far =
         key_entry(&usage, &reader.key_id).map_or(0, |r| r["requests"].as_i64().unwrap());
     assert_eq!(
         usage["totals"]["requests"].as_i64().unwrap() - read_so_far,
-        11
+        9
     );
 
     let (status, daily) = app.get("/usage?granularity=day", &reader.key).await;

@@ -39,11 +39,24 @@ impl Page {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::with_headers(app, HeaderMap::new())
+    }
+
+    /// A browser at client address `ip`, as a trusted proxy on 127.0.0.1 reports it
+    /// (the app needs `--trusted-proxy 127.0.0.1/32`).
+    pub fn at(app: &TestApp, ip: &str) -> Browser {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", ip.parse().expect("an address"));
+        Browser::with_headers(app, headers)
+    }
+
+    fn with_headers(app: &TestApp, headers: HeaderMap) -> Browser {
         let ca = std::fs::read(app.data_dir.path().join("tls/ca.pem")).expect("CA");
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("CA PEM")])
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
+            .default_headers(headers)
             .build()
             .expect("client");
         Browser {
