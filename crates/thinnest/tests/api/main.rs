@@ -27,3 +27,4 @@ mod team;
 mod usage;
 mod webhooks;
 mod widget;
+mod widget_defences;

@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_error, read};
 
-const SHOP: &str = "https://shop.example.com";
+pub const SHOP: &str = "https://shop.example.com";
 
 /// The hex HMAC-SHA256 of `user_id` keyed by `secret`, as the customer's server
 /// would compute it with only Python's standard library.
-async fn python_hash(secret: &str, user_id: &str) -> String {
+pub async fn python_hash(secret: &str, user_id: &str) -> String {
     let out = tokio::process::Command::new("python3")
         .args([
             "-c",
@@ -27,7 +27,10 @@ async fn python_hash(secret: &str, user_id: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-async fn setup(app: &TestApp, verification: &str) -> (crate::support::Principal, String, String) {
+pub async fn setup(
+    app: &TestApp,
+    verification: &str,
+) -> (crate::support::Principal, String, String) {
     let admin = app.account("owner@example.com").await;
     let agent = app.agent(&admin, "Shop helper").await;
     let embed = json!({"allowed_origins": ["https://shop.example.com/", "https://*.example.org"], "identity_verification": verification});
@@ -48,7 +51,11 @@ async fn setup(app: &TestApp, verification: &str) -> (crate::support::Principal,
     (admin, agent, secret["secret"].as_str().unwrap().to_owned())
 }
 
-async fn session(app: &TestApp, origin: &str, body: Value) -> (StatusCode, Value, Option<String>) {
+pub async fn session(
+    app: &TestApp,
+    origin: &str,
+    body: Value,
+) -> (StatusCode, Value, Option<String>) {
     let agent = body["agent_id"].as_str().unwrap_or_default().to_owned();
     let response = app
         .request(Method::POST, &format!("/widget/sessions?agent_id={agent}"))
@@ -67,7 +74,7 @@ async fn session(app: &TestApp, origin: &str, body: Value) -> (StatusCode, Value
 
 /// A widget request with a session token from `origin`: status, body and the CORS
 /// header.
-async fn widget_call(
+pub async fn widget_call(
     app: &TestApp,
     method: Method,
     path: &str,
