@@ -105,6 +105,9 @@ pub struct Running {
 }
 
 const HSTS: &str = "max-age=63072000; includeSubDomains";
+/// Browser features no page of ours uses.
+const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
+     serial=(), bluetooth=(), hid=(), midi=(), display-capture=()";
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     error::Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
@@ -127,9 +130,22 @@ fn with_common_layers(router: Router, state: &AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        // Pages set a policy of their own (with a nonce); everything else may load nothing.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -13,6 +13,7 @@ mod client_addresses;
 mod conversations;
 mod coverage;
 mod dashboard;
+mod dashboard_headers;
 mod dashboard_keys;
 mod deliveries;
 mod errors;

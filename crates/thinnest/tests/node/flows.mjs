@@ -13,9 +13,27 @@ const PASSWORD = 'lantern-quarry-88';
 mkdirSync(shots, { recursive: true });
 
 let step = 0;
+/** Full-page screenshots of the page as it is now, at 1280 and at 375 pixels wide. */
 async function shot(page, name) {
   step += 1;
-  await page.screenshot({ path: join(shots, `${String(step).padStart(2, '0')}-${name}.png`), fullPage: true });
+  const size = page.viewportSize();
+  for (const width of [1280, 375]) {
+    await page.setViewportSize({ width, height: 800 });
+    await page.screenshot({ path: join(shots, `${String(step).padStart(2, '0')}-${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize(size);
+}
+
+/** Every message a page logs about its Content-Security-Policy, and every script error. */
+const violations = [];
+function watch(context) {
+  context.on('console', (message) => {
+    if (/Content Security Policy|Refused to (execute|apply|load|connect)/.test(message.text())) {
+      violations.push(`${message.location().url}: ${message.text()}`);
+    }
+  });
+  context.on('weberror', (error) => violations.push(`script error: ${error.error().message}`));
+  return context;
 }
 
 /** The newest emailed link to `to`, token included; mail is sent in the background. */
@@ -64,7 +82,7 @@ const browser = await chromium.launch({
 });
 try {
   // Sign up, confirm, sign out, sign in.
-  const owner = await browser.newContext({ ignoreHTTPSErrors: true });
+  const owner = watch(await browser.newContext({ ignoreHTTPSErrors: true }));
   let page = await signUp(owner, 'owner@example.com', 'owner');
   assert.match(await page.textContent('main'), /No agents yet/);
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -104,6 +122,15 @@ try {
   execFileSync('curl', ['-s', '-f', '-o', '/dev/null', '--cacert', ca, `${base}/agents`,
     '-H', `Authorization: Bearer ${editorKey}`, '-H', 'Content-Type: application/json',
     '-d', '{"name":"Concierge","first_message":"Hello!"}']);
+  // A key made by that key: the list says who made it, and revoking the maker can take it too.
+  execFileSync('curl', ['-s', '-f', '-o', '/dev/null', '--cacert', ca, `${base}/api-keys`,
+    '-H', `Authorization: Bearer ${editorKey}`, '-H', 'Content-Type: application/json',
+    '-d', '{"name":"made by agent maker"}']);
+  await page.goto(`${base}/app/settings/api-keys`);
+  assert.match(await page.textContent('main'), /with the key agent maker/);
+  await page.getByText('also the 1 key it made').waitFor();
+  await shot(page, 'api-keys-made-by-a-key');
+
   await page.getByRole('link', { name: 'Agents' }).click();
   await page.getByRole('link', { name: 'Embed Concierge on a website' }).click();
   assert.match(await page.inputValue('#snippet'), /<script src="https:\/\/[^"]+\/embed\.js" data-agent-id="agent_[0-9a-f]{32}" async><\/script>/);
@@ -154,7 +181,7 @@ try {
   await shot(page, 'team-invited');
   const invitation = await emailedLink('viewer@example.com', beforeInvite);
 
-  const guest = await browser.newContext({ ignoreHTTPSErrors: true });
+  const guest = watch(await browser.newContext({ ignoreHTTPSErrors: true }));
   const guestPage = await signUp(guest, 'viewer@example.com', 'viewer');
   await guestPage.goto(invitation);
   await shot(guestPage, 'viewer-accept');
@@ -180,7 +207,7 @@ try {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ sub: 'google-user-1', email: 'gina@example.com' }),
   });
-  const social = await browser.newContext({ ignoreHTTPSErrors: true });
+  const social = watch(await browser.newContext({ ignoreHTTPSErrors: true }));
   const socialPage = await social.newPage();
   await socialPage.goto(`${base}/app/login`);
   await shot(socialPage, 'login-with-providers');
@@ -193,7 +220,8 @@ try {
   assert.match(await socialPage.textContent('main'), /Google/);
   assert.equal(await socialPage.getByRole('button', { name: /^Disconnect Google/ }).count(), 1);
 
-  console.log(`browser flows passed; ${step} screenshots in ${shots}`);
+  assert.deepEqual(violations, [], 'no page breaks its Content-Security-Policy');
+  console.log(`browser flows passed; ${step * 2} screenshots in ${shots}`);
 } finally {
   await browser.close();
 }

@@ -29,6 +29,20 @@ impl Page {
             .to_owned()
     }
 
+    /// The body without its Content-Security-Policy nonces, which differ every time:
+    /// for comparing two answers.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.body.as_str();
+        while let Some(at) = rest.find(" nonce=\"") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + " nonce=\"".len()..];
+            rest = after.split_once('"').map_or("", |(_, tail)| tail);
+        }
+        out.push_str(rest);
+        out
+    }
+
     pub fn location(&self) -> &str {
         self.headers
             .get("location")
@@ -103,6 +117,23 @@ impl Browser {
             .header("host", host)
             .header("origin", &self.base)
             .form(form);
+        self.send(request).await
+    }
+
+    /// Posts a form with these headers (and no `Origin` of ours).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> Page {
+        let mut request = self
+            .client
+            .request(Method::POST, format!("{}{path}", self.base))
+            .form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         self.send(request).await
     }
 
