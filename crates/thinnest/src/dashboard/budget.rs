@@ -11,7 +11,8 @@ use axum::routing::MethodRouter;
 
 use super::{MessagePage, render};
 use crate::AppState;
-use crate::net::{Client, client_bucket};
+use crate::gate::client_ip;
+use crate::net::client_bucket;
 use crate::ratelimit::{Mode, seconds_until};
 
 /// A form (or, for a provider's return, a page) that takes no session.
@@ -75,11 +76,11 @@ async fn spend(
     request: Request,
     next: Next,
 ) -> Response {
-    let ip = request
-        .extensions()
-        .get::<Client>()
-        .map_or(std::net::Ipv6Addr::UNSPECIFIED.into(), |c| c.ip);
-    let budget = format!("form:{}:{}", form.name(), client_bucket(ip));
+    let budget = format!(
+        "form:{}:{}",
+        form.name(),
+        client_bucket(client_ip(&request))
+    );
     let decision = state
         .limiter
         .decide(&budget, form.per_minute(), Mode::Take)

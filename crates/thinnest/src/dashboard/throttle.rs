@@ -111,6 +111,12 @@ async fn known_device(
     used.allowed.then_some(device)
 }
 
+/// Spends one attempt of a budget; how long to wait when it is spent.
+async fn spend(state: &AppState, budget: &str, per_minute: u32) -> Option<i64> {
+    let decision = state.limiter.decide(budget, per_minute, Mode::Take).await;
+    (!decision.allowed).then_some(decision.reset_ms)
+}
+
 /// Checks a password for an email under the throttle described above. Every budget is
 /// spent before the password is hashed, atomically, so parallel guesses count one by one.
 pub async fn attempt_password(
@@ -122,12 +128,8 @@ pub async fn attempt_password(
 ) -> Result<Attempt, PageError> {
     let attempt = format!("{email}|{}", client_bucket(client.ip));
     let budget = format!("login-attempt:{attempt}");
-    let decision = state
-        .limiter
-        .decide(&budget, ATTEMPTS_PER_EMAIL_AND_CLIENT, Mode::Take)
-        .await;
-    if !decision.allowed {
-        return Ok(Attempt::TooMany(decision.reset_ms));
+    if let Some(wait_ms) = spend(state, &budget, ATTEMPTS_PER_EMAIL_AND_CLIENT).await {
+        return Ok(Attempt::TooMany(wait_ms));
     }
     if let Some(until) = state.store.login_locked_until(&attempt).await? {
         return Ok(Attempt::TooMany(until - now_ms()));
@@ -140,15 +142,11 @@ pub async fn attempt_password(
             .limiter
             .decide(&failed_everywhere, FAILURES_BEFORE_SLOWING, Mode::Peek)
             .await;
-        if !guessed.allowed {
-            let slowed = format!("login-slowed:{attempt}");
-            let turn = state
-                .limiter
-                .decide(&slowed, SLOWED_ATTEMPTS, Mode::Take)
-                .await;
-            if !turn.allowed {
-                return Ok(Attempt::TooMany(turn.reset_ms));
-            }
+        let slowed = format!("login-slowed:{attempt}");
+        if !guessed.allowed
+            && let Some(wait_ms) = spend(state, &slowed, SLOWED_ATTEMPTS).await
+        {
+            return Ok(Attempt::TooMany(wait_ms));
         }
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());

@@ -1,10 +1,11 @@
 //! Settings > API keys: who made each key, and revoking a key with the keys it made.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::dashboard::{dashboard_key, signed_up};
 use crate::support::TestApp;
+use crate::support::browser::Browser;
 
 /// The id in the page's revoke form for the key whose hint ends in `tail`.
 fn revoke_path(body: &str, tail: &str) -> String {
@@ -18,14 +19,21 @@ fn revoke_path(body: &str, tail: &str) -> String {
     row[start..].split('"').next().unwrap().to_owned()
 }
 
+/// A signed-in owner, a key made on the keys page, and a key that key made.
+async fn a_key_that_made_one(app: &TestApp) -> (Browser, String, Value) {
+    let browser = signed_up(app, "owner@example.com").await;
+    let parent = dashboard_key(&browser, "deploy", "editor").await;
+    let (status, child) = app
+        .post("/api-keys", &parent, json!({"name": "child"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{child}");
+    (browser, parent, child)
+}
+
 #[tokio::test]
 async fn the_keys_page_names_the_maker_and_revokes_what_a_key_made_when_asked() {
     let app = TestApp::spawn().await;
-    let browser = signed_up(&app, "owner@example.com").await;
-    let parent = dashboard_key(&browser, "deploy", "editor").await;
-    let (_, child) = app
-        .post("/api-keys", &parent, json!({"name": "child"}))
-        .await;
+    let (browser, parent, child) = a_key_that_made_one(&app).await;
     let child_key = child["key"].as_str().unwrap();
     let (_, grandchild) = app
         .post("/api-keys", child_key, json!({"name": "grandchild"}))
@@ -67,11 +75,7 @@ async fn the_keys_page_names_the_maker_and_revokes_what_a_key_made_when_asked() 
 #[tokio::test]
 async fn revoking_without_the_box_ticked_keeps_what_the_key_made() {
     let app = TestApp::spawn().await;
-    let browser = signed_up(&app, "owner@example.com").await;
-    let parent = dashboard_key(&browser, "deploy", "editor").await;
-    let (_, child) = app
-        .post("/api-keys", &parent, json!({"name": "child"}))
-        .await;
+    let (browser, parent, child) = a_key_that_made_one(&app).await;
     let page = browser.get("/app/settings/api-keys").await;
     let path = revoke_path(&page.body, &parent[parent.len() - 4..]);
     let done = browser.post(&path, &[("csrf_token", &page.csrf())]).await;
