@@ -51,7 +51,10 @@ pub async fn bootstrap(
     };
     let (key, new) = NewKey::mint("bootstrap", Role::Admin, &user_id, None, None);
     let actor = Actor::operator("thinnest bootstrap");
-    let row = store.insert_key(&account_id, &new, &actor).await?;
+    let row = store
+        .insert_key(&account_id, &new, &actor)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the bootstrap key was not stored"))?;
     Ok(Bootstrapped {
         account_id,
         key_id: row.id,

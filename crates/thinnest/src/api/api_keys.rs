@@ -16,7 +16,7 @@ use crate::auth::{Caller, Role};
 use crate::clock::{now_ms, parse_rfc3339, rfc3339};
 use crate::error::{Error, ErrorBody, Result};
 use crate::ids::is_id;
-use crate::store::api_keys::{KeyRow, NewKey};
+use crate::store::api_keys::{KeyRow, NewKey, Rotated};
 use crate::store::security_events::SecurityEventRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -179,6 +179,14 @@ fn mint<'a>(
     ))
 }
 
+/// The key making a key was revoked or rotated while the request ran.
+fn maker_retired() -> Error {
+    Error::Conflict(
+        "The key making this request was revoked or rotated while it ran; nothing was made."
+            .to_owned(),
+    )
+}
+
 fn created(row: KeyRow, key: ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
     (
         StatusCode::CREATED,
@@ -230,7 +238,8 @@ async fn create_api_key(
     let row = state
         .store
         .insert_key(&caller.account_id, &new, &caller.actor())
-        .await?;
+        .await?
+        .ok_or_else(maker_retired)?;
     Ok(created(row, secret))
 }
 
@@ -370,10 +379,13 @@ async fn rotate_api_key(
     check.finish()?;
     let (secret, new) = mint(&caller, &old.name, old.role, old.expires_at)?;
     let ends_at = (grace > 0).then(|| now_ms() + grace * 1000);
-    let row = state
+    match state
         .store
         .rotate_key(&caller.account_id, &old, ends_at, &new, &caller.actor())
         .await?
-        .ok_or_else(|| Error::Conflict(ROTATED_ALREADY.to_owned()))?;
-    Ok(created(row, secret))
+    {
+        Rotated::Done(row) => Ok(created(row, secret)),
+        Rotated::AlreadyEnded => Err(Error::Conflict(ROTATED_ALREADY.to_owned())),
+        Rotated::MakerRetired => Err(maker_retired()),
+    }
 }

@@ -93,6 +93,15 @@ macro_rules! key_scope {
     };
 }
 
+/// How a rotation went.
+pub enum Rotated {
+    Done(KeyRow),
+    /// The key was already rotated, revoked or expired.
+    AlreadyEnded,
+    /// The key asking for the rotation was revoked or rotated meanwhile.
+    MakerRetired,
+}
+
 /// What a new key is made of.
 pub struct NewKey<'a> {
     pub name: &'a str,
@@ -202,14 +211,19 @@ async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 }
 
 impl Store {
+    /// Stores a new key; `None` (and nothing stored) when the key making it was revoked,
+    /// rotated or expired meanwhile.
     pub async fn insert_key(
         &self,
         account_id: &str,
         key: &NewKey<'_>,
         actor: &Actor,
-    ) -> sqlx::Result<KeyRow> {
+    ) -> sqlx::Result<Option<KeyRow>> {
         let id = new_id("key");
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
+        if !self.maker_is_current(&mut tx, account_id, key).await? {
+            return Ok(None);
+        }
         let row = insert(&mut *tx, account_id, &id, &id, key).await?;
         let detail = serde_json::json!({"name": key.name, "role": key.role.as_str()});
         let change = Change {
@@ -222,7 +236,37 @@ impl Store {
         let event = Event::ApiKeyCreated(ApiKeyInfo::from(row.clone()));
         publish(&mut tx, account_id, &event).await?;
         self.commit_events(tx).await?;
-        Ok(row)
+        Ok(Some(row))
+    }
+
+    /// Whether the key making `key` (if a key does) is still active and not rotated,
+    /// in the caller's transaction. On PostgreSQL its row stays share-locked until the
+    /// transaction ends, so a revocation of it waits for this insert, and a cascade
+    /// that follows sees the new key.
+    async fn maker_is_current(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        key: &NewKey<'_>,
+    ) -> sqlx::Result<bool> {
+        let Some(maker) = key.created_by_key else {
+            return Ok(true);
+        };
+        let lock = match self.backend {
+            super::Backend::Postgres => " FOR SHARE",
+            super::Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "SELECT id FROM api_keys WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL \
+             AND replaced_by IS NULL AND (expires_at IS NULL OR expires_at > $3){lock}"
+        );
+        let found: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(maker)
+            .bind(now_ms())
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(found.is_some())
     }
 
     /// The key with this hash, whatever its state, with the stored hash for a
@@ -283,7 +327,9 @@ impl Store {
 
     /// Revokes a key now and, with `cascade`, every active key it made, transitively;
     /// a key already revoked keeps its first revocation time. Returns the ids of the
-    /// other keys revoked.
+    /// other keys revoked. The key itself is revoked first, so no key it makes from
+    /// then on can be stored; the keys made meanwhile are found by asking again until
+    /// no active one is left.
     pub async fn revoke_key(
         &self,
         account_id: &str,
@@ -292,41 +338,56 @@ impl Store {
         actor: &Actor,
     ) -> sqlx::Result<Vec<String>> {
         let mut tx = self.pool().begin().await?;
-        let made: Vec<(String,)> = if cascade {
-            sqlx::query_as(concat!(made_by!("id = $2"), " ORDER BY id"))
-                .bind(account_id)
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?
-        } else {
-            Vec::new()
-        };
+        self.revoke_one(&mut tx, account_id, id, serde_json::json!({}), actor)
+            .await?;
         let mut also = Vec::new();
-        let others = made.into_iter().map(|(key,)| key).filter(|key| key != id);
-        for key in std::iter::once(id.to_owned()).chain(others) {
-            if !end(&mut *tx, account_id, &key, None).await? {
-                continue;
+        while cascade {
+            let made: Vec<(String,)> = sqlx::query_as(concat!(
+                "SELECT id FROM api_keys WHERE account_id = $1 AND id <> $2 AND revoked_at IS NULL \
+                 AND id IN (",
+                made_by!("id = $2"),
+                ") ORDER BY id"
+            ))
+            .bind(account_id)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            if made.is_empty() {
+                break;
             }
-            let detail = if key == id {
-                serde_json::json!({})
-            } else {
-                serde_json::json!({"cascade_from": id})
-            };
-            let change = Change {
-                action: "api_key.revoked",
-                target_type: "api_key",
-                target_id: &key,
-                detail,
-            };
-            audit::record(&mut *tx, account_id, actor, change).await?;
-            let revoked = fetch(&mut *tx, account_id, &key).await?;
-            publish(&mut tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await?;
-            if key != id {
+            for (key,) in made {
+                let detail = serde_json::json!({"cascade_from": id});
+                self.revoke_one(&mut tx, account_id, &key, detail, actor)
+                    .await?;
                 also.push(key);
             }
         }
         self.commit_events(tx).await?;
         Ok(also)
+    }
+
+    /// Revokes one key in the caller's transaction, with its audit entry and event,
+    /// unless it was revoked already.
+    async fn revoke_one(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        id: &str,
+        detail: serde_json::Value,
+        actor: &Actor,
+    ) -> sqlx::Result<()> {
+        if !end(&mut **tx, account_id, id, None).await? {
+            return Ok(());
+        }
+        let change = Change {
+            action: "api_key.revoked",
+            target_type: "api_key",
+            target_id: id,
+            detail,
+        };
+        audit::record(&mut **tx, account_id, actor, change).await?;
+        let revoked = fetch(&mut **tx, account_id, id).await?;
+        publish(tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await
     }
 
     /// For each key of the account that made others: how many of the keys it made,
@@ -354,8 +415,8 @@ impl Store {
 
     /// Replaces an active, not yet rotated key by a new one of the same lineage,
     /// and ends the old one now (`old_ends_at` None) or at `old_ends_at`. All or
-    /// nothing: `None` when the old key was already rotated, revoked or expired,
-    /// which also settles two rotations racing for one key.
+    /// nothing: [`Rotated::AlreadyEnded`] when the old key was already rotated,
+    /// revoked or expired, which also settles two rotations racing for one key.
     pub async fn rotate_key(
         &self,
         account_id: &str,
@@ -363,9 +424,12 @@ impl Store {
         old_ends_at: Option<i64>,
         new: &NewKey<'_>,
         actor: &Actor,
-    ) -> sqlx::Result<Option<KeyRow>> {
+    ) -> sqlx::Result<Rotated> {
         let new_id = new_id("key");
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
+        if !self.maker_is_current(&mut tx, account_id, new).await? {
+            return Ok(Rotated::MakerRetired);
+        }
         let claimed = sqlx::query(
             "UPDATE api_keys SET replaced_by = $3 WHERE account_id = $1 AND id = $2 \
              AND replaced_by IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)",
@@ -377,7 +441,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() != 1 {
-            return Ok(None);
+            return Ok(Rotated::AlreadyEnded);
         }
         let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
@@ -398,6 +462,6 @@ impl Store {
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
         self.commit_events(tx).await?;
-        Ok(Some(created))
+        Ok(Rotated::Done(created))
     }
 }

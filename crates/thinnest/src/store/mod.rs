@@ -81,6 +81,16 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that reads before it writes. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`, waiting its turn): a deferred one would read from a
+    /// snapshot that another writer may outdate, and could then not write at all.
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// True when the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

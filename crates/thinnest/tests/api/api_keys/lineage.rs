@@ -301,3 +301,41 @@ async fn revoking_with_cascade_ends_every_key_the_key_made() {
     assert_eq!(revoked["also_revoked"], json!([]));
     assert_eq!(status_of(&app, &admin, &kept).await, "active");
 }
+
+#[tokio::test]
+async fn keys_minted_while_their_maker_is_cascaded_away_do_not_survive() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("a@example.com").await;
+    let leaked = make(
+        &app,
+        &admin.key,
+        json!({"name": "leaked", "role": "editor"}),
+    )
+    .await;
+    let mints = (0..20).map(|i| {
+        app.post(
+            "/api-keys",
+            secret(&leaked),
+            json!({ "name": format!("spray {i}") }),
+        )
+    });
+    let path = format!("/api-keys/{}?cascade=true", id(&leaked));
+    let revoke = app.call(Method::DELETE, &path, &admin.key, None);
+    let (minted, (status, _)) = tokio::join!(futures_util::future::join_all(mints), revoke);
+    assert_eq!(status, StatusCode::OK);
+    for (status, made) in minted {
+        if status == StatusCode::CREATED {
+            // Made before the revocation: the cascade found it.
+            assert_error(
+                &app.get("/agents", secret(&made)).await,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            );
+        } else {
+            assert!(
+                [StatusCode::UNAUTHORIZED, StatusCode::CONFLICT].contains(&status),
+                "{status}: {made}"
+            );
+        }
+    }
+}
