@@ -50,8 +50,8 @@ pub struct ApiKeyInfo {
     pub created_at: String,
     /// Id of the user on whose behalf the key was made.
     pub created_by: String,
-    /// The API key that made this one, by creating or rotating it; null when a person
-    /// made it in the dashboard or an operator on the command line.
+    /// The API key that made this one (a rotation keeps the old key's); null when a
+    /// person made it in the dashboard or an operator on the command line.
     pub created_by_key: Option<String>,
     pub last_used_at: Option<String>,
     /// The client address of the latest authenticated request.
@@ -257,7 +257,7 @@ pub struct ApiKeyList {
 }
 
 /// List API keys, newest first: an Admin sees all of the account's; an Editor its own
-/// key, its rotations and the keys they created.
+/// key, its rotations and the keys they made, transitively.
 #[utoipa::path(get, path = "/api-keys", tag = "api-keys",
     responses((status = 200, body = ApiKeyList), ErrorResponses), security(("api_key" = [])))]
 async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>> {
@@ -377,11 +377,20 @@ async fn rotate_api_key(
         );
     }
     check.finish()?;
-    let (secret, new) = mint(&caller, &old.name, old.role, old.expires_at)?;
+    let (secret, mut new) = mint(&caller, &old.name, old.role, old.expires_at)?;
+    // The replacement stays where the old key was: a rotation of what its maker made.
+    new.created_by_key = old.created_by_key.as_deref();
     let ends_at = (grace > 0).then(|| now_ms() + grace * 1000);
     match state
         .store
-        .rotate_key(&caller.account_id, &old, ends_at, &new, &caller.actor())
+        .rotate_key(
+            &caller.account_id,
+            &old,
+            ends_at,
+            &new,
+            &caller.key_id,
+            &caller.actor(),
+        )
         .await?
     {
         Rotated::Done(row) => Ok(created(row, secret)),

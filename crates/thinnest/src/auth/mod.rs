@@ -65,7 +65,6 @@ pub struct Caller {
     pub key_id: String,
     /// The lineage of the presented key: the key and its rotations.
     pub key_lineage: String,
-    pub key_created_at: i64,
     /// When the presented key stops working, if it does.
     pub key_expires_at: Option<i64>,
     /// The key that replaced the presented one, once its rotation has begun.
@@ -102,19 +101,22 @@ impl Caller {
     }
 
     /// Which API keys this caller may see: an Admin key every key of the account,
-    /// any other key itself and the keys it made, transitively.
+    /// any other key its own lineage (itself and its rotations) and the keys they made,
+    /// transitively.
     pub fn key_scope(&self) -> Result<KeyScope<'_>> {
         self.require(Permission::ApiKeysOwn)?;
         Ok(if Permission::ApiKeysAll.allowed_for(self.role) {
             KeyScope::All
         } else {
-            KeyScope::Key(&self.key_id)
+            KeyScope::Lineage(&self.key_lineage)
         })
     }
 
-    /// Whether this caller may revoke or rotate `target`, one of the keys it sees:
-    /// a key acts on itself and on younger keys, never on an older one or on its
-    /// own successors, so a key cannot turn on the keys that outrank it in age.
+    /// Whether this caller may revoke or rotate `target`, one of the keys it sees. A
+    /// key and its rotations are one credential, as old as its first key: a key acts
+    /// on itself and on younger credentials, never on an older one, nor on its own
+    /// predecessor or successor. So a key that leaks cannot turn on the keys that
+    /// were there before it, however often those were rotated since.
     pub fn may_act_on(&self, target: &KeyRow) -> Result<()> {
         if target.id == self.key_id {
             return Ok(());
@@ -125,7 +127,8 @@ impl Caller {
                 target.id
             )));
         }
-        if target.created_at < self.key_created_at {
+        // Lineage ids are the ids of their first keys, which sort by creation.
+        if target.lineage_id < self.key_lineage {
             return Err(Error::forbidden(format!(
                 "{} is older than this key: a key acts only on itself and on keys made after it. \
                  Use an older key, or the dashboard.",
@@ -174,7 +177,6 @@ impl Caller {
             account_id: key.account_id,
             key_id: key.id,
             key_lineage: key.lineage_id,
-            key_created_at: key.created_at,
             key_expires_at: key.expires_at,
             superseded_by: key.replaced_by,
             user_id: key.created_by,

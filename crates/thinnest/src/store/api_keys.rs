@@ -45,22 +45,24 @@ pub struct StoredKey {
     pub rate_limits: String,
 }
 
-/// The keys a caller may see: all of the account's; for a key below Admin, itself
-/// and the keys it made, transitively; for a person below Admin, the keys they made
-/// in the dashboard and the keys those made, transitively.
+/// The keys a caller may see: all of the account's; for a key below Admin, its
+/// lineage (itself and its rotations) and the keys the lineage made, transitively;
+/// for a person below Admin, the keys they made in the dashboard and the keys those
+/// made, transitively. Below Admin, Admin keys are never in reach (a person who made
+/// some while an Admin and was then demoted no longer reaches them).
 #[derive(Debug, Clone, Copy)]
 pub enum KeyScope<'a> {
     All,
-    Key(&'a str),
+    Lineage(&'a str),
     User(&'a str),
 }
 
 impl KeyScope<'_> {
-    /// The `$2` (key) and `$3` (user) parameters of [`key_scope`].
+    /// The `$2` (lineage) and `$3` (user) parameters of [`key_scope`].
     fn params(&self) -> (&str, &str) {
         match self {
             KeyScope::All => ("", ""),
-            KeyScope::Key(key) => (key, ""),
+            KeyScope::Lineage(lineage) => (lineage, ""),
             KeyScope::User(user) => ("", user),
         }
     }
@@ -86,9 +88,9 @@ macro_rules! made_by {
 macro_rules! key_scope {
     () => {
         concat!(
-            "(($2 = '' AND $3 = '') OR id IN (",
-            made_by!("(id = $2 OR (created_by = $3 AND created_by_key IS NULL))"),
-            "))"
+            "(($2 = '' AND $3 = '') OR (role <> 'admin' AND id IN (",
+            made_by!("(lineage_id = $2 OR (created_by = $3 AND created_by_key IS NULL))"),
+            ")))"
         )
     };
 }
@@ -110,7 +112,7 @@ pub struct NewKey<'a> {
     pub hint: String,
     /// The person on whose behalf it is made.
     pub created_by: &'a str,
-    /// The API key that made it (by creating or rotating it), if a key did.
+    /// The API key that made it, if a key did; a rotation keeps the old key's.
     pub created_by_key: Option<&'a str>,
     pub expires_at: Option<i64>,
 }
@@ -221,7 +223,10 @@ impl Store {
     ) -> sqlx::Result<Option<KeyRow>> {
         let id = new_id("key");
         let mut tx = self.begin_write().await?;
-        if !self.maker_is_current(&mut tx, account_id, key).await? {
+        if !self
+            .is_current(&mut tx, account_id, key.created_by_key)
+            .await?
+        {
             return Ok(None);
         }
         let row = insert(&mut *tx, account_id, &id, &id, key).await?;
@@ -239,17 +244,17 @@ impl Store {
         Ok(Some(row))
     }
 
-    /// Whether the key making `key` (if a key does) is still active and not rotated,
-    /// in the caller's transaction. On PostgreSQL its row stays share-locked until the
-    /// transaction ends, so a revocation of it waits for this insert, and a cascade
-    /// that follows sees the new key.
-    async fn maker_is_current(
+    /// Whether `maker`, the key making a key (if a key does), is still active and not
+    /// rotated, in the caller's transaction. On PostgreSQL its row stays share-locked
+    /// until the transaction ends, so a revocation of it waits for the new key, and a
+    /// cascade that follows sees it.
+    async fn is_current(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         account_id: &str,
-        key: &NewKey<'_>,
+        maker: Option<&str>,
     ) -> sqlx::Result<bool> {
-        let Some(maker) = key.created_by_key else {
+        let Some(maker) = maker else {
             return Ok(true);
         };
         let lock = match self.backend {
@@ -413,8 +418,8 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Replaces an active, not yet rotated key by a new one of the same lineage,
-    /// and ends the old one now (`old_ends_at` None) or at `old_ends_at`. All or
+    /// Replaces an active, not yet rotated key by a new one of the same lineage and the
+    /// same maker, asked for by the key `by_key`, and ends the old one now (`old_ends_at` None) or at `old_ends_at`. All or
     /// nothing: [`Rotated::AlreadyEnded`] when the old key was already rotated,
     /// revoked or expired, which also settles two rotations racing for one key.
     pub async fn rotate_key(
@@ -423,11 +428,12 @@ impl Store {
         old: &KeyRow,
         old_ends_at: Option<i64>,
         new: &NewKey<'_>,
+        by_key: &str,
         actor: &Actor,
     ) -> sqlx::Result<Rotated> {
         let new_id = new_id("key");
         let mut tx = self.begin_write().await?;
-        if !self.maker_is_current(&mut tx, account_id, new).await? {
+        if !self.is_current(&mut tx, account_id, Some(by_key)).await? {
             return Ok(Rotated::MakerRetired);
         }
         let claimed = sqlx::query(

@@ -87,3 +87,24 @@ async fn revoking_without_the_box_ticked_keeps_what_the_key_made() {
     let child_key = child["key"].as_str().unwrap();
     assert_eq!(app.get("/agents", child_key).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_person_demoted_from_admin_no_longer_reaches_the_admin_keys_they_made() {
+    let app = TestApp::spawn().await;
+    let browser = signed_up(&app, "owner@example.com").await;
+    let admin_key = dashboard_key(&browser, "ops", "admin").await;
+    let editor_key = dashboard_key(&browser, "ci", "editor").await;
+    // Another Admin demotes them (as the team page would).
+    sqlx::query("UPDATE memberships SET role = 'editor'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let page = browser.get("/app/settings/api-keys").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!("tai_…{}", &editor_key[editor_key.len() - 4..]))
+    );
+    let hidden = format!("tai_…{}", &admin_key[admin_key.len() - 4..]);
+    assert!(!page.body.contains(&hidden), "{}", page.body);
+}

@@ -171,6 +171,17 @@ async fn a_key_never_acts_on_an_older_key_or_on_its_own_rotations() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(app.get("/agents", &owner.key).await.0, StatusCode::OK);
     assert_eq!(app.get("/agents", secret(&next)).await.0, StatusCode::OK);
+
+    // Rotating the older key does not make it younger: it still outranks `next`.
+    let renewed = rotate(&app, &owner.key, &owner.key_id, WEEK).await;
+    let path = format!("/api-keys/{}", id(&renewed));
+    let got = app.call(Method::DELETE, &path, secret(&next), None).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    let path = format!("/api-keys/{}", id(&next));
+    let (status, _) = app
+        .call(Method::DELETE, &path, secret(&renewed), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -194,15 +205,15 @@ async fn an_editor_key_reaches_itself_and_what_it_made_transitively() {
         .get(&format!("/api-keys/{}", id(&editor)), secret(&child))
         .await;
     assert_error(&got, StatusCode::NOT_FOUND, "not_found");
-    // A rotation's new key starts with itself alone; its predecessor made it.
-    let rotated = rotate(&app, secret(&editor), id(&editor), 0).await;
-    assert_eq!(rotated["created_by_key"], id(&editor));
-    assert_eq!(names(&app, secret(&rotated)).await, ["e"]);
+    // A rotation takes the old key's place: same maker, and what it made moves along.
+    let rotated = rotate(&app, secret(&editor), id(&editor), WEEK).await;
+    assert_eq!(rotated["created_by_key"], admin.key_id.as_str());
+    assert_eq!(names(&app, secret(&rotated)).await, ["e", "e", "e1", "e2"]);
     let (status, _) = app
         .call(
             Method::DELETE,
             &format!("/api-keys/{}", id(&grandchild)),
-            secret(&child),
+            secret(&rotated),
             None,
         )
         .await;
