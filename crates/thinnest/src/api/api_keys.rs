@@ -393,7 +393,7 @@ async fn rotate_api_key(
         )
         .await?
     {
-        Rotated::Done(row) => Ok(created(row, secret)),
+        Rotated::Done(row) => Ok(created(*row, secret)),
         Rotated::AlreadyEnded => Err(Error::Conflict(ROTATED_ALREADY.to_owned())),
         Rotated::MakerRetired => Err(maker_retired()),
     }

@@ -97,7 +97,7 @@ macro_rules! key_scope {
 
 /// How a rotation went.
 pub enum Rotated {
-    Done(KeyRow),
+    Done(Box<KeyRow>),
     /// The key was already rotated, revoked or expired.
     AlreadyEnded,
     /// The key asking for the rotation was revoked or rotated meanwhile.
@@ -346,7 +346,9 @@ impl Store {
         self.revoke_one(&mut tx, account_id, id, serde_json::json!({}), actor)
             .await?;
         let mut also = Vec::new();
-        while cascade {
+        // Each round finds what the last one missed (keys stored meanwhile), until none.
+        let mut more = cascade;
+        while more {
             let made: Vec<(String,)> = sqlx::query_as(concat!(
                 "SELECT id FROM api_keys WHERE account_id = $1 AND id <> $2 AND revoked_at IS NULL \
                  AND id IN (",
@@ -357,9 +359,7 @@ impl Store {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-            if made.is_empty() {
-                break;
-            }
+            more = !made.is_empty();
             for (key,) in made {
                 let detail = serde_json::json!({"cascade_from": id});
                 self.revoke_one(&mut tx, account_id, &key, detail, actor)
@@ -468,6 +468,6 @@ impl Store {
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
         self.commit_events(tx).await?;
-        Ok(Rotated::Done(created))
+        Ok(Rotated::Done(Box::new(created)))
     }
 }
