@@ -34,14 +34,35 @@ pub fn client_bucket(ip: IpAddr) -> String {
     }
 }
 
+/// A configured range, canonical as addresses are: `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
+fn canonical_net(net: &IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(*net, IpNet::V4),
+            None => *net,
+        },
+        _ => *net,
+    }
+}
+
 fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
-    proxies.iter().any(|net| net.contains(&ip))
+    proxies.iter().any(|net| canonical_net(net).contains(&ip))
+}
+
+/// The comma-separated entries of every `name` header, in order, as raw bytes: an
+/// entry that is not UTF-8 is one unreadable entry, not a reason to drop the others.
+fn entries<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h [u8]> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .collect()
 }
 
 /// The address in one `X-Forwarded-For` entry, with any port stripped (`a.b.c.d:p`,
 /// `[v6]:p`, `[v6]`), canonical; `None` for anything else (`unknown`, `_hidden`, …).
-fn forwarded_ip(entry: &str) -> Option<IpAddr> {
-    let entry = entry.trim();
+fn forwarded_ip(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
     let ip = entry
         .parse::<IpAddr>()
         .ok()
@@ -64,12 +85,8 @@ impl Client {
         // read ends the walk at the proxy that wrote it, since what lies to its left
         // is whatever the client chose to send.
         let mut ip = peer;
-        let entries = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .flat_map(|v| v.to_str().unwrap_or("").split(','))
-            .collect::<Vec<_>>();
-        for entry in entries.into_iter().rev() {
+        let mut hops = 0;
+        for entry in entries(headers, "x-forwarded-for").into_iter().rev() {
             let Some(hop) = forwarded_ip(entry) else {
                 break;
             };
@@ -77,14 +94,20 @@ impl Client {
             if !trusted(proxies, hop) {
                 break;
             }
+            hops += 1;
         }
-        // A proxy that appends keeps what the client sent on the left: any `http` is
-        // believed, so a client cannot claim HTTPS it did not use.
-        let forwarded_plain_http = headers
-            .get_all("x-forwarded-proto")
-            .iter()
-            .flat_map(|v| v.to_str().unwrap_or("").split(','))
-            .any(|p| p.trim().eq_ignore_ascii_case("http"));
+        // The scheme is the one recorded for the client's hop: a single value as our
+        // proxy set it, or, in a list that proxies appended to alongside
+        // `X-Forwarded-For`, the entry as far from the right as the client's, so that
+        // what the client wrote itself, further left, never counts.
+        let protos = entries(headers, "x-forwarded-proto");
+        let proto = match protos.len() {
+            0 => None,
+            1 => protos.first(),
+            n => protos.get(n.saturating_sub(hops + 1)).or(protos.first()),
+        };
+        let forwarded_plain_http =
+            proto.is_some_and(|p| p.trim_ascii().eq_ignore_ascii_case(b"http"));
         Client {
             ip,
             forwarded_plain_http,
@@ -201,13 +224,40 @@ mod tests {
     }
 
     #[test]
-    fn any_plain_http_in_forwarded_proto_counts() {
+    fn the_scheme_is_the_one_recorded_for_the_clients_hop() {
         let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        for (proto, plain) in [("https", false), ("https, http", true), ("http", true)] {
+        for (xff, proto, plain) in [
+            // One proxy that sets the header.
+            ("198.51.100.1", "https", false),
+            ("198.51.100.1", "http", true),
+            // One proxy that appends: the client's own "https" on the left is ignored.
+            ("198.51.100.1", "https, http", true),
+            // A TLS edge (10.0.0.7), then an internal hop over plain HTTP.
+            ("198.51.100.1, 10.0.0.7", "https, http", false),
+            // The same, with the client claiming HTTPS it did not use.
+            ("198.51.100.1, 10.0.0.7", "https, http, http", true),
+        ] {
             let mut h = HeaderMap::new();
+            h.append("x-forwarded-for", HeaderValue::from_static(xff));
             h.append("x-forwarded-proto", HeaderValue::from_static(proto));
             let c = Client::from_parts(&proxies, "10.0.0.1".parse().unwrap(), &h);
-            assert_eq!(c.forwarded_plain_http, plain, "{proto}");
+            assert_eq!(c.forwarded_plain_http, plain, "{xff} / {proto}");
         }
+    }
+
+    #[test]
+    fn ranges_written_ipv4_mapped_and_entries_that_are_not_utf8() {
+        assert_eq!(
+            client_of(&["::ffff:10.0.0.0/104"], "10.0.0.1", "203.0.113.4"),
+            "203.0.113.4"
+        );
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"1.1.1.1, \xff, 198.51.100.3").unwrap(),
+        );
+        let c = Client::from_parts(&proxies, "10.0.0.1".parse().unwrap(), &h);
+        assert_eq!(c.ip.to_string(), "198.51.100.3");
     }
 }
