@@ -17,6 +17,9 @@ pub struct Bootstrapped {
     pub key: ApiKey,
 }
 
+/// The longest address (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
 /// Lower-cased and trimmed; rejects text that cannot be an address.
 pub fn normalise_email(email: &str) -> anyhow::Result<String> {
     let email = email.trim().to_lowercase();

@@ -77,6 +77,23 @@ const WAIT: Duration = Duration::from_secs(2);
 /// Requests that may wait, per hasher; past it, [`HashError::Busy`] at once.
 const QUEUE_PER_HASHER: usize = 32;
 
+/// A place in the queue for a hasher, given up when dropped: also when the request
+/// waiting in it goes away.
+struct InQueue<'a>(&'a AtomicUsize);
+
+impl<'a> InQueue<'a> {
+    fn join(waiting: &'a AtomicUsize, queue: usize) -> Option<InQueue<'a>> {
+        let place = InQueue(waiting);
+        (waiting.fetch_add(1, Ordering::AcqRel) < queue).then_some(place)
+    }
+}
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Argon2id behind a bound: at most `hashers` hashes at once (so at most that many
 /// cores and × 19 MiB), and a short queue in front of them.
 pub struct Hasher {
@@ -105,12 +122,9 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, HashError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(HashError::Busy);
-        }
+        let place = InQueue::join(&self.waiting, self.queue).ok_or(HashError::Busy)?;
         let permit = tokio::time::timeout(WAIT, self.permits.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(place);
         let permit = permit
             .map_err(|_| HashError::Busy)?
             .map_err(|e| HashError::Failed(e.into()))?;
@@ -219,6 +233,10 @@ mod tests {
         let held = hasher.permits.clone().acquire_owned().await.unwrap();
         let waited = hasher.run(|| Ok(())).await;
         assert!(matches!(waited, Err(HashError::Busy)), "{waited:?}");
+        // A request that goes away while it waits gives its place back.
+        let gone = tokio::time::timeout(Duration::from_millis(50), hasher.run(|| Ok(()))).await;
+        assert!(gone.is_err(), "it was still waiting");
+        assert_eq!(hasher.waiting.load(Ordering::SeqCst), 0, "no place is lost");
         drop(held);
 
         // With the queue full, the next request is turned away at once.

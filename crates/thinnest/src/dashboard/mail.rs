@@ -1,8 +1,8 @@
 //! Mail from the dashboard: emailed links and notices. Each message spends budgets of
-//! its recipient first, so that nobody can use us to flood an inbox: at most 3 an hour
-//! that strangers can cause (sign-up, forgot password), and at most 10 an hour in all.
-//! Strangers have a budget of their own so that they cannot use up the one that carries
-//! invitations and security notices.
+//! its recipient first, so that nobody can use us to flood an inbox, and each cause has
+//! a budget of its own, so that no cause can use up another's: at most 3 messages an
+//! hour that strangers cause (sign-up, forgot password), 3 invitations (and 30 an hour
+//! from one workspace), and 10 notices about the account itself.
 
 use crate::AppState;
 use crate::auth::token::Token;
@@ -10,34 +10,49 @@ use crate::ratelimit::Mode;
 
 const HOUR_MS: i64 = 3_600_000;
 /// Messages an hour to one address that anyone, signed in or not, can cause.
-const FROM_OUTSIDERS_PER_HOUR: u32 = 3;
-/// Messages an hour to one address, whatever caused them.
-const IN_ALL_PER_HOUR: u32 = 10;
+const FROM_STRANGERS_PER_HOUR: u32 = 3;
+/// Invitations an hour to one address, and from one workspace to anyone.
+const INVITATIONS_PER_HOUR: u32 = 3;
+const INVITATIONS_FROM_A_WORKSPACE_PER_HOUR: u32 = 30;
+/// Notices an hour to one address (a sign-in method connected, an endpoint disabled).
+const NOTICES_PER_HOUR: u32 = 10;
 
 /// Who caused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MailCause {
+pub enum MailCause<'a> {
     /// A form anyone can post (sign-up, forgot password).
-    Outsider,
-    /// A signed-in member, or the server acting for the account (invitations,
-    /// security notices, a disabled webhook endpoint).
-    Account,
+    Stranger,
+    /// An Admin of this workspace invited the address.
+    Invitation { account: &'a str },
+    /// Something happened to the recipient's own account or workspace.
+    Notice,
 }
 
-/// Spends the recipient's budgets for one message; false when a budget is spent, and
-/// then nothing should be stored or sent for it.
-pub async fn may_mail(state: &AppState, cause: MailCause, to: &str) -> bool {
+/// Spends the budgets of one message; false when one is spent, and then nothing should
+/// be stored or sent for it.
+pub async fn may_mail(state: &AppState, cause: MailCause<'_>, to: &str) -> bool {
     let to = to.to_lowercase();
-    let outsider = (cause == MailCause::Outsider)
-        .then(|| (format!("mail-outsider:{to}"), FROM_OUTSIDERS_PER_HOUR));
-    let budgets = [outsider, Some((format!("mail-to:{to}"), IN_ALL_PER_HOUR))];
+    let budgets = match cause {
+        MailCause::Stranger => [
+            Some((format!("mail-stranger:{to}"), FROM_STRANGERS_PER_HOUR)),
+            None,
+        ],
+        MailCause::Invitation { account } => [
+            Some((
+                format!("mail-invitations-from:{account}"),
+                INVITATIONS_FROM_A_WORKSPACE_PER_HOUR,
+            )),
+            Some((format!("mail-invitation:{to}"), INVITATIONS_PER_HOUR)),
+        ],
+        MailCause::Notice => [Some((format!("mail-notice:{to}"), NOTICES_PER_HOUR)), None],
+    };
     for (budget, limit) in budgets.into_iter().flatten() {
         let decision = state
             .limiter
             .decide_over(&budget, limit, HOUR_MS, Mode::Take)
             .await;
         if !decision.allowed {
-            tracing::warn!(recipient = %to, "a recipient's mail budget is spent: message not sent");
+            tracing::warn!(recipient = %to, ?cause, "a mail budget is spent: message not sent");
             return false;
         }
     }
@@ -62,11 +77,17 @@ pub async fn notify(state: &AppState, to: &str, subject: &str, text: &str) {
         "{text}\n\nIf this was not you, reset your password and review your sign-in methods:\n{}/app/settings/security\n",
         state.link_base()
     );
-    send_mail(state, MailCause::Account, to, subject, body).await;
+    send_mail(state, MailCause::Notice, to, subject, body).await;
 }
 
 /// Sends a message, within the recipient's budgets.
-pub async fn send_mail(state: &AppState, cause: MailCause, to: &str, subject: &str, text: String) {
+pub async fn send_mail(
+    state: &AppState,
+    cause: MailCause<'_>,
+    to: &str,
+    subject: &str,
+    text: String,
+) {
     if may_mail(state, cause, to).await {
         deliver(state, to, subject, text);
     }

@@ -116,7 +116,7 @@ pub async fn forgot(
         let state = state.clone();
         after_response("a password reset link", async move {
             if let Some(user) = state.store.user_by_email(&email).await?
-                && may_mail(&state, MailCause::Outsider, &email).await
+                && may_mail(&state, MailCause::Stranger, &email).await
             {
                 send_link(&state, &email, &user.id, RESET_PASSWORD, None).await?;
             }

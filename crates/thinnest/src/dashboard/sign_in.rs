@@ -19,7 +19,7 @@ use super::{CsrfForm, PageError, PageForm};
 use crate::AppState;
 use crate::auth::password::Password;
 use crate::auth::token::Token;
-use crate::bootstrap::normalise_email;
+use crate::bootstrap::{MAX_EMAIL_LEN, normalise_email};
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
 use crate::store::audit::Actor;
@@ -72,7 +72,7 @@ pub async fn signup(
 /// address that has an account, a link to reset its password. A new person is stored
 /// only when a message may go to the address.
 async fn deliver_sign_up(state: &AppState, email: &str, phc: &str) -> Result<(), PageError> {
-    if !may_mail(state, MailCause::Outsider, email).await {
+    if !may_mail(state, MailCause::Stranger, email).await {
         return Ok(());
     }
     match state.store.user_by_email(email).await? {
@@ -212,7 +212,12 @@ pub async fn login(
     headers: HeaderMap,
     PageForm(form): PageForm<Credentials>,
 ) -> Result<Response, PageError> {
-    let email = normalise_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
+    // Not an address: it is looked up as typed (and found nowhere), cut to an address's
+    // longest, so that it cannot make an oversized budget or database key.
+    let email = normalise_email(&form.email).unwrap_or_else(|_| {
+        let typed = form.email.trim().to_lowercase();
+        typed.chars().take(MAX_EMAIL_LEN).collect()
+    });
     let password = Password::new(form.password);
     match attempt_password(&state, &client, &headers, &email, password).await? {
         Attempt::Matched(user) => {

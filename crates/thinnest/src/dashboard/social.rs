@@ -30,16 +30,13 @@ use super::{MessagePage, PageError, PageForm, notify, render};
 use crate::AppState;
 use crate::auth::password::Password;
 use crate::auth::token::{Token, sha256_hex};
-use crate::bootstrap::normalise_email;
+use crate::bootstrap::{MAX_EMAIL_LEN, normalise_email};
 use crate::clock::now_ms;
 use crate::identity::{FlowError, FlowSecrets, Provider};
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
 use crate::store::audit::Actor;
 use crate::store::identities::{NewIdentity, PendingLink};
-
-/// The longest address kept from a provider (RFC 5321's path limit).
-const MAX_EMAIL_LEN: usize = 254;
 
 const FLOW_COOKIE: &str = "__Host-thinnest_oauth";
 const FLOW_TTL_MS: i64 = 10 * 60_000;

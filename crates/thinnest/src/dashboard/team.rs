@@ -97,8 +97,8 @@ pub async fn team(
 }
 
 /// What the team page says when an address had its mail for the hour.
-const MAIL_BUDGET_SPENT: &str =
-    "That address has had as many messages from us as it may get this hour. Try again later.";
+const MAIL_BUDGET_SPENT: &str = "That address has had as many invitations as it may get this \
+     hour, or this workspace has sent as many as it may: try again later.";
 
 /// Creates an invitation and emails its link; false (and nothing stored) when the
 /// address has had its messages for the hour.
@@ -108,7 +108,15 @@ async fn send_invitation(
     email: &str,
     role: Role,
 ) -> Result<bool, PageError> {
-    if !may_mail(state, MailCause::Account, email).await {
+    if !may_mail(
+        state,
+        MailCause::Invitation {
+            account: &signed_in.session.account_id,
+        },
+        email,
+    )
+    .await
+    {
         return Ok(false);
     }
     let token = Token::generate();

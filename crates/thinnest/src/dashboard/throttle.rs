@@ -3,7 +3,8 @@
 //!
 //! Budgets that a stranger can spend never refuse the owner:
 //! - per client and email: 10 attempts a minute, then exponential back-off after 5
-//!   consecutive failures. Only that client is slowed.
+//!   consecutive failures. Only that client is slowed; a known browser (below) is
+//!   counted by itself, so others at its address do not slow it either.
 //! - per email from everywhere: failures only are counted. Past 20 a minute, a
 //!   browser this person never signed in with gets 2 attempts a minute for the
 //!   address: slowed, never refused for longer than that minute.
@@ -126,7 +127,13 @@ pub async fn attempt_password(
     email: &str,
     password: Password,
 ) -> Result<Attempt, PageError> {
-    let attempt = format!("{email}|{}", client_bucket(client.ip));
+    let user = state.store.user_by_email(email).await?;
+    let device = known_device(state, headers, user.as_ref()).await;
+    // A known browser is counted by itself, not by the address it shares with others.
+    let attempt = match &device {
+        Some(device) => format!("{email}|device:{}", device.nonce),
+        None => format!("{email}|{}", client_bucket(client.ip)),
+    };
     let budget = format!("login-attempt:{attempt}");
     if let Some(wait_ms) = spend(state, &budget, ATTEMPTS_PER_EMAIL_AND_CLIENT).await {
         return Ok(Attempt::TooMany(wait_ms));
@@ -134,8 +141,6 @@ pub async fn attempt_password(
     if let Some(until) = state.store.login_locked_until(&attempt).await? {
         return Ok(Attempt::TooMany(until - now_ms()));
     }
-    let user = state.store.user_by_email(email).await?;
-    let device = known_device(state, headers, user.as_ref()).await;
     let failed_everywhere = format!("login-failed:{email}");
     if device.is_none() {
         let guessed = state
@@ -171,8 +176,9 @@ pub async fn attempt_password(
             if let Some(user) = known {
                 // Off the response path, so a known address answers as fast as an unknown one.
                 let (store, actor) = (state.store.clone(), Actor::anonymous(client.ip));
+                let bucket = client_bucket(client.ip);
                 tokio::spawn(async move {
-                    if let Err(e) = store.record_failed_sign_in(&user.id, &actor).await {
+                    if let Err(e) = store.record_failed_sign_in(&user.id, &actor, &bucket).await {
                         tracing::error!(error = %e, "could not audit a failed sign-in");
                     }
                 });

@@ -140,20 +140,15 @@ impl Knowledge {
     /// well the passage matches the instructions.
     pub fn search(&self, message: &str) -> Vec<(f64, Passage)> {
         let corpus = self.corpus();
-        let mut found = search(&corpus, message);
-        let steer = search(&corpus, &self.instructions);
-        let best = steer.first().map_or(0.0, |(score, _)| *score);
+        let mut found = scores(&corpus, message);
+        let steer = scores(&corpus, &self.instructions);
+        let best = steer.iter().copied().fold(0.0, f64::max);
         if best > 0.0 {
-            for (score, passage) in &mut found {
-                let fit = steer
-                    .iter()
-                    .find(|(_, p)| p == passage)
-                    .map_or(0.0, |(s, _)| s / best);
-                *score *= 1.0 + STEER * fit;
+            for (score, fit) in found.iter_mut().zip(&steer) {
+                *score *= 1.0 + STEER * fit / best;
             }
-            found.sort_by(|a, b| b.0.total_cmp(&a.0));
         }
-        found
+        ranked(&corpus, found)
     }
 }
 
@@ -167,13 +162,30 @@ pub async fn retrieve(prompt: &Prompt<'_>) -> anyhow::Result<Vec<(f64, Passage)>
 
 /// The passages that match `query`, best first, with their BM25 scores.
 pub fn search(corpus: &[Passage], query: &str) -> Vec<(f64, Passage)> {
+    ranked(corpus, scores(corpus, query))
+}
+
+/// The passages with a score above zero, best first.
+fn ranked(corpus: &[Passage], scores: Vec<f64>) -> Vec<(f64, Passage)> {
+    let mut found: Vec<(f64, Passage)> = scores
+        .into_iter()
+        .zip(corpus)
+        .filter(|(score, _)| *score > 0.0)
+        .map(|(score, passage)| (score, passage.clone()))
+        .collect();
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    found
+}
+
+/// Each passage's BM25 score for `query` (0 where nothing matches), in corpus order.
+fn scores(corpus: &[Passage], query: &str) -> Vec<f64> {
     // The first distinct terms in the order the visitor wrote them.
     let mut query: Vec<String> = terms(query);
     let mut seen = std::collections::HashSet::new();
     query.retain(|t| seen.insert(t.clone()));
     query.truncate(MAX_QUERY_TERMS);
     if query.is_empty() || corpus.is_empty() {
-        return Vec::new();
+        return vec![0.0; corpus.len()];
     }
     // Term counts per passage, for the query's terms only.
     let docs: Vec<(usize, HashMap<&str, f64>)> = corpus
@@ -198,25 +210,19 @@ pub fn search(corpus: &[Passage], query: &str) -> Vec<(f64, Passage)> {
             (t.as_str(), n as f64)
         })
         .collect();
-    let mut scored: Vec<(f64, Passage)> = docs
-        .iter()
-        .zip(corpus)
-        .map(|((length, counts), passage)| {
+    docs.iter()
+        .map(|(length, counts)| {
             let length = *length as f64;
-            let score = counts
+            counts
                 .iter()
                 .map(|(term, tf)| {
                     let df = df.get(term).copied().unwrap_or(0.0);
                     let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
                     idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * length / average))
                 })
-                .sum::<f64>();
-            (score, passage.clone())
+                .sum::<f64>()
         })
-        .filter(|(score, _)| *score > 0.0)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored
+        .collect()
 }
 
 pub struct Builtin;

@@ -135,22 +135,24 @@ impl Store {
         actor: &Actor,
         action: &'static str,
     ) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         record_for_user(&mut tx, user_id, actor, action, serde_json::json!({})).await?;
         tx.commit().await
     }
 
     /// Records a failed sign-in in each of the person's workspaces: one entry per person,
-    /// client address and minute, counting the attempts, however many there are.
-    pub async fn record_failed_sign_in(&self, user_id: &str, actor: &Actor) -> sqlx::Result<()> {
+    /// client (`bucket`: an IPv4 address or an IPv6 /64) and minute, counting the
+    /// attempts, however many there are.
+    pub async fn record_failed_sign_in(
+        &self,
+        user_id: &str,
+        actor: &Actor,
+        bucket: &str,
+    ) -> sqlx::Result<()> {
         const ACTION: &str = "user.sign_in_failed";
         let now = now_ms();
-        let fold = format!(
-            "{ACTION}|{user_id}|{}|{}",
-            actor.client_ip.as_deref().unwrap_or(""),
-            now / 60_000
-        );
-        let mut tx = self.pool().begin().await?;
+        let fold = format!("{ACTION}|{user_id}|{bucket}|{}", now / 60_000);
+        let mut tx = self.begin_write().await?;
         let accounts: Vec<(String,)> =
             sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = $1")
                 .bind(user_id)

@@ -339,13 +339,18 @@ impl Store {
     pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
         let statements: [(&str, i64); 9] = [
-            // A person with no password, no confirmed address, no workspace and no
-            // provider sign-in is a sign-up that never finished.
+            // A person with no password, no confirmed address, no workspace, no
+            // provider sign-in, no key or invitation of theirs and no link still open
+            // is a sign-up that never finished.
             (
                 "DELETE FROM users WHERE created_at <= $1 - $2 AND password_hash IS NULL \
                  AND email_verified_at IS NULL \
                  AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id) \
-                 AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id)",
+                 AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id) \
+                 AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.created_by = users.id) \
+                 AND NOT EXISTS (SELECT 1 FROM invitations v WHERE v.invited_by = users.id) \
+                 AND NOT EXISTS (SELECT 1 FROM email_tokens t WHERE t.user_id = users.id \
+                   AND t.used_at IS NULL AND t.expires_at > $1)",
                 UNCONFIRMED_SIGN_UP_DAYS * DAY_MS,
             ),
             ("DELETE FROM widget_sessions WHERE expires_at <= $1 - $2", 0),
@@ -376,14 +381,18 @@ impl Store {
                 30 * DAY_MS,
             ),
         ];
+        // Each on its own: one that fails (and is logged) does not stop the others.
         let mut deleted = 0;
         for (sql, age) in statements {
-            let done = sqlx::query(sql)
+            match sqlx::query(sql)
                 .bind(now)
                 .bind(age)
                 .execute(self.pool())
-                .await?;
-            deleted += done.rows_affected();
+                .await
+            {
+                Ok(done) => deleted += done.rows_affected(),
+                Err(e) => tracing::warn!(error = %e, statement = sql, "a purge failed"),
+            }
         }
         Ok(deleted)
     }

@@ -365,7 +365,7 @@ async fn tell_admins(
         if member.role == Role::Admin {
             crate::dashboard::send_mail(
                 state,
-                crate::dashboard::MailCause::Account,
+                crate::dashboard::MailCause::Notice,
                 &member.email,
                 "A webhook endpoint was disabled",
                 text.clone(),

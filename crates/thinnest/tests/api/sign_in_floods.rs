@@ -165,10 +165,34 @@ async fn sign_ups_never_confirmed_are_purged_after_a_week() {
         assert_eq!(page.status, StatusCode::OK);
     }
     app.outbox_reaches(3).await;
+    // The stale one signed up eight days ago and its link ran out.
     let week_and_a_day = 8 * 24 * 3_600_000_i64;
     sqlx::query("UPDATE users SET created_at = created_at - $1 WHERE email <> $2")
         .bind(week_and_a_day)
         .bind("recent@example.com")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE email_tokens SET expires_at = 0 WHERE user_id = \
+         (SELECT id FROM users WHERE email = $1)",
+    )
+    .bind("stale@example.com")
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    // Another old sign-up asked again today: its new link must keep working.
+    let page = Browser::new(&app)
+        .post(
+            "/app/signup",
+            &[("email", "again@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    app.outbox_reaches(4).await;
+    sqlx::query("UPDATE users SET created_at = created_at - $1 WHERE email = $2")
+        .bind(week_and_a_day)
+        .bind("again@example.com")
         .execute(app.store.pool())
         .await
         .unwrap();
@@ -182,6 +206,7 @@ async fn sign_ups_never_confirmed_are_purged_after_a_week() {
         "an old, unconfirmed sign-up"
     );
     assert_eq!(users_like(&app, "recent@%").await, 1, "a fresh one waits");
+    assert_eq!(users_like(&app, "again@%").await, 1, "an old one with an open link too");
     assert_eq!(
         users_like(&app, "confirmed@%").await,
         1,
@@ -211,4 +236,35 @@ async fn the_outbox_holding_live_links_is_readable_by_its_owner_only() {
     for file in std::fs::read_dir(&dir).unwrap() {
         assert_eq!(mode(&file.unwrap().path()), 0o600);
     }
+}
+
+#[tokio::test]
+async fn invitations_cannot_use_up_an_inbox_or_its_reset_links() {
+    let app = behind_a_proxy().await;
+    signed_up(&app, "victim@example.com").await;
+    // Anyone can sign up, have a workspace and invite.
+    let stranger = signed_up_in(&app, Browser::at(&app, "198.51.100.9"), "x@example.com").await;
+    for _ in 0..3 {
+        crate::team::invite(&app, &stranger, "victim@example.com", "viewer").await;
+    }
+    let team = stranger.get("/app/settings/team").await;
+    let fourth = stranger
+        .post(
+            "/app/settings/team/invitations",
+            &[
+                ("csrf_token", &team.csrf()),
+                ("email", "victim@example.com"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(fourth.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(fourth.body.contains("as many invitations as it may get"), "{}", fourth.body);
+    // The victim's own reset link still goes out.
+    let before = app.outbox().len();
+    Browser::at(&app, "192.0.2.50")
+        .post("/app/forgot-password", &[("email", "victim@example.com")])
+        .await;
+    let token = app.token_sent_after("victim@example.com", before).await;
+    assert_eq!(token.len(), 43);
 }
