@@ -60,9 +60,9 @@ pub async fn count_failure(state: &AppState, ip: IpAddr) {
     }
 }
 
-/// A revoked or expired key was presented: a security event on the key (at most one a
-/// minute per key, kind and address), not usage of the account. Written off the
-/// response path.
+/// A revoked or expired key was presented: a security event on the key (one row per
+/// key, kind and client, counting repeats), not usage of the account. Written off the
+/// response path; the key-guessing guard bounds how often one client gets here.
 fn retired_key_used(state: &AppState, key: &KeyRow, ip: IpAddr) {
     let kind = if key.revoked_at.is_some() {
         REVOKED_KEY_USED
@@ -72,7 +72,7 @@ fn retired_key_used(state: &AppState, key: &KeyRow, ip: IpAddr) {
     let (store, account, id) = (state.store.clone(), key.account_id.clone(), key.id.clone());
     tokio::spawn(async move {
         if let Err(e) = store
-            .record_key_event(&account, &id, kind, &ip.to_string())
+            .record_key_event(&account, &id, kind, &client_bucket(ip))
             .await
         {
             tracing::error!(error = %e, "could not record the use of a retired key");

@@ -51,10 +51,10 @@ fn https_location(state: &GuardState, headers: &HeaderMap, path_and_query: &str)
 /// Records that a valid key travelled in clear: a security event on the key (not
 /// usage: the request did nothing).
 async fn key_sent_in_clear(app: &AppState, key: KeyRow, client_ip: IpAddr) {
-    let ip = client_ip.to_string();
+    let client = crate::net::client_bucket(client_ip);
     if let Err(e) = app
         .store
-        .record_key_event(&key.account_id, &key.id, KEY_SENT_OVER_HTTP, &ip)
+        .record_key_event(&key.account_id, &key.id, KEY_SENT_OVER_HTTP, &client)
         .await
     {
         tracing::error!(error = %e, "could not record a key sent over plain HTTP");

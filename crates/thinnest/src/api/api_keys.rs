@@ -105,12 +105,18 @@ fn expose_key<S: serde::Serializer>(key: &ApiKey, serializer: S) -> Result<S::Ok
     serializer.serialize_str(key.expose())
 }
 
-/// Something that happened to a key, e.g. `key_sent_over_plain_http`.
+/// Something that happened to a key, e.g. `key_sent_over_plain_http`, from one client.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecurityEvent {
     pub kind: String,
+    /// The client: an IPv4 address, or an IPv6 /64 (`2001:db8:1:2::/64`).
     pub client_ip: Option<String>,
+    /// How many times it happened from that client.
+    pub count: i64,
+    /// The first time.
     pub created_at: String,
+    /// The last time.
+    pub last_seen_at: String,
 }
 
 impl From<SecurityEventRow> for SecurityEvent {
@@ -118,7 +124,9 @@ impl From<SecurityEventRow> for SecurityEvent {
         SecurityEvent {
             kind: row.kind,
             client_ip: row.client_ip,
+            count: row.repeats,
             created_at: rfc3339(row.created_at),
+            last_seen_at: rfc3339(row.last_at),
         }
     }
 }
@@ -127,7 +135,7 @@ impl From<SecurityEventRow> for SecurityEvent {
 pub struct ApiKeyDetail {
     #[serde(flatten)]
     pub info: ApiKeyInfo,
-    /// The newest security events of this key.
+    /// The security events of this key that happened last, at most 20.
     pub security_events: Vec<SecurityEvent>,
 }
 

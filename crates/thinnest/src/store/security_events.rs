@@ -1,4 +1,5 @@
-//! Security events recorded against an API key, e.g. a key sent over plain HTTP.
+//! Security events recorded against an API key, e.g. a key sent over plain HTTP, or
+//! a revoked key presented.
 
 use super::Store;
 use crate::clock::now_ms;
@@ -14,47 +15,52 @@ pub const EXPIRED_KEY_USED: &str = "expired_key_used";
 #[derive(Debug, sqlx::FromRow)]
 pub struct SecurityEventRow {
     pub kind: String,
+    /// The client: an IPv4 address, or an IPv6 /64.
     pub client_ip: Option<String>,
     pub created_at: i64,
+    /// How often it happened, and when it last did.
+    pub repeats: i64,
+    pub last_at: i64,
 }
 
 impl Store {
-    /// Records an event, unless the same one (key, kind, address) was recorded in the
-    /// last minute: a client retrying in a loop leaves one line a minute, not thousands.
+    /// Records an event of a key: one row per key, kind and client (an IPv4 address or
+    /// an IPv6 /64, `client`), counting repeats, so that a client retrying in a loop,
+    /// or hopping addresses within its block, leaves one row however often it comes.
     pub async fn record_key_event(
         &self,
         account_id: &str,
         key_id: &str,
         kind: &str,
-        client_ip: &str,
+        client: &str,
     ) -> sqlx::Result<()> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO security_events (id, account_id, api_key_id, kind, client_ip, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM security_events \
-             WHERE api_key_id = $3 AND kind = $4 AND client_ip = $5 AND created_at > $7)",
+            "INSERT INTO security_events (id, account_id, api_key_id, kind, client_ip, created_at, last_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (api_key_id, kind, client_ip) \
+             DO UPDATE SET repeats = security_events.repeats + 1, last_at = excluded.last_at",
         )
         .bind(new_id("sev"))
         .bind(account_id)
         .bind(key_id)
         .bind(kind)
-        .bind(client_ip)
+        .bind(client)
         .bind(now)
-        .bind(now - 60_000)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// The newest events of one key, at most 20.
+    /// The events of one key that happened last, at most 20.
     pub async fn key_events(
         &self,
         account_id: &str,
         key_id: &str,
     ) -> sqlx::Result<Vec<SecurityEventRow>> {
         sqlx::query_as(
-            "SELECT kind, client_ip, created_at FROM security_events \
-             WHERE account_id = $1 AND api_key_id = $2 ORDER BY id DESC LIMIT 20",
+            "SELECT kind, client_ip, created_at, repeats, COALESCE(last_at, created_at) AS last_at \
+             FROM security_events WHERE account_id = $1 AND api_key_id = $2 \
+             ORDER BY COALESCE(last_at, created_at) DESC, id DESC LIMIT 20",
         )
         .bind(account_id)
         .bind(key_id)
@@ -62,13 +68,13 @@ impl Store {
         .await
     }
 
-    /// How many events each key of the account has.
+    /// How many events each key of the account has had, repeats included.
     pub async fn key_event_counts(
         &self,
         account_id: &str,
     ) -> sqlx::Result<std::collections::HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT api_key_id, COUNT(*) FROM security_events \
+            "SELECT api_key_id, CAST(SUM(repeats) AS BIGINT) FROM security_events \
              WHERE account_id = $1 AND api_key_id IS NOT NULL GROUP BY api_key_id",
         )
         .bind(account_id)

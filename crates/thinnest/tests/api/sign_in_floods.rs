@@ -206,7 +206,11 @@ async fn sign_ups_never_confirmed_are_purged_after_a_week() {
         "an old, unconfirmed sign-up"
     );
     assert_eq!(users_like(&app, "recent@%").await, 1, "a fresh one waits");
-    assert_eq!(users_like(&app, "again@%").await, 1, "an old one with an open link too");
+    assert_eq!(
+        users_like(&app, "again@%").await,
+        1,
+        "an old one with an open link too"
+    );
     assert_eq!(
         users_like(&app, "confirmed@%").await,
         1,
@@ -259,7 +263,11 @@ async fn invitations_cannot_use_up_an_inbox_or_its_reset_links() {
         )
         .await;
     assert_eq!(fourth.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(fourth.body.contains("as many invitations as it may get"), "{}", fourth.body);
+    assert!(
+        fourth.body.contains("as many invitations as it may get"),
+        "{}",
+        fourth.body
+    );
     // The victim's own reset link still goes out.
     let before = app.outbox().len();
     Browser::at(&app, "192.0.2.50")

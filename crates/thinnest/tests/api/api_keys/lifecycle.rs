@@ -213,3 +213,45 @@ async fn bad_key_requests_get_clear_4xx_answers() {
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn a_retired_key_tried_again_and_again_leaves_one_security_event_with_a_count() {
+    let app = TestApp::with_flags(&["--trusted-proxy", "127.0.0.1/32"]).await;
+    let admin = app.account("a@example.com").await;
+    let old = app.key_with_role(&admin, "viewer").await;
+    let path = format!("/api-keys/{}", old.key_id);
+    app.call(Method::DELETE, &path, &admin.key, None).await;
+    // One client, hopping addresses inside its IPv6 /64.
+    for n in 1..=5 {
+        let got = crate::support::send(
+            app.request(Method::GET, "/agents")
+                .bearer_auth(&old.key)
+                .header("x-forwarded-for", format!("2001:db8:1:2::{n}")),
+        )
+        .await;
+        assert_eq!(got.0, StatusCode::UNAUTHORIZED);
+    }
+    let mut events = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (_, info) = app.get(&path, &admin.key).await;
+        events = info["security_events"].clone();
+        if events[0]["count"] == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "revoked_key_used");
+    assert_eq!(events[0]["client_ip"], "2001:db8:1:2::/64");
+    assert_eq!(events[0]["count"], 5);
+    let (_, list) = app.get("/api-keys", &admin.key).await;
+    let listed = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == old.key_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["security_event_count"], 5);
+}
