@@ -12,6 +12,7 @@ mod recovery;
 mod session;
 mod sign_in;
 mod social;
+mod social_link;
 mod team;
 mod throttle;
 mod webhooks;
@@ -64,7 +65,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/app/oauth/link",
-            get(social::link_page).merge(public(PublicForm::ProviderLink, post(social::link))),
+            get(social_link::link_page)
+                .merge(public(PublicForm::ProviderLink, post(social_link::link))),
         )
         .route(
             "/app/settings/security/connect",

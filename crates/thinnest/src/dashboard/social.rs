@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::form::{FormPage, page};
 use super::pages::security_page;
 use super::session::{SignedIn, cookie_token};
 use super::sign_in::{signed_in_redirect, workspace_name};
@@ -34,14 +33,12 @@ use crate::bootstrap::{MAX_EMAIL_LEN, normalise_email};
 use crate::clock::now_ms;
 use crate::identity::{FlowError, FlowSecrets, Provider};
 use crate::net::Client;
-use crate::ratelimit::seconds_until;
-use crate::store::audit::Actor;
-use crate::store::identities::{NewIdentity, PendingLink};
+use crate::store::identities::NewIdentity;
 
-const FLOW_COOKIE: &str = "__Host-thinnest_oauth";
+pub(super) const FLOW_COOKIE: &str = "__Host-thinnest_oauth";
 const FLOW_TTL_MS: i64 = 10 * 60_000;
 
-fn flow_cookie(token: &Token) -> Result<HeaderValue, PageError> {
+pub(super) fn flow_cookie(token: &Token) -> Result<HeaderValue, PageError> {
     let cookie = format!(
         "{FLOW_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
         token.expose(),
@@ -84,7 +81,7 @@ fn did_not_complete(provider: &Provider, reason: &str, detail: &str) -> Response
     stopped(StatusCode::BAD_REQUEST, "Sign-in did not complete", text)
 }
 
-fn stopped(status: StatusCode, title: &str, text: String) -> Response {
+pub(super) fn stopped(status: StatusCode, title: &str, text: String) -> Response {
     let message = MessagePage {
         title: title.to_owned(),
         text,
@@ -331,7 +328,7 @@ async fn connect(
     Ok(with_flow_cleared(Redirect::to(&to).into_response()))
 }
 
-async fn notify_connected(state: &AppState, to: &str, provider: &Provider) {
+pub(super) async fn notify_connected(state: &AppState, to: &str, provider: &Provider) {
     let text = format!(
         "{} sign-in was connected to your thinnest account: it now signs you in.",
         provider.label
@@ -339,7 +336,7 @@ async fn notify_connected(state: &AppState, to: &str, provider: &Provider) {
     notify(state, to, "A sign-in method was connected", &text).await;
 }
 
-async fn signed_in_as(
+pub(super) async fn signed_in_as(
     state: &AppState,
     user_id: &str,
     client: &Client,
@@ -417,107 +414,4 @@ async fn sign_in_with(
             Ok(stopped(StatusCode::CONFLICT, "Sign in another way", text))
         }
     }
-}
-
-/// The link waiting in this browser, if any.
-async fn pending(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(Token, PendingLink)>, PageError> {
-    let Some(token) = cookie_token(headers, FLOW_COOKIE) else {
-        return Ok(None);
-    };
-    Ok(state
-        .store
-        .pending_link(&token.hash())
-        .await?
-        .map(|link| (token, link)))
-}
-
-fn no_pending_link() -> Response {
-    stopped(
-        StatusCode::BAD_REQUEST,
-        "This page expired",
-        "Connecting accounts must finish within ten minutes. Start again from the sign-in page."
-            .to_owned(),
-    )
-}
-
-async fn link_form(state: &AppState, link: &PendingLink) -> Result<FormPage, PageError> {
-    let email = state.store.user_email(&link.user_id).await?;
-    let label = state
-        .identity
-        .providers
-        .get(&link.identity.provider)
-        .map_or(link.identity.provider.as_str(), |p| p.label.as_str());
-    Ok(FormPage::link_with_password(format!(
-        "A thinnest account already uses {email}. Enter its password to connect your {label} sign-in to it; after that, either way signs you in."
-    )))
-}
-
-pub async fn link_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let Some((_, link)) = pending(&state, &headers).await? else {
-        return Ok(no_pending_link());
-    };
-    Ok(page(StatusCode::OK, link_form(&state, &link).await?))
-}
-
-#[derive(Deserialize)]
-pub struct PasswordOnly {
-    password: String,
-}
-
-pub async fn link(
-    State(state): State<AppState>,
-    Extension(client): Extension<Client>,
-    headers: HeaderMap,
-    PageForm(form): PageForm<PasswordOnly>,
-) -> Result<Response, PageError> {
-    let Some((token, link)) = pending(&state, &headers).await? else {
-        return Ok(no_pending_link());
-    };
-    let email = state.store.user_email(&link.user_id).await?;
-    let (status, error) = match attempt_password(
-        &state,
-        &client,
-        &headers,
-        &email,
-        Password::new(form.password),
-    )
-    .await?
-    {
-        Attempt::Matched(user) => {
-            state.store.delete_pending_link(&token.hash()).await?;
-            let actor = Actor::user(&user.id, client.ip);
-            if !state
-                .store
-                .link_identity(&user.id, &link.identity, &actor)
-                .await?
-            {
-                let text = "That sign-in is already connected to an account.".to_owned();
-                return Ok(stopped(StatusCode::CONFLICT, "Already connected", text));
-            }
-            if let Some(provider) = state.identity.providers.get(&link.identity.provider) {
-                notify_connected(&state, &email, provider).await;
-            }
-            return signed_in_as(&state, &user.id, &client, &headers).await;
-        }
-        Attempt::Wrong => (
-            StatusCode::UNAUTHORIZED,
-            "That password is not right.".to_owned(),
-        ),
-        Attempt::TooMany(wait_ms) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many attempts. Try again in {} seconds.",
-                seconds_until(wait_ms)
-            ),
-        ),
-    };
-    let mut form = link_form(&state, &link).await?;
-    form.error = Some(error);
-    Ok(page(status, form))
 }
