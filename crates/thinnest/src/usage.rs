@@ -33,7 +33,6 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Abandoned => "abandoned",
-            Outcome::Status(401) => "401",
             Outcome::Status(403) => "403",
             Outcome::Status(429) => "429",
             Outcome::Status(200..=299) => "2xx",
@@ -66,7 +65,7 @@ pub struct UsageRecorder {
 }
 
 impl UsageRecorder {
-    pub fn record(&self, event: UsageEvent) {
+    fn record(&self, event: UsageEvent) {
         if self.tx.send(event).is_err() {
             tracing::error!("usage writer has stopped: a request was not counted");
         }

@@ -49,8 +49,8 @@ pub struct UsageQuery {
     pub granularity: Option<Granularity>,
 }
 
-/// Request counts by outcome: `2xx`, `3xx`, `4xx`, `5xx`, and apart from `4xx`:
-/// `401`, `403`, `429` and `https_required` (a key sent over plain HTTP).
+/// Request counts by outcome: `2xx`, `3xx`, `4xx`, `5xx`, `abandoned`, and apart from
+/// `4xx`: `403` and `429`. (Refused credentials are security events of their key.)
 type ByOutcome = BTreeMap<String, i64>;
 
 #[derive(Debug, Default, Serialize, ToSchema)]

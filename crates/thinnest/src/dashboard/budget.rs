@@ -13,7 +13,7 @@ use super::{MessagePage, render};
 use crate::AppState;
 use crate::gate::client_ip;
 use crate::net::client_bucket;
-use crate::ratelimit::{Mode, seconds_until};
+use crate::ratelimit::seconds_until;
 
 /// A form (or, for a provider's return, a page) that takes no session.
 #[derive(Debug, Clone, Copy)]
@@ -81,14 +81,10 @@ async fn spend(
         form.name(),
         client_bucket(client_ip(&request))
     );
-    let decision = state
-        .limiter
-        .decide(&budget, form.per_minute(), Mode::Take)
-        .await;
-    if decision.allowed {
+    let Some(wait_ms) = state.limiter.wait_for(&budget, form.per_minute()).await else {
         return next.run(request).await;
-    }
-    let wait = seconds_until(decision.reset_ms);
+    };
+    let wait = seconds_until(wait_ms);
     let page = MessagePage {
         title: "Slow down".to_owned(),
         text: format!("Too many attempts from your network. Try again in {wait} seconds."),

@@ -112,12 +112,6 @@ async fn known_device(
     used.allowed.then_some(device)
 }
 
-/// Spends one attempt of a budget; how long to wait when it is spent.
-async fn spend(state: &AppState, budget: &str, per_minute: u32) -> Option<i64> {
-    let decision = state.limiter.decide(budget, per_minute, Mode::Take).await;
-    (!decision.allowed).then_some(decision.reset_ms)
-}
-
 /// Checks a password for an email under the throttle described above. Every budget is
 /// spent before the password is hashed, atomically, so parallel guesses count one by one.
 pub async fn attempt_password(
@@ -135,7 +129,11 @@ pub async fn attempt_password(
         None => format!("{email}|{}", client_bucket(client.ip)),
     };
     let budget = format!("login-attempt:{attempt}");
-    if let Some(wait_ms) = spend(state, &budget, ATTEMPTS_PER_EMAIL_AND_CLIENT).await {
+    if let Some(wait_ms) = state
+        .limiter
+        .wait_for(&budget, ATTEMPTS_PER_EMAIL_AND_CLIENT)
+        .await
+    {
         return Ok(Attempt::TooMany(wait_ms));
     }
     if let Some(until) = state.store.login_locked_until(&attempt).await? {
@@ -149,7 +147,7 @@ pub async fn attempt_password(
             .await;
         let slowed = format!("login-slowed:{attempt}");
         if !guessed.allowed
-            && let Some(wait_ms) = spend(state, &slowed, SLOWED_ATTEMPTS).await
+            && let Some(wait_ms) = state.limiter.wait_for(&slowed, SLOWED_ATTEMPTS).await
         {
             return Ok(Attempt::TooMany(wait_ms));
         }

@@ -52,6 +52,13 @@ impl Limiter {
         self.decide_over(key, limit, WINDOW_MS, mode).await
     }
 
+    /// Spends one request of the budget `key` (`limit` a minute); when it is spent,
+    /// the milliseconds until a slot frees.
+    pub async fn wait_for(&self, key: &str, limit: u32) -> Option<i64> {
+        let decision = self.decide(key, limit, Mode::Take).await;
+        (!decision.allowed).then_some(decision.reset_ms)
+    }
+
     /// Decides for the budget `key` with `limit` requests in any `window_ms`.
     pub async fn decide_over(&self, key: &str, limit: u32, window_ms: i64, mode: Mode) -> Decision {
         let now = now_ms();

@@ -29,7 +29,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::net::{Client, client_bucket};
-use crate::ratelimit::{Mode, seconds_until};
+use crate::ratelimit::seconds_until;
 use crate::store::agents::{AgentRow, OwnedAgent};
 use crate::store::conversations::Visitor;
 
@@ -148,11 +148,9 @@ async fn agent_origin_allowed(state: &AppState, agent: &str, origin: &str) -> Re
 
 /// Spends one unit of a widget budget, or says how long to wait.
 async fn spend(state: &AppState, budget: String, per_minute: u32) -> Result<()> {
-    let decision = state.limiter.decide(&budget, per_minute, Mode::Take).await;
-    if decision.allowed {
-        Ok(())
-    } else {
-        Err(Error::RateLimited(seconds_until(decision.reset_ms)))
+    match state.limiter.wait_for(&budget, per_minute).await {
+        None => Ok(()),
+        Some(wait_ms) => Err(Error::RateLimited(seconds_until(wait_ms))),
     }
 }
 
