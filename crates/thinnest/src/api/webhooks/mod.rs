@@ -8,20 +8,22 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::page::PageQuery;
 use super::validate::Check;
-use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use super::{ApiJson, ApiPath, ErrorResponses};
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::ids::is_id;
 use crate::store::audit::Actor;
-use crate::store::outbox::{AttemptRow, DeliveryRow, Redelivery};
 use crate::store::webhooks::{EndpointFields, EndpointRow};
-use crate::webhooks::events::{Event, TestData, is_event_type};
+use crate::webhooks::events::is_event_type;
 use crate::webhooks::target::check_url;
 use crate::webhooks::{seal_new, signing_secrets};
+
+mod deliveries;
+
+pub(crate) use deliveries::{redeliver_one, send_test};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,10 +31,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_signing_secret))
         .routes(routes!(list_endpoints, create_endpoint))
         .routes(routes!(get_endpoint, update_endpoint, delete_endpoint))
-        .routes(routes!(list_deliveries))
-        .routes(routes!(get_delivery))
-        .routes(routes!(redeliver))
-        .routes(routes!(send_test_event))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::redeliver))
+        .routes(routes!(deliveries::send_test_event))
 }
 
 /// The longest grace period of a rotation: a week.
@@ -367,221 +369,4 @@ async fn delete_endpoint(
     } else {
         Err(Error::not_found("webhook endpoint"))
     }
-}
-
-/// One delivery of an event to an endpoint.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Delivery {
-    /// `whd_…`, sent as `X-ThinnestAI-Delivery`.
-    pub id: String,
-    pub endpoint_id: String,
-    /// `evt_…`, the body's `id` and the `webhook-id` header; the same on every attempt.
-    pub event_id: String,
-    pub event_type: String,
-    /// `pending`, `succeeded` or `failed` (no attempts left, or the endpoint answered 410).
-    pub status: String,
-    pub attempts: i64,
-    /// When a pending delivery is next tried.
-    pub next_attempt_at: Option<String>,
-    /// The HTTP status of the latest attempt, if an answer came.
-    pub last_status: Option<i64>,
-    /// Why the latest attempt got no answer.
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-}
-
-impl From<DeliveryRow> for Delivery {
-    fn from(row: DeliveryRow) -> Self {
-        Delivery {
-            next_attempt_at: (row.status == "pending").then(|| rfc3339(row.next_attempt_at)),
-            id: row.id,
-            endpoint_id: row.endpoint_id,
-            event_id: row.event_id,
-            event_type: row.event_type,
-            status: row.status,
-            attempts: row.attempts,
-            last_status: row.last_status,
-            last_error: row.last_error,
-            created_at: rfc3339(row.created_at),
-            completed_at: row.completed_at.map(rfc3339),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryPage {
-    pub data: Vec<Delivery>,
-    pub next_cursor: Option<String>,
-}
-
-/// One attempt: the request's headers and what came back.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Attempt {
-    pub attempted_at: String,
-    /// The headers sent, signatures included (never the secret).
-    pub request_headers: serde_json::Value,
-    /// Null when no answer came.
-    pub response_status: Option<i64>,
-    /// The first 2 KiB of the answer.
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-    pub latency_ms: i64,
-}
-
-impl From<AttemptRow> for Attempt {
-    fn from(row: AttemptRow) -> Self {
-        Attempt {
-            attempted_at: rfc3339(row.attempted_at),
-            request_headers: serde_json::from_str(&row.request_headers).unwrap_or_default(),
-            response_status: row.response_status,
-            response_body: row.response_body,
-            error: row.error,
-            latency_ms: row.latency_ms,
-        }
-    }
-}
-
-/// A delivery with the body it sends and every attempt.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryDetail {
-    #[serde(flatten)]
-    pub delivery: Delivery,
-    /// The exact body sent, as text.
-    pub request_body: String,
-    pub attempt_log: Vec<Attempt>,
-}
-
-fn delivery_id(id: &str) -> Result<&str> {
-    if is_id("whd", id) {
-        Ok(id)
-    } else {
-        Err(Error::not_found("delivery"))
-    }
-}
-
-/// An endpoint's deliveries, newest first.
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = DeliveryPage), ErrorResponses), security(("api_key" = [])))]
-async fn list_deliveries(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<DeliveryPage>> {
-    caller.require(Permission::WebhooksManage)?;
-    let page = query.checked("whd")?;
-    let endpoint = find(&state, &caller, &id).await?;
-    let rows = state
-        .store
-        .webhook_deliveries(&caller.account_id, &endpoint.id, page.before, page.fetch())
-        .await?;
-    let (rows, next_cursor) = page.split(rows, |r| &r.id);
-    Ok(Json(DeliveryPage {
-        data: rows.into_iter().map(Delivery::from).collect(),
-        next_cursor,
-    }))
-}
-
-/// One delivery, with its body and its attempts.
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries/{delivery_id}", tag = "webhooks",
-    params(("id" = String, Path), ("delivery_id" = String, Path)),
-    responses((status = 200, body = DeliveryDetail), ErrorResponses), security(("api_key" = [])))]
-async fn get_delivery(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath((id, delivery)): ApiPath<(String, String)>,
-) -> Result<Json<DeliveryDetail>> {
-    caller.require(Permission::WebhooksManage)?;
-    let row = state
-        .store
-        .webhook_delivery(
-            &caller.account_id,
-            endpoint_id(&id)?,
-            delivery_id(&delivery)?,
-        )
-        .await?
-        .ok_or_else(|| Error::not_found("delivery"))?;
-    let attempts = state.store.webhook_attempts(&row.id).await?;
-    let request_body = row.payload.clone();
-    Ok(Json(DeliveryDetail {
-        delivery: row.into(),
-        request_body,
-        attempt_log: attempts.into_iter().map(Attempt::from).collect(),
-    }))
-}
-
-fn require_enabled(endpoint: &EndpointRow) -> Result<()> {
-    if endpoint.enabled == 0 {
-        return Err(Error::Conflict(
-            "This endpoint is disabled; enable it (PATCH {\"enabled\": true}) first.".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
-/// Send a delivery again now, whatever became of it. Same event id, same body.
-#[utoipa::path(post, path = "/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "webhooks",
-    params(("id" = String, Path), ("delivery_id" = String, Path)),
-    responses((status = 202, body = Delivery), ErrorResponses), security(("api_key" = [])))]
-async fn redeliver(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath((id, delivery)): ApiPath<(String, String)>,
-) -> Result<(StatusCode, Json<Delivery>)> {
-    caller.require(Permission::WebhooksManage)?;
-    let row = redeliver_one(&state, &caller.account_id, &id, &delivery).await?;
-    Ok((StatusCode::ACCEPTED, Json(row.into())))
-}
-
-/// Queues a delivery of an enabled endpoint again, now.
-pub(crate) async fn redeliver_one(
-    state: &AppState,
-    account_id: &str,
-    endpoint: &str,
-    delivery: &str,
-) -> Result<DeliveryRow> {
-    let endpoint = find_endpoint(state, account_id, endpoint).await?;
-    let delivery = delivery_id(delivery)?;
-    require_enabled(&endpoint)?;
-    match state
-        .store
-        .redeliver(account_id, &endpoint.id, delivery)
-        .await?
-    {
-        Redelivery::Queued(row) => Ok(*row),
-        Redelivery::NotFound => Err(Error::not_found("delivery")),
-        Redelivery::InFlight => Err(Error::Conflict(
-            "This delivery is being attempted right now; look at its log in a moment.".to_owned(),
-        )),
-    }
-}
-
-/// Queue a `webhook.test` event to this endpoint only; follow it in its deliveries.
-#[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 202, body = Delivery), ErrorResponses), security(("api_key" = [])))]
-async fn send_test_event(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-) -> Result<(StatusCode, Json<Delivery>)> {
-    caller.require(Permission::WebhooksManage)?;
-    let row = send_test(&state, &caller.account_id, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(row.into())))
-}
-
-/// Queues a `webhook.test` event to one enabled endpoint.
-pub(crate) async fn send_test(state: &AppState, account_id: &str, id: &str) -> Result<DeliveryRow> {
-    let endpoint = find_endpoint(state, account_id, id).await?;
-    require_enabled(&endpoint)?;
-    let event = Event::WebhookTest(TestData {
-        endpoint_id: endpoint.id.clone(),
-        message: "A test event sent from thinnest.".to_owned(),
-    });
-    state
-        .store
-        .queue_test_event(account_id, &endpoint.id, &event)
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the test delivery vanished")))
 }
