@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use clap::{Parser, Subcommand};
 
-use crate::bootstrap::bootstrap;
 use crate::config::{Config, DEFAULT_DATA_DIR, LimitArgs, StoreArgs};
-use crate::ratelimit::Class;
+use crate::domain::actors::Actor;
+use crate::domain::limits::Class;
+use crate::services::bootstrap::bootstrap;
 use crate::store::Store;
-use crate::store::audit::Actor;
 use crate::{App, tls};
 
 #[derive(Debug, Parser)]
@@ -83,7 +83,7 @@ fn parse_class(text: &str) -> Result<Class, String> {
 
 /// Runs a `limits` action and prints the account's limits afterwards.
 async fn limits(store: StoreArgs, action: LimitsAction) -> anyhow::Result<()> {
-    let defaults = LimitArgs::from_env()?.defaults();
+    let defaults = crate::state::default_limits(&LimitArgs::from_env()?);
     let db = Store::open(&store.resolved_database_url()?).await?;
     let account = match &action {
         LimitsAction::Show { account }

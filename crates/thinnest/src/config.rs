@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
-use crate::ratelimit::Limits;
-
 pub const DEFAULT_DATA_DIR: &str = "./thinnest-data";
 
 /// Where the data lives: shared by `serve` and the operator commands.
@@ -427,16 +425,6 @@ impl LimitArgs {
             limits: LimitArgs,
         }
         Ok(<FromEnv as clap::Parser>::try_parse_from(["thinnest"])?.limits)
-    }
-
-    pub fn defaults(&self) -> Limits {
-        Limits::new(
-            self.limit_agent_crud,
-            self.limit_conversation,
-            self.limit_call_trigger,
-            self.limit_knowledge_upload,
-            self.limit_other,
-        )
     }
 }
 

@@ -69,7 +69,7 @@ impl Mailer {
             }
             Mailer::Outbox { dir, from } => {
                 let message = Mailer::message(from, &email)?;
-                let path = dir.join(format!("{}.eml", crate::ids::new_id("mail")));
+                let path = dir.join(format!("{}.eml", crate::domain::ids::new_id("mail")));
                 write_private(dir, &path, message.formatted()).await?;
                 tracing::info!(
                     "no SMTP server configured: the message to {} is in {}",

@@ -8,8 +8,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::AuthFailure;
-
 /// The body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -23,6 +21,43 @@ pub struct ErrorBody {
     /// Seconds to wait before retrying, on `rate_limit_exceeded`; also in `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+}
+
+/// Why a request is not authenticated. Each has its own message and RFC 6750 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// A header that is not `Bearer <token>`.
+    Malformed,
+    /// A mistyped, unknown, expired or revoked key: one answer for all, so that
+    /// nobody learns whether a key ever existed.
+    InvalidKey,
+}
+
+impl AuthFailure {
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => {
+                "Missing API key: send the header `Authorization: Bearer <your API key>`."
+            }
+            AuthFailure::Malformed => {
+                "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`."
+            }
+            AuthFailure::InvalidKey => {
+                "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one."
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    pub fn challenge(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "Bearer realm=\"thinnest\"",
+            AuthFailure::Malformed => "Bearer realm=\"thinnest\", error=\"invalid_request\"",
+            AuthFailure::InvalidKey => "Bearer realm=\"thinnest\", error=\"invalid_token\"",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

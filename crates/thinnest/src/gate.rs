@@ -4,16 +4,19 @@
 use std::net::IpAddr;
 
 use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
-use crate::auth::{AuthFailure, Caller, lookup};
-use crate::clock::now_ms;
+use crate::auth::{Caller, lookup};
 use crate::config::Switch;
+use crate::domain::limits::Class;
+use crate::domain::time::now_ms;
+use crate::error::AuthFailure;
 use crate::error::Error;
 use crate::net::{Client, client_bucket};
-use crate::ratelimit::{Class, Decision, Mode, seconds_until, set_headers};
+use crate::ratelimit::{Decision, Mode, seconds_until, set_headers};
+use crate::state::AppState;
 use crate::store::api_keys::KeyRow;
 use crate::store::security_events::{EXPIRED_KEY_USED, REVOKED_KEY_USED};
 use crate::usage::{Outcome, UsageEvent};
@@ -80,13 +83,36 @@ fn retired_key_used(state: &AppState, key: &KeyRow, ip: IpAddr) {
     });
 }
 
-pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// The gate of one router's routes, with the budget their requests spend.
+#[derive(Clone)]
+struct Gate {
+    state: AppState,
+    class: Class,
+}
+
+/// Puts a router's routes behind the gate: its routes spend `class`. Each router
+/// declares its class where it declares its routes.
+pub trait Gated {
+    fn gated(self, state: &AppState, class: Class) -> Self;
+}
+
+impl Gated for OpenApiRouter<AppState> {
+    fn gated(self, state: &AppState, class: Class) -> Self {
+        let gate_state = Gate {
+            state: state.clone(),
+            class,
+        };
+        self.route_layer(from_fn_with_state(gate_state, gate))
+    }
+}
+
+async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let Gate { state, class } = gate;
     let ip = client_ip(&request);
     // A client that keeps failing to authenticate is slowed down before any lookup.
     if let Some(refusal) = guard_refusal(&state, ip).await {
         return refusal;
     }
-    let class = Class::of(request.method(), request.uri().path());
     let stored = match lookup(&state.store, request.headers()).await {
         Ok(stored) => stored,
         Err(error) => {

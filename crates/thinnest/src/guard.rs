@@ -8,11 +8,12 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
+use crate::state::AppState;
 use std::net::IpAddr;
 
-use crate::auth::{AuthFailure, lookup};
-use crate::clock::now_ms;
+use crate::auth::lookup;
+use crate::domain::time::now_ms;
+use crate::error::AuthFailure;
 use crate::error::Error;
 use crate::gate::{client_ip, count_failure, guard_refusal};
 use crate::net::Client;

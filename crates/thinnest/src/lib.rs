@@ -5,10 +5,10 @@
 
 pub mod api;
 pub mod auth;
-pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod domain;
 pub mod email;
 pub mod error;
 pub mod gate;
@@ -18,13 +18,14 @@ pub mod net;
 pub mod ratelimit;
 pub mod responder;
 pub mod sealed;
+pub mod secrets;
+pub mod services;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod usage;
 pub mod webhooks;
-
-mod clock;
-mod ids;
+pub mod workers;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -47,44 +48,10 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 use email::Mailer;
 use guard::GuardState;
-use ratelimit::{Limiter, Limits};
+use ratelimit::Limiter;
+pub use state::{AppState, Identity};
 use store::Store;
-use usage::{UsageRecorder, UsageWriter};
-
-/// The configured identity providers and the HTTP client that talks to them.
-pub struct Identity {
-    pub http: identity::Http,
-    pub providers: identity::Providers,
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub limiter: Arc<Limiter>,
-    /// Default limits per class, before an account's overrides.
-    pub limits: Limits,
-    pub usage: UsageRecorder,
-    pub mailer: Arc<Mailer>,
-    /// Sign-in through Google, GitHub and other OpenID Connect providers.
-    pub identity: Arc<Identity>,
-    /// Seals the secrets the server must read back.
-    pub sealer: Arc<sealed::Sealer>,
-    /// How agents answer.
-    pub engines: Arc<responder::Engines>,
-    /// Argon2id, behind a bound on concurrent hashes.
-    pub passwords: Arc<auth::password::Hasher>,
-    /// Where emailed links point: `--public-url`, else this server's HTTPS address,
-    /// known once the listener is bound.
-    link_base: Arc<std::sync::OnceLock<String>>,
-}
-
-impl AppState {
-    pub fn link_base(&self) -> &str {
-        self.link_base.get().map_or("", String::as_str)
-    }
-}
+use usage::UsageWriter;
 
 pub struct App {
     state: AppState,
@@ -169,7 +136,7 @@ fn start_purging(store: Store, idle_ms: i64) {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            match store.purge_expired(clock::now_ms(), idle_ms).await {
+            match store.purge_expired(domain::time::now_ms(), idle_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!("purged {n} expired rows"),
                 Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),
@@ -223,7 +190,8 @@ impl App {
         Ok(App {
             state: AppState {
                 store,
-                limits: config.limits.defaults(),
+                limits: state::default_limits(&config.limits),
+                link_base: Arc::default(),
                 config: Arc::new(config),
                 limiter: Arc::new(limiter),
                 usage,
@@ -232,7 +200,6 @@ impl App {
                 sealer: Arc::new(sealer),
                 engines: Arc::new(engines),
                 passwords: Arc::new(auth::password::Hasher::per_core()),
-                link_base: Arc::default(),
             },
             tls,
             usage_writer,
@@ -255,7 +222,7 @@ impl App {
             }
             None => format!("https://{https_addr}"),
         };
-        let _ = self.state.link_base.set(base);
+        self.state.set_link_base(base);
         let guard_state = GuardState {
             app: self.state.clone(),
             https_port: https_addr.port(),
@@ -309,7 +276,7 @@ impl App {
             handles,
             tasks,
             usage_writer: self.usage_writer,
-            dispatcher: webhooks::dispatch::start(self.state.clone())?,
+            dispatcher: workers::dispatch::start(self.state.clone())?,
         })
     }
 }

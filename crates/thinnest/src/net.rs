@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The request's client, put into the request extensions by [`client_context`].
 #[derive(Debug, Clone, Copy)]

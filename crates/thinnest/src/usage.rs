@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::ratelimit::Class;
+use crate::domain::limits::Class;
 use crate::store::Store;
 use crate::store::usage::{CountRow, LastUse};
 

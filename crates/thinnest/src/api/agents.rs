@@ -8,19 +8,24 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::page::PageQuery;
-use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::clock::rfc3339;
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::ids::is_id;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
+use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
-use crate::ids::is_id;
+use crate::gate::Gated;
+use crate::state::AppState;
 use crate::store::agents::{AgentFields, AgentRow};
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes, behind the gate: each request spends the `agent_crud` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_agent, list_agents))
         .routes(routes!(get_agent, update_agent, delete_agent))
+        .gated(state, Class::AgentCrud)
 }
 
 const DEFAULT_MODEL: &str = "builtin";
@@ -149,7 +154,7 @@ fn validate(f: &AgentFields, voice: &Voice) -> Result<()> {
     if !(0.5..=2.0).contains(&voice.speed) {
         check.fail("voice.speed", "must be between 0.5 and 2.0");
     }
-    check.finish()
+    Ok(check.finish()?)
 }
 
 fn fields_with_voice(mut fields: AgentFields, voice: &Voice) -> Result<AgentFields> {

@@ -8,22 +8,27 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
-use crate::AppState;
-use crate::auth::api_key::ApiKey;
-use crate::auth::{Caller, Role};
-use crate::clock::{now_ms, parse_rfc3339, rfc3339};
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::ids::is_id;
+use crate::domain::limits::Class;
+use crate::domain::roles::Role;
+use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
 use crate::error::{Error, ErrorBody, Result};
-use crate::ids::is_id;
+use crate::gate::Gated;
+use crate::secrets::api_key::ApiKey;
+use crate::state::AppState;
 use crate::store::api_keys::{KeyRow, NewKey, Rotated};
 use crate::store::security_events::SecurityEventRow;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes, behind the gate: each request spends the `other` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(get_api_key, revoke_api_key))
         .routes(routes!(rotate_api_key))
+        .gated(state, Class::Other)
 }
 
 /// The longest a rotated key may keep working: 7 days.

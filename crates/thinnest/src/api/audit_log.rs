@@ -9,14 +9,20 @@ use utoipa_axum::routes;
 
 use super::page::PageQuery;
 use super::{ApiQuery, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::clock::rfc3339;
+use crate::auth::Caller;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
+use crate::domain::time::rfc3339;
 use crate::error::Result;
+use crate::gate::Gated;
+use crate::state::AppState;
 use crate::store::audit::AuditRow;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit_log))
+/// The routes, behind the gate: each request spends the `other` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit_log))
+        .gated(state, Class::Other)
 }
 
 /// An object an entry names.

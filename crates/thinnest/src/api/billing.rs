@@ -13,17 +13,23 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::validate::Check;
 use super::{ApiJson, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::bootstrap::normalise_email;
-use crate::clock::{month_bounds, now_ms, rfc3339};
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::limits::Class;
+use crate::domain::people::normalise_email;
+use crate::domain::roles::Permission;
+use crate::domain::time::{month_bounds, now_ms, rfc3339};
 use crate::error::Result;
+use crate::gate::Gated;
+use crate::state::AppState;
 use crate::store::Store;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_billing, update_billing))
+/// The routes, behind the gate: each request spends the `other` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_billing, update_billing))
+        .gated(state, Class::Other)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,22 +16,27 @@ use utoipa_axum::routes;
 
 use super::agents::find_agent;
 use super::page::PageQuery;
-use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::clock::rfc3339;
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::ids::is_id;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
+use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
-use crate::ids::is_id;
+use crate::gate::Gated;
 use crate::responder::{Pieces, Prompt};
+use crate::state::AppState;
 use crate::store::agents::AgentRow;
 use crate::store::conversations::{Channel, ConversationRow, MessageRow, Visitor};
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes, behind the gate: each request spends the `conversation` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_message, list_conversations))
         .routes(routes!(get_conversation))
         .routes(routes!(end_conversation))
+        .gated(state, Class::Conversation)
 }
 
 /// The longest message accepted.

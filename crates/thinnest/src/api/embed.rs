@@ -10,15 +10,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::agents::find_agent;
-use super::validate::Check;
 use super::{ApiJson, ApiPath, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
 use crate::error::{Error, Result};
+use crate::gate::Gated;
+use crate::state::AppState;
 use crate::store::conversations::EmbedRow;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_embed, put_embed))
+/// The routes, behind the gate: each request spends the `agent_crud` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_embed, put_embed))
+        .gated(state, Class::AgentCrud)
 }
 
 const MAX_ORIGINS: usize = 50;

@@ -10,19 +10,29 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::agents::find_agent;
-use super::validate::Check;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::clock::rfc3339;
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::ids::is_id;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
+use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
-use crate::ids::is_id;
+use crate::gate::Gated;
+use crate::state::AppState;
 use crate::store::conversations::KnowledgeEntry;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes, behind the gate: uploads spend the `knowledge_upload` budget,
+/// reading and deleting the `other` one.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(add_knowledge))
+        .gated(state, Class::KnowledgeUpload);
     OpenApiRouter::new()
-        .routes(routes!(add_knowledge, list_knowledge))
+        .routes(routes!(list_knowledge))
         .routes(routes!(delete_knowledge))
+        .gated(state, Class::Other)
+        .merge(uploads)
 }
 
 /// The largest document: 512 KiB of text.

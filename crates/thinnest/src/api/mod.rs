@@ -11,7 +11,6 @@ mod health;
 mod knowledge;
 mod page;
 mod usage;
-pub mod validate;
 pub(crate) mod webhooks;
 mod widget;
 
@@ -24,10 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 
-use crate::AppState;
 use crate::error::{ErrorBody, envelope};
-use crate::gate::gate;
-use axum::middleware::from_fn_with_state;
+use crate::state::AppState;
 
 /// The error responses an authenticated endpoint can give, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
@@ -102,7 +99,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "thinnest API", description = "API keys, agents and the platform around them. Every request must use HTTPS."),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody, crate::webhooks::events::Event))
+    components(schemas(ErrorBody, crate::domain::events::Event))
 )]
 struct ApiDoc;
 
@@ -134,19 +131,19 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 /// The API router, with the OpenAPI document built from the same routes. Every
-/// route but `/health` and `/openapi.json` sits behind the [gate](crate::gate).
+/// route but `/health`, `/openapi.json` and the widget's sits behind the
+/// [gate](crate::gate), with the rate-limit class its router declares.
 pub fn router(state: AppState) -> Router {
     let authenticated = OpenApiRouter::new()
-        .merge(agents::router())
-        .merge(api_keys::router())
-        .merge(usage::router())
-        .merge(audit_log::router())
-        .merge(billing::router())
-        .merge(webhooks::router())
-        .merge(conversations::router())
-        .merge(knowledge::router())
-        .merge(embed::router())
-        .route_layer(from_fn_with_state(state.clone(), gate));
+        .merge(agents::router(&state))
+        .merge(api_keys::router(&state))
+        .merge(usage::router(&state))
+        .merge(audit_log::router(&state))
+        .merge(billing::router(&state))
+        .merge(webhooks::router(&state))
+        .merge(conversations::router(&state))
+        .merge(knowledge::router(&state))
+        .merge(embed::router(&state));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .merge(health::router())

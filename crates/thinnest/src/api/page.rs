@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::validate::Check;
+use crate::domain::fields::Check;
+use crate::domain::ids::is_id;
 use crate::error::Result;
-use crate::ids::is_id;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

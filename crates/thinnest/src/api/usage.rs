@@ -9,17 +9,23 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::validate::Check;
 use super::{ApiQuery, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::clock::{now_ms, parse_rfc3339, rfc3339};
+use crate::auth::Caller;
+use crate::domain::fields::Check;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
+use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
 use crate::error::Result;
+use crate::gate::Gated;
+use crate::state::AppState;
 use crate::store::api_keys::KeyScope;
 use crate::store::usage::UsageRow;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_usage))
+/// The routes, behind the gate: each request spends the `other` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_usage))
+        .gated(state, Class::Other)
 }
 
 const HOUR_MS: i64 = 3_600_000;

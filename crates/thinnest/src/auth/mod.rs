@@ -1,9 +1,6 @@
 //! Who is calling: the `Authorization: Bearer <key>` header becomes a [`Caller`].
 
-pub mod api_key;
 pub mod password;
-mod roles;
-pub mod token;
 
 use std::net::IpAddr;
 
@@ -13,50 +10,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 
-pub use roles::{Permission, Role};
-
+use crate::domain::actors::Actor;
+use crate::domain::roles::{Permission, Role};
+use crate::error::AuthFailure;
 use crate::error::{Error, Result};
+use crate::secrets::api_key::ApiKey;
 use crate::store::Store;
 use crate::store::api_keys::{KeyRow, KeyScope, StoredKey};
-use crate::store::audit::Actor;
-use api_key::ApiKey;
-
-/// Why a request is not authenticated. Each has its own message and RFC 6750 error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// No `Authorization` header.
-    Missing,
-    /// A header that is not `Bearer <token>`.
-    Malformed,
-    /// A mistyped, unknown, expired or revoked key: one answer for all, so that
-    /// nobody learns whether a key ever existed.
-    InvalidKey,
-}
-
-impl AuthFailure {
-    pub fn message(self) -> &'static str {
-        match self {
-            AuthFailure::Missing => {
-                "Missing API key: send the header `Authorization: Bearer <your API key>`."
-            }
-            AuthFailure::Malformed => {
-                "Malformed Authorization header: expected `Bearer <key>`, with one space after `Bearer`."
-            }
-            AuthFailure::InvalidKey => {
-                "Invalid API key: it is mistyped, expired or revoked. Check it was copied whole, or create a new one."
-            }
-        }
-    }
-
-    /// The `WWW-Authenticate` challenge.
-    pub fn challenge(self) -> &'static str {
-        match self {
-            AuthFailure::Missing => "Bearer realm=\"thinnest\"",
-            AuthFailure::Malformed => "Bearer realm=\"thinnest\", error=\"invalid_request\"",
-            AuthFailure::InvalidKey => "Bearer realm=\"thinnest\", error=\"invalid_token\"",
-        }
-    }
-}
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]

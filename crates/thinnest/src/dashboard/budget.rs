@@ -10,10 +10,10 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 
 use super::{MessagePage, render};
-use crate::AppState;
 use crate::gate::client_ip;
 use crate::net::client_bucket;
 use crate::ratelimit::seconds_until;
+use crate::state::AppState;
 
 /// A form (or, for a provider's return, a page) that takes no session.
 #[derive(Debug, Clone, Copy)]

@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, form_problem, render, status_with};
-use crate::AppState;
 use crate::api::agents::find_agent;
 use crate::api::embed::{Embed, Verification, save, settings};
-use crate::auth::Permission;
+use crate::domain::roles::Permission;
+use crate::state::AppState;
 use crate::store::agents::AgentRow;
 
 #[derive(Template)]

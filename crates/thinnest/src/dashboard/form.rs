@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::render;
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "form.html")]

@@ -7,11 +7,11 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, render, status_with};
-use crate::AppState;
-use crate::auth::api_key::ApiKey;
-use crate::auth::{Permission, Role};
-use crate::clock::{now_ms, rfc3339};
-use crate::ids::is_id;
+use crate::domain::ids::is_id;
+use crate::domain::roles::{Permission, Role};
+use crate::domain::time::{now_ms, rfc3339};
+use crate::secrets::api_key::ApiKey;
+use crate::state::AppState;
 use crate::store::api_keys::{KeyRow, KeyScope, NewKey};
 
 /// A key as the keys page lists it.

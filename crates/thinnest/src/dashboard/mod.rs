@@ -6,7 +6,6 @@ mod budget;
 mod embed;
 mod form;
 mod keys;
-mod mail;
 mod pages;
 mod recovery;
 mod session;
@@ -25,9 +24,8 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::AppState;
+use crate::state::AppState;
 
-pub use mail::{MailCause, mail_link, notify, send_mail};
 pub use session::SignedIn;
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -217,7 +215,7 @@ pub fn form_problem(error: crate::error::Error) -> Result<String, PageError> {
 /// this response's own style sheet and script run: each response gets a fresh nonce,
 /// and the templates carry no inline handlers or style attributes.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
-    let nonce = crate::auth::api_key::random_base62(22);
+    let nonce = crate::secrets::api_key::random_base62(22);
     let values: [(&str, &dyn std::any::Any); 1] = [("csp_nonce", &nonce)];
     match template.render_with_values(&values) {
         Ok(html) => {

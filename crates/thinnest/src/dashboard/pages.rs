@@ -9,14 +9,15 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::throttle::{Attempt, attempt_password};
-use super::{CsrfForm, PageError, PageForm, notify, render, status_with};
-use crate::AppState;
-use crate::auth::Permission;
+use super::{CsrfForm, PageError, PageForm, render, status_with};
 use crate::auth::password::Password;
-use crate::clock::{now_ms, rfc3339};
-use crate::ids::is_id;
+use crate::domain::ids::is_id;
+use crate::domain::roles::Permission;
+use crate::domain::time::{now_ms, rfc3339};
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
+use crate::services::mail::notify;
+use crate::state::AppState;
 use crate::store::identities::Unlinked;
 
 #[derive(Template)]
@@ -373,7 +374,7 @@ pub async fn update_billing(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::BillingManage)?;
     let sent = Some(form.email.trim()).filter(|e| !e.is_empty());
-    let mut check = crate::api::validate::Check::new();
+    let mut check = crate::domain::fields::Check::new();
     let email = crate::api::billing::billing_address(&mut check, sent);
     if check.finish().is_err() {
         let error = Some("Enter an email address such as billing@example.com, or leave it empty.");

@@ -11,15 +11,15 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::form::{FormPage, page};
-use super::mail::{MailCause, mail_link, may_mail};
 use super::{MessagePage, PageError, PageForm, render};
-use crate::AppState;
 use crate::auth::password::Password;
-use crate::auth::token::Token;
-use crate::bootstrap::normalise_email;
-use crate::clock::now_ms;
+use crate::domain::actors::Actor;
+use crate::domain::people::normalise_email;
+use crate::domain::time::now_ms;
 use crate::net::Client;
-use crate::store::audit::Actor;
+use crate::secrets::token::Token;
+use crate::services::mail::{MailCause, mail_link, may_mail};
+use crate::state::AppState;
 use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
 
 const HOUR_MS: i64 = 3_600_000;

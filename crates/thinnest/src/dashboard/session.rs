@@ -11,12 +11,12 @@ use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use super::PageError;
-use crate::AppState;
-use crate::auth::token::Token;
-use crate::auth::{Permission, Role};
-use crate::clock::now_ms;
+use crate::domain::actors::Actor;
+use crate::domain::roles::{Permission, Role};
+use crate::domain::time::now_ms;
 use crate::net::Client;
-use crate::store::audit::Actor;
+use crate::secrets::token::Token;
+use crate::state::AppState;
 use crate::store::users::{NewSession, SessionRow};
 
 pub const COOKIE_NAME: &str = "__Host-thinnest_session";

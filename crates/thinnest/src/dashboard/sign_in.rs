@@ -11,18 +11,18 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::{FormPage, page};
-use super::mail::{MailCause, may_mail};
 use super::recovery::{NewPassword, after_response, inbox, link_expired, send_link};
 use super::session::{self, SignedIn};
 use super::throttle::{Attempt, Device, attempt_password};
 use super::{CsrfForm, PageError, PageForm};
-use crate::AppState;
 use crate::auth::password::Password;
-use crate::auth::token::Token;
-use crate::bootstrap::{MAX_EMAIL_LEN, normalise_email};
+use crate::domain::actors::Actor;
+use crate::domain::people::{MAX_EMAIL_LEN, normalise_email};
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
-use crate::store::audit::Actor;
+use crate::secrets::token::Token;
+use crate::services::mail::{MailCause, may_mail};
+use crate::state::AppState;
 use crate::store::users::{RESET_PASSWORD, VERIFY_EMAIL};
 
 #[derive(Deserialize)]

@@ -13,12 +13,12 @@ use super::session::cookie_token;
 use super::social::{FLOW_COOKIE, notify_connected, signed_in_as, stopped};
 use super::throttle::{Attempt, attempt_password};
 use super::{PageError, PageForm};
-use crate::AppState;
 use crate::auth::password::Password;
-use crate::auth::token::Token;
+use crate::domain::actors::Actor;
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
-use crate::store::audit::Actor;
+use crate::secrets::token::Token;
+use crate::state::AppState;
 use crate::store::identities::PendingLink;
 
 /// The link waiting in this browser, if any.

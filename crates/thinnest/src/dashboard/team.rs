@@ -8,15 +8,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::{FormPage, page};
-use super::mail::{MailCause, mail_link, may_mail};
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, MessagePage, PageError, PageForm, render, status_with};
-use crate::AppState;
-use crate::auth::token::Token;
-use crate::auth::{Permission, Role};
-use crate::bootstrap::normalise_email;
-use crate::clock::{now_ms, rfc3339};
-use crate::ids::is_id;
+use crate::domain::ids::is_id;
+use crate::domain::people::normalise_email;
+use crate::domain::roles::{Permission, Role};
+use crate::domain::time::{now_ms, rfc3339};
+use crate::secrets::token::Token;
+use crate::services::mail::{MailCause, mail_link, may_mail};
+use crate::state::AppState;
 use crate::store::teams::{MemberChange, NewInvitation};
 
 const INVITATION_MS: i64 = 7 * 24 * 3_600_000;

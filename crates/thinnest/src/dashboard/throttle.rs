@@ -17,13 +17,13 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use super::PageError;
 use super::session::cookie_value;
-use crate::AppState;
-use crate::auth::api_key::random_base62;
 use crate::auth::password::Password;
-use crate::clock::now_ms;
+use crate::domain::actors::Actor;
+use crate::domain::time::now_ms;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::Mode;
-use crate::store::audit::Actor;
+use crate::secrets::api_key::random_base62;
+use crate::state::AppState;
 use crate::store::users::UserRow;
 
 /// Attempts per minute from one client for one email.

@@ -9,14 +9,14 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
-use crate::AppState;
-use crate::api::validate::Check;
 use crate::api::webhooks::{self as api, CreateEndpoint, Endpoint, UpdateEndpoint};
-use crate::auth::Permission;
-use crate::clock::rfc3339;
+use crate::domain::fields::Check;
+use crate::domain::roles::Permission;
+use crate::domain::time::rfc3339;
 use crate::error::Error;
+use crate::services::webhooks::signing_secrets;
+use crate::state::AppState;
 use crate::store::outbox::AttemptRow;
-use crate::webhooks::signing_secrets;
 
 #[derive(Template)]
 #[template(path = "webhooks.html")]
@@ -125,7 +125,7 @@ pub async fn rotate(
     let account = &signed_in.session.account_id;
     let outcome = match check.finish() {
         Ok(()) => api::rotate(&state, account, &signed_in.actor(), form.grace_hours * 3600).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     let notice =
         "New signing secret made. Update your receivers before the old one stops counting.";

@@ -19,8 +19,8 @@ use openidconnect::url::Url;
 
 pub use http::Http;
 
-use crate::auth::token::Token;
 use crate::config::IdentityArgs;
+use crate::secrets::token::Token;
 
 /// What a provider vouches for at the end of a flow.
 pub struct ProviderIdentity {

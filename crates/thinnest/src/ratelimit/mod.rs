@@ -4,7 +4,6 @@
 //! decides until it is back: requests keep being served, each instance limiting on
 //! its own, rather than all failing because a shared counter is out of reach.
 
-mod class;
 mod redis;
 mod window;
 
@@ -12,10 +11,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
-pub use class::{Class, Limits};
 pub use window::{Decision, LocalWindows, Mode, WINDOW_MS};
 
-use crate::clock::now_ms;
+use crate::domain::limits::Class;
+use crate::domain::time::now_ms;
 use redis::RedisWindows;
 
 /// How often, at most, an unreachable Redis is logged.

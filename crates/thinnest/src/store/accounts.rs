@@ -4,9 +4,9 @@ use sqlx::Row;
 
 use super::Store;
 use super::audit::{self, Actor, Change};
-use crate::auth::Role;
-use crate::clock::now_ms;
-use crate::ids::new_id;
+use crate::domain::ids::new_id;
+use crate::domain::roles::Role;
+use crate::domain::time::now_ms;
 
 /// Inserts an account with `user_id` as its Admin, inside the caller's transaction.
 pub async fn insert_account(

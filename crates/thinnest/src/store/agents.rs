@@ -3,9 +3,9 @@
 use super::Store;
 use super::outbox::publish;
 use crate::api::agents::Agent;
-use crate::clock::now_ms;
-use crate::ids::new_id;
-use crate::webhooks::events::{Deleted, Event};
+use crate::domain::events::{Deleted, Event};
+use crate::domain::ids::new_id;
+use crate::domain::time::now_ms;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AgentRow {

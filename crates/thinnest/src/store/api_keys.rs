@@ -4,11 +4,11 @@ use super::Store;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
 use crate::api::api_keys::ApiKeyInfo;
-use crate::auth::Role;
-use crate::auth::api_key::{ApiKey, KeyHash};
-use crate::clock::now_ms;
-use crate::ids::new_id;
-use crate::webhooks::events::Event;
+use crate::domain::events::Event;
+use crate::domain::ids::new_id;
+use crate::domain::roles::Role;
+use crate::domain::time::now_ms;
+use crate::secrets::api_key::{ApiKey, KeyHash};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
@@ -463,7 +463,7 @@ impl Store {
             target_id: &old.id,
             detail: serde_json::json!({
                 "replaced_by": new_id,
-                "old_key_ends_at": old_ends_at.map(crate::clock::rfc3339),
+                "old_key_ends_at": old_ends_at.map(crate::domain::time::rfc3339),
             }),
         };
         audit::record(&mut *tx, account_id, actor, change).await?;

@@ -2,9 +2,9 @@
 
 use super::Store;
 use super::outbox::publish;
-use crate::clock::now_ms;
-use crate::ids::new_id;
-use crate::webhooks::events::{ConversationEnded, Event, MessageCompleted};
+use crate::domain::events::{ConversationEnded, Event, MessageCompleted};
+use crate::domain::ids::new_id;
+use crate::domain::time::now_ms;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConversationRow {

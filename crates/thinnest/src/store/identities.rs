@@ -4,8 +4,8 @@
 use super::Store;
 use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
-use crate::clock::now_ms;
-use crate::ids::new_id;
+use crate::domain::ids::new_id;
+use crate::domain::time::now_ms;
 
 /// A linked identity as the security page lists it.
 #[derive(Debug, sqlx::FromRow)]

@@ -2,9 +2,9 @@
 //! deliveries that dispatchers on any instance claim with a lease.
 
 use super::{Backend, Store};
-use crate::clock::{now_ms, rfc3339};
-use crate::ids::new_id;
-use crate::webhooks::events::Event;
+use crate::domain::events::Event;
+use crate::domain::ids::new_id;
+use crate::domain::time::{now_ms, rfc3339};
 
 /// Which endpoints an event goes to.
 pub enum Audience<'a> {

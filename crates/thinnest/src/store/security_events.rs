@@ -2,8 +2,8 @@
 //! a revoked key presented.
 
 use super::Store;
-use crate::clock::now_ms;
-use crate::ids::new_id;
+use crate::domain::ids::new_id;
+use crate::domain::time::now_ms;
 
 /// What happened: a valid key arrived on the plain-HTTP port.
 pub const KEY_SENT_OVER_HTTP: &str = "key_sent_over_plain_http";

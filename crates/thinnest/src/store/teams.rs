@@ -3,10 +3,10 @@
 use super::Store;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
-use crate::auth::Role;
-use crate::clock::{now_ms, rfc3339};
-use crate::ids::new_id;
-use crate::webhooks::events::{Event, Invitation, Member};
+use crate::domain::events::{Event, Invitation, Member};
+use crate::domain::ids::new_id;
+use crate::domain::roles::Role;
+use crate::domain::time::{now_ms, rfc3339};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MemberRow {

@@ -1,9 +1,9 @@
 //! People: passwords, email tokens, dashboard sessions and sign-in back-off.
 
 use super::Store;
-use crate::auth::Role;
-use crate::clock::now_ms;
-use crate::ids::new_id;
+use crate::domain::ids::new_id;
+use crate::domain::roles::Role;
+use crate::domain::time::now_ms;
 
 #[derive(sqlx::FromRow)]
 pub struct UserRow {

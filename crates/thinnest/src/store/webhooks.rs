@@ -2,8 +2,8 @@
 
 use super::Store;
 use super::audit::{self, Actor, Change};
-use crate::clock::now_ms;
-use crate::ids::new_id;
+use crate::domain::ids::new_id;
+use crate::domain::time::now_ms;
 
 /// An account's secrets as stored: sealed.
 #[derive(sqlx::FromRow)]
@@ -91,7 +91,7 @@ impl Store {
             action: "webhooks.secret_rotated",
             target_type: "account",
             target_id: account_id,
-            detail: serde_json::json!({ "previous_expires_at": crate::clock::rfc3339(previous_expires_at) }),
+            detail: serde_json::json!({ "previous_expires_at": crate::domain::time::rfc3339(previous_expires_at) }),
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
         tx.commit().await?;

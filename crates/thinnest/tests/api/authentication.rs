@@ -96,7 +96,7 @@ async fn unknown_mistyped_and_revoked_keys_get_the_same_answer() {
     )
     .await;
 
-    let unknown = thinnest::auth::api_key::ApiKey::generate();
+    let unknown = thinnest::secrets::api_key::ApiKey::generate();
     let mut typo = admin.key.clone().into_bytes();
     typo[10] = if typo[10] == b'x' { b'y' } else { b'x' };
     let typo = String::from_utf8(typo).unwrap();

@@ -6,16 +6,17 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::api::page::PageQuery;
 use crate::api::{ApiPath, ApiQuery, ErrorResponses};
-use crate::auth::{Caller, Permission};
-use crate::clock::rfc3339;
+use crate::auth::Caller;
+use crate::domain::events::{Event, TestData};
+use crate::domain::ids::is_id;
+use crate::domain::roles::Permission;
+use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
-use crate::ids::is_id;
+use crate::state::AppState;
 use crate::store::outbox::{AttemptRow, DeliveryRow, Redelivery};
 use crate::store::webhooks::EndpointRow;
-use crate::webhooks::events::{Event, TestData};
 
 use super::{endpoint_id, find, find_endpoint};
 

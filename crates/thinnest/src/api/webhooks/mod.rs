@@ -8,24 +8,28 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::validate::Check;
 use super::{ApiJson, ApiPath, ErrorResponses};
-use crate::AppState;
-use crate::auth::{Caller, Permission};
-use crate::clock::{now_ms, rfc3339};
+use crate::auth::Caller;
+use crate::domain::actors::Actor;
+use crate::domain::events::is_event_type;
+use crate::domain::fields::Check;
+use crate::domain::ids::is_id;
+use crate::domain::limits::Class;
+use crate::domain::roles::Permission;
+use crate::domain::time::{now_ms, rfc3339};
 use crate::error::{Error, Result};
-use crate::ids::is_id;
-use crate::store::audit::Actor;
+use crate::gate::Gated;
+use crate::services::webhooks::{seal_new, signing_secrets};
+use crate::state::AppState;
 use crate::store::webhooks::{EndpointFields, EndpointRow};
-use crate::webhooks::events::is_event_type;
 use crate::webhooks::target::check_url;
-use crate::webhooks::{seal_new, signing_secrets};
 
 mod deliveries;
 
 pub(crate) use deliveries::{redeliver_one, send_test};
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes, behind the gate: each request spends the `other` budget.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_signing_secret))
         .routes(routes!(rotate_signing_secret))
@@ -35,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::redeliver))
         .routes(routes!(deliveries::send_test_event))
+        .gated(state, Class::Other)
 }
 
 /// The longest grace period of a rotation: a week.

@@ -7,14 +7,14 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::api::conversations::{Message, check_message, converse};
 use crate::api::embed::{Embed, Verification, origin_allowed, settings};
-use crate::api::validate::Check;
 use crate::api::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
-use crate::auth::token::sha256_hex;
+use crate::domain::fields::Check;
 use crate::error::{Error, Result};
 use crate::net::Client;
+use crate::secrets::token::sha256_hex;
+use crate::state::AppState;
 use crate::store::conversations::{Channel, ConversationRow, Visitor, WidgetSessionRow};
 
 use super::{

@@ -22,14 +22,14 @@ use utoipa_axum::routes;
 
 use super::embed::{Embed, origin_allowed, settings};
 use super::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
-use crate::AppState;
-use crate::auth::api_key::random_base62;
-use crate::auth::token::sha256_hex;
-use crate::clock::{now_ms, rfc3339};
+use crate::domain::ids::is_id;
+use crate::domain::time::{now_ms, rfc3339};
 use crate::error::{Error, Result};
-use crate::ids::is_id;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::seconds_until;
+use crate::secrets::api_key::random_base62;
+use crate::secrets::token::sha256_hex;
+use crate::state::AppState;
 use crate::store::agents::{AgentRow, OwnedAgent};
 use crate::store::conversations::Visitor;
 

@@ -8,13 +8,13 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{MAX_USER_FIELD, Page};
-use crate::AppState;
 use crate::api::embed::Verification;
-use crate::api::validate::Check;
-use crate::clock::now_ms;
+use crate::domain::fields::Check;
+use crate::domain::time::now_ms;
 use crate::error::{Error, Result};
+use crate::services::webhooks::signing_secrets;
+use crate::state::AppState;
 use crate::store::conversations::Visitor;
-use crate::webhooks::signing_secrets;
 
 // Debug (below) hides the user hash and JWT.
 #[derive(Deserialize, ToSchema)]
@@ -187,5 +187,5 @@ pub(super) fn check_session(body: &NewSession) -> Result<()> {
     if let Some(token) = &body.user_jwt {
         check.text("user_jwt", token, 1, 4096);
     }
-    check.finish()
+    Ok(check.finish()?)
 }

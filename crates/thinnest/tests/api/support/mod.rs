@@ -176,7 +176,7 @@ impl TestApp {
 
     /// A new account with an Admin key, as `thinnest bootstrap` makes it.
     pub async fn account(&self, email: &str) -> Principal {
-        let made = thinnest::bootstrap::bootstrap(&self.store, email, "Default")
+        let made = thinnest::services::bootstrap::bootstrap(&self.store, email, "Default")
             .await
             .expect("bootstrap");
         Principal {

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::api::agents::Agent;
 use crate::api::api_keys::ApiKeyInfo;
-use crate::auth::Role;
+use crate::domain::roles::Role;
 
 /// Declares [`Event`], one variant per line with its type name and payload, and
 /// [`EVENT_TYPES`], the names in that order.

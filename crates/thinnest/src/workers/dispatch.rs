@@ -15,12 +15,12 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::client::{Answer, DeliveryClient};
-use super::{SigningSecrets, signing_secrets};
-use crate::AppState;
-use crate::auth::Role;
-use crate::clock::now_ms;
+use crate::domain::roles::Role;
+use crate::domain::time::now_ms;
+use crate::services::webhooks::{SigningSecrets, signing_secrets};
+use crate::state::AppState;
 use crate::store::outbox::{AttemptRecord, Claimed, DueEndpoint, Outcome};
+use crate::webhooks::client::{Answer, DeliveryClient};
 
 /// How long a claimed delivery stays with its claim: well beyond one attempt (10 s)
 /// and the database waits around it.
@@ -363,9 +363,9 @@ async fn tell_admins(
     );
     for member in state.store.members(&endpoint.account_id).await? {
         if member.role == Role::Admin {
-            crate::dashboard::send_mail(
+            crate::services::mail::send_mail(
                 state,
-                crate::dashboard::MailCause::Notice,
+                crate::services::mail::MailCause::Notice,
                 &member.email,
                 "A webhook endpoint was disabled",
                 text.clone(),

@@ -2,11 +2,12 @@
 
 use anyhow::bail;
 
-use crate::auth::Role;
-use crate::auth::api_key::ApiKey;
+use crate::domain::actors::Actor;
+use crate::domain::people::normalise_email;
+use crate::domain::roles::Role;
+use crate::secrets::api_key::ApiKey;
 use crate::store::Store;
 use crate::store::api_keys::NewKey;
-use crate::store::audit::Actor;
 
 /// What bootstrap made or found.
 pub struct Bootstrapped {
@@ -17,24 +18,6 @@ pub struct Bootstrapped {
     pub key: ApiKey,
 }
 
-/// The longest address (RFC 5321's path limit).
-pub const MAX_EMAIL_LEN: usize = 254;
-
-/// Lower-cased and trimmed; rejects text that cannot be an address.
-pub fn normalise_email(email: &str) -> anyhow::Result<String> {
-    let email = email.trim().to_lowercase();
-    match email.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty()
-                && domain.contains('.')
-                && !email.contains(|c: char| c.is_whitespace() || c.is_control()) =>
-        {
-            Ok(email)
-        }
-        _ => bail!("{email:?} is not an email address"),
-    }
-}
-
 /// Finds or creates the user and the account (an account of which the user is
 /// Admin, by name), then issues a new admin key.
 pub async fn bootstrap(
@@ -42,7 +25,7 @@ pub async fn bootstrap(
     email: &str,
     account_name: &str,
 ) -> anyhow::Result<Bootstrapped> {
-    let email = normalise_email(email)?;
+    let email = normalise_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let account_name = account_name.trim();
     if account_name.is_empty() {
         bail!("the account name must not be empty");

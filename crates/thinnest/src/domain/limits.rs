@@ -1,8 +1,7 @@
-//! Rate-limit classes: the one table that says which routes share which budget.
+//! Rate-limit classes (each router declares the class its routes spend) and the
+//! limits per class.
 
 use std::collections::BTreeMap;
-
-use axum::http::Method;
 
 /// A budget an account spends per rolling minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,33 +26,6 @@ impl Class {
         Class::KnowledgeUpload,
         Class::Other,
     ];
-
-    /// The class of a request, from its method and path.
-    pub fn of(method: &Method, path: &str) -> Class {
-        let under = |prefix: &str| {
-            path == prefix
-                || path
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        };
-        let is_post = method == Method::POST;
-        if under("/agents") {
-            Class::AgentCrud
-        } else if under("/conversations") {
-            Class::Conversation
-        } else if is_post
-            && (path == "/calls"
-                || path.strip_prefix("/campaigns/").is_some_and(|rest| {
-                    rest.ends_with("/launch") && rest.matches('/').count() == 1
-                }))
-        {
-            Class::CallTrigger
-        } else if is_post && under("/knowledge") {
-            Class::KnowledgeUpload
-        } else {
-            Class::Other
-        }
-    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -113,28 +85,6 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_fall_into_the_classes_of_the_table() {
-        let cases = [
-            (Method::GET, "/agents", Class::AgentCrud),
-            (Method::DELETE, "/agents/agent_1", Class::AgentCrud),
-            (Method::PUT, "/agents/agent_1/embed", Class::AgentCrud),
-            (Method::GET, "/agentsx", Class::Other),
-            (Method::POST, "/conversations", Class::Conversation),
-            (Method::GET, "/conversations/c_1", Class::Conversation),
-            (Method::POST, "/calls", Class::CallTrigger),
-            (Method::GET, "/calls", Class::Other),
-            (Method::POST, "/campaigns/cmp_1/launch", Class::CallTrigger),
-            (Method::POST, "/campaigns/cmp_1", Class::Other),
-            (Method::POST, "/knowledge", Class::KnowledgeUpload),
-            (Method::GET, "/knowledge", Class::Other),
-            (Method::GET, "/api-keys", Class::Other),
-        ];
-        for (method, path, class) in cases {
-            assert_eq!(Class::of(&method, path), class, "{method} {path}");
-        }
-    }
 
     #[test]
     fn overrides_replace_only_the_classes_they_name() {

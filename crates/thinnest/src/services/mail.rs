@@ -4,9 +4,9 @@
 //! hour that strangers cause (sign-up, forgot password), 3 invitations (and 30 an hour
 //! from one workspace), and 10 notices about the account itself.
 
-use crate::AppState;
-use crate::auth::token::Token;
 use crate::ratelimit::Mode;
+use crate::secrets::token::Token;
+use crate::state::AppState;
 
 const HOUR_MS: i64 = 3_600_000;
 /// Messages an hour to one address that anyone, signed in or not, can cause.

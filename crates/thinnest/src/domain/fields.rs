@@ -1,8 +1,13 @@
-//! Field validation that reports every problem of a request at once (422).
+//! Field checks that report every problem of a request at once.
 
 use std::collections::BTreeMap;
 
-use crate::error::Error;
+/// The problems of a request, per field, and a sentence that lists them.
+#[derive(Debug)]
+pub struct Invalid {
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+}
 
 #[derive(Default)]
 pub struct Check {
@@ -41,7 +46,7 @@ impl Check {
         }
     }
 
-    pub fn finish(self) -> Result<(), Error> {
+    pub fn finish(self) -> Result<(), Invalid> {
         if self.fields.is_empty() {
             return Ok(());
         }
@@ -51,7 +56,7 @@ impl Check {
             .map(|(field, problem)| format!("{field} {problem}"))
             .collect::<Vec<_>>()
             .join("; ");
-        Err(Error::Invalid {
+        Err(Invalid {
             message: format!("The request is invalid: {message}."),
             fields: self.fields,
         })

@@ -1,0 +1,13 @@
+//! The product's own types and pure rules: ids, time, roles and permissions, agents,
+//! API keys, actors, the event catalogue, embed settings, conversations, webhook
+//! endpoints and field checks. Nothing here knows HTTP, SQL or the app's state; every
+//! other floor builds on it (see `docs/architecture.md`).
+
+pub mod actors;
+pub mod events;
+pub mod fields;
+pub mod ids;
+pub mod limits;
+pub mod people;
+pub mod roles;
+pub mod time;

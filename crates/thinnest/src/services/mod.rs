@@ -1,0 +1,19 @@
+//! Operations the API and the dashboard share, as plain functions over the store
+//! and the integrations.
+
+pub mod bootstrap;
+pub mod mail;
+pub mod webhooks;
+
+use crate::domain::fields::Invalid;
+use crate::error::Error;
+
+/// Failed field checks answer 422 with the problems per field.
+impl From<Invalid> for Error {
+    fn from(invalid: Invalid) -> Error {
+        Error::Invalid {
+            message: invalid.message,
+            fields: invalid.fields,
+        }
+    }
+}

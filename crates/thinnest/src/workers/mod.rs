@@ -1,0 +1,3 @@
+//! Work the server does in the background: webhook deliveries.
+
+pub mod dispatch;
