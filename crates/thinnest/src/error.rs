@@ -153,12 +153,6 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        Error::Internal(e.into())
-    }
-}
-
 /// Builds an envelope response; used by [`Error`] and by the fallbacks.
 pub fn envelope(status: StatusCode, code: &'static str, message: String) -> Response {
     let body = ErrorBody {

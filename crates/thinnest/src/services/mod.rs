@@ -7,6 +7,7 @@ pub mod webhooks;
 
 use crate::domain::fields::Invalid;
 use crate::error::Error;
+use crate::store::StoreError;
 
 /// Failed field checks answer 422 with the problems per field.
 impl From<Invalid> for Error {
@@ -15,5 +16,12 @@ impl From<Invalid> for Error {
             message: invalid.message,
             fields: invalid.fields,
         }
+    }
+}
+
+/// The store's failures are ours: 500, with the cause in the log only.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::Internal(e.into())
     }
 }

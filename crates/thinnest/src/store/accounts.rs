@@ -1,5 +1,6 @@
 //! Accounts (workspaces), users and memberships.
 
+use super::StoreResult;
 use sqlx::Row;
 
 use super::Store;
@@ -13,7 +14,7 @@ pub async fn insert_account(
     tx: &mut sqlx::AnyConnection,
     name: &str,
     user_id: &str,
-) -> sqlx::Result<String> {
+) -> StoreResult<String> {
     let id = new_id("acct");
     let now = now_ms();
     sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
@@ -36,13 +37,13 @@ pub async fn insert_account(
 
 impl Store {
     /// The user with this (normalised) email, created when missing.
-    pub async fn user_by_email_or_create(&self, email: &str) -> sqlx::Result<String> {
+    pub async fn user_by_email_or_create(&self, email: &str) -> StoreResult<String> {
         self.create_user(email).await?;
-        sqlx::query("SELECT id FROM users WHERE email = $1")
+        Ok(sqlx::query("SELECT id FROM users WHERE email = $1")
             .bind(email)
             .fetch_one(self.pool())
             .await?
-            .try_get("id")
+            .try_get("id")?)
     }
 
     /// An account of which `user_id` is an Admin, found by name.
@@ -50,8 +51,8 @@ impl Store {
         &self,
         user_id: &str,
         name: &str,
-    ) -> sqlx::Result<Option<String>> {
-        sqlx::query(
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query(
             "SELECT a.id FROM accounts a JOIN memberships m ON m.account_id = a.id \
              WHERE m.user_id = $1 AND m.role = $2 AND a.name = $3 ORDER BY a.id LIMIT 1",
         )
@@ -61,14 +62,14 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .map(|row| row.try_get("id"))
-        .transpose()
+        .transpose()?)
     }
 
     /// The email of every member of the account, by user id.
     pub async fn member_emails(
         &self,
         account_id: &str,
-    ) -> sqlx::Result<std::collections::HashMap<String, String>> {
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.account_id = $1",
         )
@@ -79,14 +80,14 @@ impl Store {
     }
 
     /// A new account with `user_id` as its first Admin.
-    pub async fn create_account(&self, name: &str, user_id: &str) -> sqlx::Result<String> {
+    pub async fn create_account(&self, name: &str, user_id: &str) -> StoreResult<String> {
         let mut tx = self.pool().begin().await?;
         let id = insert_account(&mut tx, name, user_id).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    pub async fn billing_email(&self, account_id: &str) -> sqlx::Result<Option<String>> {
+    pub async fn billing_email(&self, account_id: &str) -> StoreResult<Option<String>> {
         let (email,): (Option<String>,) =
             sqlx::query_as("SELECT billing_email FROM accounts WHERE id = $1")
                 .bind(account_id)
@@ -101,7 +102,7 @@ impl Store {
         account_id: &str,
         email: Option<&str>,
         actor: &Actor,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE accounts SET billing_email = $2 WHERE id = $1")
             .bind(account_id)
@@ -115,11 +116,11 @@ impl Store {
             detail: serde_json::json!({ "billing_email": email }),
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// The account's rate-limit overrides as stored (`{"agent_crud": 2}`), if the account exists.
-    pub async fn rate_limit_overrides(&self, account_id: &str) -> sqlx::Result<Option<String>> {
+    pub async fn rate_limit_overrides(&self, account_id: &str) -> StoreResult<Option<String>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT rate_limits FROM accounts WHERE id = $1")
                 .bind(account_id)
@@ -135,7 +136,7 @@ impl Store {
         json: &str,
         actor: &Actor,
         detail: serde_json::Value,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE accounts SET rate_limits = $2 WHERE id = $1")
             .bind(account_id)
@@ -149,6 +150,6 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 }

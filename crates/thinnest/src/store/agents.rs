@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::outbox::publish;
+use super::{StoreError, StoreResult};
 use crate::api::agents::Agent;
 use crate::domain::events::{Deleted, Event};
 use crate::domain::ids::new_id;
@@ -47,14 +48,14 @@ macro_rules! agent_columns {
 }
 
 /// The event of an agent's change, with the agent as the API shows it.
-fn agent_event(make: fn(Agent) -> Event, row: &AgentRow) -> sqlx::Result<Event> {
+fn agent_event(make: fn(Agent) -> Event, row: &AgentRow) -> StoreResult<Event> {
     Agent::try_from(row.clone())
         .map(make)
-        .map_err(|e| sqlx::Error::Protocol(format!("{e:?}")))
+        .map_err(|e| StoreError::Unreadable(format!("{e:?}")))
 }
 
 impl Store {
-    pub async fn insert_agent(&self, account_id: &str, f: &AgentFields) -> sqlx::Result<AgentRow> {
+    pub async fn insert_agent(&self, account_id: &str, f: &AgentFields) -> StoreResult<AgentRow> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let row: AgentRow = sqlx::query_as(concat!(
@@ -88,8 +89,8 @@ impl Store {
         account_id: &str,
         before: Option<&str>,
         limit: i64,
-    ) -> sqlx::Result<Vec<AgentRow>> {
-        sqlx::query_as(concat!(
+    ) -> StoreResult<Vec<AgentRow>> {
+        Ok(sqlx::query_as(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
@@ -99,11 +100,11 @@ impl Store {
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
-    pub async fn get_agent(&self, account_id: &str, id: &str) -> sqlx::Result<Option<AgentRow>> {
-        sqlx::query_as(concat!(
+    pub async fn get_agent(&self, account_id: &str, id: &str) -> StoreResult<Option<AgentRow>> {
+        Ok(sqlx::query_as(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND id = $2"
@@ -111,20 +112,20 @@ impl Store {
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// An agent and its account, for the public widget endpoints, which name an agent
     /// but no account.
-    pub async fn agent_with_account(&self, id: &str) -> sqlx::Result<Option<OwnedAgent>> {
-        sqlx::query_as(concat!(
+    pub async fn agent_with_account(&self, id: &str) -> StoreResult<Option<OwnedAgent>> {
+        Ok(sqlx::query_as(concat!(
             "SELECT account_id, ",
             agent_columns!(),
             " FROM agents WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     pub async fn update_agent(
@@ -132,7 +133,7 @@ impl Store {
         account_id: &str,
         id: &str,
         f: &AgentFields,
-    ) -> sqlx::Result<Option<AgentRow>> {
+    ) -> StoreResult<Option<AgentRow>> {
         let mut tx = self.pool().begin().await?;
         let row: Option<AgentRow> = sqlx::query_as(concat!(
             "UPDATE agents SET name = $3, description = $4, instructions = $5, first_message = $6, \
@@ -158,7 +159,7 @@ impl Store {
     }
 
     /// True when an agent was deleted.
-    pub async fn delete_agent(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
+    pub async fn delete_agent(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query("DELETE FROM agents WHERE account_id = $1 AND id = $2")
             .bind(account_id)

@@ -1,6 +1,7 @@
 //! API keys: only the SHA-256 of a key and a display hint are stored.
 
 use super::Store;
+use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
 use crate::api::api_keys::ApiKeyInfo;
@@ -147,8 +148,8 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     id: &str,
     lineage_id: &str,
     key: &NewKey<'_>,
-) -> sqlx::Result<KeyRow> {
-    sqlx::query_as(concat!(
+) -> StoreResult<KeyRow> {
+    Ok(sqlx::query_as(concat!(
         "INSERT INTO api_keys (id, account_id, name, role, key_hash, hint, created_by, lineage_id, \
          created_by_key, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
@@ -166,7 +167,7 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(now_ms())
     .bind(key.expires_at)
     .fetch_one(executor)
-    .await
+    .await?)
 }
 
 /// One key of the account, in the caller's transaction.
@@ -174,8 +175,8 @@ async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     account_id: &str,
     id: &str,
-) -> sqlx::Result<KeyRow> {
-    sqlx::query_as(concat!(
+) -> StoreResult<KeyRow> {
+    Ok(sqlx::query_as(concat!(
         "SELECT ",
         key_columns!(),
         " FROM api_keys WHERE account_id = $1 AND id = $2"
@@ -183,7 +184,7 @@ async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(account_id)
     .bind(id)
     .fetch_one(executor)
-    .await
+    .await?)
 }
 
 /// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
@@ -193,7 +194,7 @@ async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     account_id: &str,
     id: &str,
     at: Option<i64>,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let query = match at {
         None => sqlx::query(
             "UPDATE api_keys SET revoked_at = $3 WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL",
@@ -220,7 +221,7 @@ impl Store {
         account_id: &str,
         key: &NewKey<'_>,
         actor: &Actor,
-    ) -> sqlx::Result<Option<KeyRow>> {
+    ) -> StoreResult<Option<KeyRow>> {
         let id = new_id("key");
         let mut tx = self.begin_write().await?;
         if !self
@@ -253,7 +254,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         account_id: &str,
         maker: Option<&str>,
-    ) -> sqlx::Result<bool> {
+    ) -> StoreResult<bool> {
         let Some(maker) = maker else {
             return Ok(true);
         };
@@ -278,8 +279,8 @@ impl Store {
     /// constant-time check and the account's rate-limit overrides, in one query.
     /// This is how a request finds its account, so it is the one lookup that
     /// cannot start from an account id.
-    pub async fn key_by_hash(&self, hash: &KeyHash) -> sqlx::Result<Option<StoredKey>> {
-        sqlx::query_as(concat!(
+    pub async fn key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<StoredKey>> {
+        Ok(sqlx::query_as(concat!(
             "SELECT ",
             key_columns!(),
             ", key_hash, (SELECT rate_limits FROM accounts WHERE accounts.id = api_keys.account_id) \
@@ -287,15 +288,15 @@ impl Store {
         ))
         .bind(&hash.0)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     pub async fn list_keys(
         &self,
         account_id: &str,
         scope: KeyScope<'_>,
-    ) -> sqlx::Result<Vec<KeyRow>> {
-        sqlx::query_as(concat!(
+    ) -> StoreResult<Vec<KeyRow>> {
+        Ok(sqlx::query_as(concat!(
             "SELECT ",
             key_columns!(),
             " FROM api_keys WHERE account_id = $1 AND ",
@@ -306,7 +307,7 @@ impl Store {
         .bind(scope.params().0)
         .bind(scope.params().1)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     pub async fn get_key(
@@ -314,8 +315,8 @@ impl Store {
         account_id: &str,
         scope: KeyScope<'_>,
         id: &str,
-    ) -> sqlx::Result<Option<KeyRow>> {
-        sqlx::query_as(concat!(
+    ) -> StoreResult<Option<KeyRow>> {
+        Ok(sqlx::query_as(concat!(
             "SELECT ",
             key_columns!(),
             " FROM api_keys WHERE account_id = $1 AND ",
@@ -327,7 +328,7 @@ impl Store {
         .bind(scope.params().1)
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// Revokes a key now and, with `cascade`, every active key it made, transitively;
@@ -341,7 +342,7 @@ impl Store {
         id: &str,
         cascade: bool,
         actor: &Actor,
-    ) -> sqlx::Result<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         let mut tx = self.pool().begin().await?;
         self.revoke_one(&mut tx, account_id, id, serde_json::json!({}), actor)
             .await?;
@@ -380,7 +381,7 @@ impl Store {
         id: &str,
         detail: serde_json::Value,
         actor: &Actor,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         if !end(&mut **tx, account_id, id, None).await? {
             return Ok(());
         }
@@ -400,7 +401,7 @@ impl Store {
     pub async fn active_keys_made(
         &self,
         account_id: &str,
-    ) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "WITH RECURSIVE tree(root, id) AS (\
                SELECT created_by_key, id FROM api_keys \
@@ -430,7 +431,7 @@ impl Store {
         new: &NewKey<'_>,
         by_key: &str,
         actor: &Actor,
-    ) -> sqlx::Result<Rotated> {
+    ) -> StoreResult<Rotated> {
         let new_id = new_id("key");
         let mut tx = self.begin_write().await?;
         if !self.is_current(&mut tx, account_id, Some(by_key)).await? {

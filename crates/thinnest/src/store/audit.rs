@@ -2,6 +2,7 @@
 //! written in the same transaction as the change.
 
 use super::Store;
+use super::StoreResult;
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
 
@@ -36,7 +37,7 @@ pub async fn record<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     account_id: &str,
     actor: &Actor,
     change: Change<'_>,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, account_id, actor_type, actor_id, action, target_type, target_id, \
          client_ip, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -64,7 +65,7 @@ pub async fn record_for_user(
     actor: &Actor,
     action: &'static str,
     detail: serde_json::Value,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     let accounts: Vec<(String,)> =
         sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = $1")
             .bind(user_id)
@@ -90,10 +91,10 @@ impl Store {
         user_id: &str,
         actor: &Actor,
         action: &'static str,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         record_for_user(&mut tx, user_id, actor, action, serde_json::json!({})).await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Records a failed sign-in in each of the person's workspaces: one entry per person,
@@ -104,7 +105,7 @@ impl Store {
         user_id: &str,
         actor: &Actor,
         bucket: &str,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         const ACTION: &str = "user.sign_in_failed";
         let now = now_ms();
         let fold = format!("{ACTION}|{user_id}|{bucket}|{}", now / 60_000);
@@ -133,7 +134,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Newest first; `before` is the id of the last entry of the previous page.
@@ -142,8 +143,8 @@ impl Store {
         account_id: &str,
         before: Option<&str>,
         limit: i64,
-    ) -> sqlx::Result<Vec<AuditRow>> {
-        sqlx::query_as(
+    ) -> StoreResult<Vec<AuditRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, actor_type, actor_id, action, target_type, target_id, client_ip, detail, repeats, created_at \
              FROM audit_log WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
         )
@@ -151,6 +152,6 @@ impl Store {
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 }

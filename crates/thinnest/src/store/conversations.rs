@@ -1,6 +1,7 @@
 //! Conversations and their messages, knowledge, embed settings and widget sessions.
 
 use super::Store;
+use super::StoreResult;
 use super::outbox::publish;
 use crate::domain::events::{ConversationEnded, Event, MessageCompleted};
 use crate::domain::ids::new_id;
@@ -139,14 +140,14 @@ impl Store {
         &self,
         account_id: &str,
         id: &str,
-    ) -> sqlx::Result<Option<ConversationRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> StoreResult<Option<ConversationRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 AND id = $2"
         )))
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// Newest first; `agent_id` empty for every agent.
@@ -156,8 +157,8 @@ impl Store {
         agent_id: &str,
         before: Option<&str>,
         limit: i64,
-    ) -> sqlx::Result<Vec<ConversationRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> StoreResult<Vec<ConversationRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 \
              AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4"
         )))
@@ -166,17 +167,17 @@ impl Store {
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
-    pub async fn messages(&self, conversation_id: &str) -> sqlx::Result<Vec<MessageRow>> {
-        sqlx::query_as(
+    pub async fn messages(&self, conversation_id: &str) -> StoreResult<Vec<MessageRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, role, content, engine, created_at FROM conversation_messages \
              WHERE conversation_id = $1 ORDER BY id",
         )
         .bind(conversation_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// The last `limit` messages of a conversation, oldest first.
@@ -184,7 +185,7 @@ impl Store {
         &self,
         conversation_id: &str,
         limit: i64,
-    ) -> sqlx::Result<Vec<MessageRow>> {
+    ) -> StoreResult<Vec<MessageRow>> {
         let mut rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT id, role, content, engine, created_at FROM conversation_messages \
              WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2",
@@ -209,7 +210,7 @@ impl Store {
         message: &str,
         reply: &str,
         engine: &str,
-    ) -> sqlx::Result<(String, MessageRow)> {
+    ) -> StoreResult<(String, MessageRow)> {
         let mut tx = self.pool().begin().await?;
         let now = now_ms();
         let mut kept = None;
@@ -303,7 +304,7 @@ impl Store {
         &self,
         account_id: &str,
         id: &str,
-    ) -> sqlx::Result<Option<ConversationRow>> {
+    ) -> StoreResult<Option<ConversationRow>> {
         let mut tx = self.pool().begin().await?;
         let ended: Option<ConversationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE conversations SET ended_at = $3, updated_at = $3 WHERE account_id = $1 \
@@ -341,7 +342,7 @@ impl Store {
         title: &str,
         text: &str,
         max_chars: i64,
-    ) -> sqlx::Result<Option<KnowledgeEntry>> {
+    ) -> StoreResult<Option<KnowledgeEntry>> {
         let mut tx = self.pool().begin().await?;
         if self.backend == super::Backend::Postgres {
             sqlx::query("SELECT id FROM agents WHERE account_id = $1 AND id = $2 FOR UPDATE")
@@ -375,15 +376,15 @@ impl Store {
         &self,
         account_id: &str,
         agent_id: &str,
-    ) -> sqlx::Result<Vec<KnowledgeEntry>> {
-        sqlx::query_as(
+    ) -> StoreResult<Vec<KnowledgeEntry>> {
+        Ok(sqlx::query_as(
             "SELECT id, agent_id, title, OCTET_LENGTH(text) AS bytes, created_at FROM knowledge \
              WHERE account_id = $1 AND agent_id = $2 ORDER BY id",
         )
         .bind(account_id)
         .bind(agent_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// An agent's knowledge with its texts, oldest first.
@@ -391,18 +392,18 @@ impl Store {
         &self,
         account_id: &str,
         agent_id: &str,
-    ) -> sqlx::Result<Vec<KnowledgeRow>> {
-        sqlx::query_as(
+    ) -> StoreResult<Vec<KnowledgeRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, agent_id, title, text, created_at FROM knowledge \
              WHERE account_id = $1 AND agent_id = $2 ORDER BY id",
         )
         .bind(account_id)
         .bind(agent_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
-    pub async fn delete_knowledge(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
+    pub async fn delete_knowledge(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM knowledge WHERE account_id = $1 AND id = $2")
             .bind(account_id)
             .bind(id)
@@ -411,15 +412,15 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn embed(&self, account_id: &str, agent_id: &str) -> sqlx::Result<Option<EmbedRow>> {
-        sqlx::query_as(
+    pub async fn embed(&self, account_id: &str, agent_id: &str) -> StoreResult<Option<EmbedRow>> {
+        Ok(sqlx::query_as(
             "SELECT allowed_origins, identity_verification FROM agent_embeds \
              WHERE account_id = $1 AND agent_id = $2",
         )
         .bind(account_id)
         .bind(agent_id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     pub async fn set_embed(
@@ -427,7 +428,7 @@ impl Store {
         account_id: &str,
         agent_id: &str,
         embed: &EmbedRow,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO agent_embeds (agent_id, account_id, allowed_origins, identity_verification, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agent_id) DO UPDATE SET \
@@ -453,7 +454,7 @@ impl Store {
         origin: &str,
         visitor: &Visitor,
         expires_at: i64,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO widget_sessions (token_hash, account_id, agent_id, origin, user_id, user_name, \
              user_email, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -473,14 +474,14 @@ impl Store {
     }
 
     /// The live session with this token hash.
-    pub async fn widget_session(&self, token_hash: &str) -> sqlx::Result<Option<WidgetSessionRow>> {
-        sqlx::query_as(
+    pub async fn widget_session(&self, token_hash: &str) -> StoreResult<Option<WidgetSessionRow>> {
+        Ok(sqlx::query_as(
             "SELECT token_hash, account_id, agent_id, conversation_id, origin, user_id, user_name, \
              user_email FROM widget_sessions WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(now_ms())
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 }

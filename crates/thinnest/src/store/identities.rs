@@ -2,6 +2,7 @@
 //! waiting for a password.
 
 use super::Store;
+use super::StoreResult;
 use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
 use crate::domain::ids::new_id;
@@ -57,7 +58,7 @@ async fn insert_identity(
     user_id: &str,
     identity: &NewIdentity,
     actor: &Actor,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let now = now_ms();
     let done = sqlx::query(
         "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at, last_used_at) \
@@ -82,11 +83,7 @@ async fn insert_identity(
 
 impl Store {
     /// The user an identity belongs to.
-    pub async fn identity_owner(
-        &self,
-        issuer: &str,
-        subject: &str,
-    ) -> sqlx::Result<Option<String>> {
+    pub async fn identity_owner(&self, issuer: &str, subject: &str) -> StoreResult<Option<String>> {
         let owner: Option<(String,)> =
             sqlx::query_as("SELECT user_id FROM identities WHERE issuer = $1 AND subject = $2")
                 .bind(issuer)
@@ -97,7 +94,7 @@ impl Store {
     }
 
     /// Notes that an identity just signed its owner in.
-    pub async fn touch_identity(&self, issuer: &str, subject: &str) -> sqlx::Result<()> {
+    pub async fn touch_identity(&self, issuer: &str, subject: &str) -> StoreResult<()> {
         sqlx::query("UPDATE identities SET last_used_at = $3 WHERE issuer = $1 AND subject = $2")
             .bind(issuer)
             .bind(subject)
@@ -114,7 +111,7 @@ impl Store {
         user_id: &str,
         identity: &NewIdentity,
         actor: &Actor,
-    ) -> sqlx::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         if !insert_identity(&mut tx, user_id, identity, actor).await? {
             return Ok(false);
@@ -134,7 +131,7 @@ impl Store {
         workspace_name: &str,
         identity: &NewIdentity,
         client_ip: std::net::IpAddr,
-    ) -> sqlx::Result<Option<String>> {
+    ) -> StoreResult<Option<String>> {
         let mut tx = self.pool().begin().await?;
         let now = now_ms();
         let user_id = unconfirmed.map_or_else(|| new_id("user"), str::to_owned);
@@ -175,14 +172,14 @@ impl Store {
         Ok(Some(user_id))
     }
 
-    pub async fn user_identities(&self, user_id: &str) -> sqlx::Result<Vec<IdentityRow>> {
-        sqlx::query_as(
+    pub async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<IdentityRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, provider, email, created_at, last_used_at FROM identities \
              WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(user_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// Unlinks one of the user's identities, unless the user could no longer sign in.
@@ -192,7 +189,7 @@ impl Store {
         user_id: &str,
         identity_id: &str,
         actor: &Actor,
-    ) -> sqlx::Result<Unlinked> {
+    ) -> StoreResult<Unlinked> {
         let mut tx = self.pool().begin().await?;
         // Locks the user's row on PostgreSQL; SQLite serialises writers anyway.
         let (password_hash,): (Option<String>,) =
@@ -227,7 +224,7 @@ impl Store {
         provider: &str,
         link_user_id: Option<&str>,
         expires_at: i64,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oauth_flows (state_hash, provider, link_user_id, expires_at) \
              VALUES ($1, $2, $3, $4)",
@@ -242,7 +239,7 @@ impl Store {
     }
 
     /// Takes a flow: it is deleted, so its state works once, on any instance.
-    pub async fn take_oauth_flow(&self, state_hash: &str) -> sqlx::Result<Option<FlowRow>> {
+    pub async fn take_oauth_flow(&self, state_hash: &str) -> StoreResult<Option<FlowRow>> {
         let flow: Option<(String, Option<String>, i64)> = sqlx::query_as(
             "DELETE FROM oauth_flows WHERE state_hash = $1 \
              RETURNING provider, link_user_id, expires_at",
@@ -264,7 +261,7 @@ impl Store {
         user_id: &str,
         identity: &NewIdentity,
         expires_at: i64,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO pending_links (token_hash, user_id, provider, issuer, subject, email, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -281,18 +278,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn pending_link(&self, token_hash: &str) -> sqlx::Result<Option<PendingLink>> {
-        sqlx::query_as(
+    pub async fn pending_link(&self, token_hash: &str) -> StoreResult<Option<PendingLink>> {
+        Ok(sqlx::query_as(
             "SELECT user_id, provider, issuer, subject, email FROM pending_links \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(now_ms())
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
-    pub async fn delete_pending_link(&self, token_hash: &str) -> sqlx::Result<()> {
+    pub async fn delete_pending_link(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM pending_links WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self.pool())

@@ -23,6 +23,21 @@ use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or refused.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A stored value the product cannot read back (settings of another version, a
+    /// damaged row) or cannot write (a value that does not serialise).
+    #[error("unreadable stored data: {0}")]
+    Unreadable(String),
+}
+
+/// The answer of a store function.
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
     Sqlite,
@@ -84,10 +99,10 @@ impl Store {
     /// A transaction that reads before it writes. On SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`, waiting its turn): a deferred one would read from a
     /// snapshot that another writer may outdate, and could then not write at all.
-    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => Ok(self.pool.begin().await?),
         }
     }
 

@@ -2,6 +2,7 @@
 //! deliveries that dispatchers on any instance claim with a lease.
 
 use super::{Backend, Store};
+use super::{StoreError, StoreResult};
 use crate::domain::events::Event;
 use crate::domain::ids::new_id;
 use crate::domain::time::{now_ms, rfc3339};
@@ -19,7 +20,7 @@ pub async fn publish(
     tx: &mut sqlx::AnyConnection,
     account_id: &str,
     event: &Event,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     emit(tx, account_id, event, Audience::Subscribers).await?;
     Ok(())
 }
@@ -32,12 +33,12 @@ pub async fn emit(
     account_id: &str,
     event: &Event,
     audience: Audience<'_>,
-) -> sqlx::Result<(String, usize)> {
+) -> StoreResult<(String, usize)> {
     let id = new_id("evt");
     let now = now_ms();
     let (kind, body) = event
         .body(&id, account_id, &rfc3339(now))
-        .map_err(|e| sqlx::Error::Protocol(format!("cannot serialise an event: {e}")))?;
+        .map_err(|e| StoreError::Unreadable(format!("cannot serialise an event: {e}")))?;
     let endpoints: Vec<String> = match audience {
         Audience::Endpoint(endpoint_id) => vec![endpoint_id.to_owned()],
         Audience::Subscribers => {
@@ -189,7 +190,7 @@ const DUE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1 \
 
 impl Store {
     /// Commits a transaction that may have queued events, and wakes the dispatcher.
-    pub async fn commit_events(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> sqlx::Result<()> {
+    pub async fn commit_events(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> StoreResult<()> {
         tx.commit().await?;
         self.wake_dispatcher();
         Ok(())
@@ -207,8 +208,8 @@ impl Store {
 
     /// Endpoints, enabled and not paused, with deliveries due and not leased, the
     /// longest waiting first.
-    pub async fn due_endpoints(&self, now: i64, limit: i64) -> sqlx::Result<Vec<DueEndpoint>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn due_endpoints(&self, now: i64, limit: i64) -> StoreResult<Vec<DueEndpoint>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT d.endpoint_id, w.account_id FROM webhook_deliveries d \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
              WHERE {DUE} \
@@ -217,7 +218,7 @@ impl Store {
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// Leases up to `n` due deliveries of one enabled endpoint for `lease`, under a new
@@ -228,7 +229,7 @@ impl Store {
         endpoint_id: &str,
         lease: std::time::Duration,
         n: i64,
-    ) -> sqlx::Result<Vec<Claimed>> {
+    ) -> StoreResult<Vec<Claimed>> {
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
             Backend::Sqlite => "",
@@ -268,7 +269,7 @@ impl Store {
 
     /// Gives a claimed delivery back untried, to be tried at `at`: the server, not the
     /// endpoint, could not make the attempt.
-    pub async fn release_delivery(&self, id: &str, lease: &str, at: i64) -> sqlx::Result<()> {
+    pub async fn release_delivery(&self, id: &str, lease: &str, at: i64) -> StoreResult<()> {
         sqlx::query(
             "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $3 \
              WHERE id = $1 AND lease_owner = $2",
@@ -293,7 +294,7 @@ impl Store {
         attempt: &AttemptRecord<'_>,
         outcome: Outcome,
         disable: impl FnOnce(i64) -> Option<String>,
-    ) -> sqlx::Result<Option<String>> {
+    ) -> StoreResult<Option<String>> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -380,8 +381,8 @@ impl Store {
         endpoint_id: &str,
         before: Option<&str>,
         limit: i64,
-    ) -> sqlx::Result<Vec<DeliveryRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> StoreResult<Vec<DeliveryRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
              WHERE d.account_id = $1 AND d.endpoint_id = $2 AND ($3 = '' OR d.id < $3) \
              ORDER BY d.id DESC LIMIT $4"
@@ -391,7 +392,7 @@ impl Store {
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// One delivery with the body it sends.
@@ -400,8 +401,8 @@ impl Store {
         account_id: &str,
         endpoint_id: &str,
         id: &str,
-    ) -> sqlx::Result<Option<DeliveryRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> StoreResult<Option<DeliveryRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
              WHERE d.account_id = $1 AND d.endpoint_id = $2 AND d.id = $3"
         )))
@@ -409,17 +410,17 @@ impl Store {
         .bind(endpoint_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// The attempts of a delivery, oldest first.
-    pub async fn webhook_attempts(&self, delivery_id: &str) -> sqlx::Result<Vec<AttemptRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn webhook_attempts(&self, delivery_id: &str) -> StoreResult<Vec<AttemptRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempted_at, id"
         )))
         .bind(delivery_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// The attempts of an endpoint's `limit` newest deliveries (the first page of
@@ -429,8 +430,8 @@ impl Store {
         account_id: &str,
         endpoint_id: &str,
         limit: i64,
-    ) -> sqlx::Result<Vec<AttemptRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> StoreResult<Vec<AttemptRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id IN ( \
                SELECT id FROM webhook_deliveries WHERE account_id = $1 AND endpoint_id = $2 \
                ORDER BY id DESC LIMIT $3) ORDER BY attempted_at, id"
@@ -439,7 +440,7 @@ impl Store {
         .bind(endpoint_id)
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// Sends a delivery again now, whatever became of it, unless an attempt is under way.
@@ -448,7 +449,7 @@ impl Store {
         account_id: &str,
         endpoint_id: &str,
         id: &str,
-    ) -> sqlx::Result<Redelivery> {
+    ) -> StoreResult<Redelivery> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $4, completed_at = NULL \
@@ -478,7 +479,7 @@ impl Store {
         account_id: &str,
         endpoint_id: &str,
         event: &Event,
-    ) -> sqlx::Result<Option<DeliveryRow>> {
+    ) -> StoreResult<Option<DeliveryRow>> {
         let mut tx = self.pool().begin().await?;
         let (event_id, _) =
             emit(&mut tx, account_id, event, Audience::Endpoint(endpoint_id)).await?;

@@ -2,6 +2,7 @@
 //! a revoked key presented.
 
 use super::Store;
+use super::StoreResult;
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
 
@@ -33,7 +34,7 @@ impl Store {
         key_id: &str,
         kind: &str,
         client: &str,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO security_events (id, account_id, api_key_id, kind, client_ip, created_at, last_at) \
@@ -56,8 +57,8 @@ impl Store {
         &self,
         account_id: &str,
         key_id: &str,
-    ) -> sqlx::Result<Vec<SecurityEventRow>> {
-        sqlx::query_as(
+    ) -> StoreResult<Vec<SecurityEventRow>> {
+        Ok(sqlx::query_as(
             "SELECT kind, client_ip, created_at, repeats, COALESCE(last_at, created_at) AS last_at \
              FROM security_events WHERE account_id = $1 AND api_key_id = $2 \
              ORDER BY COALESCE(last_at, created_at) DESC, id DESC LIMIT 20",
@@ -65,14 +66,14 @@ impl Store {
         .bind(account_id)
         .bind(key_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// How many events each key of the account has had, repeats included.
     pub async fn key_event_counts(
         &self,
         account_id: &str,
-    ) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT api_key_id, CAST(SUM(repeats) AS BIGINT) FROM security_events \
              WHERE account_id = $1 AND api_key_id IS NOT NULL GROUP BY api_key_id",

@@ -1,6 +1,7 @@
 //! Workspace members and invitations.
 
 use super::Store;
+use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
 use crate::domain::events::{Event, Invitation, Member};
@@ -50,7 +51,7 @@ async fn cancel_invitations_by(
     tx: &mut sqlx::AnyConnection,
     account_id: &str,
     user_id: &str,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE invitations SET cancelled_at = $3 WHERE account_id = $1 AND invited_by = $2 \
          AND accepted_at IS NULL AND cancelled_at IS NULL",
@@ -64,41 +65,41 @@ async fn cancel_invitations_by(
 }
 
 impl Store {
-    pub async fn members(&self, account_id: &str) -> sqlx::Result<Vec<MemberRow>> {
-        sqlx::query_as(
+    pub async fn members(&self, account_id: &str) -> StoreResult<Vec<MemberRow>> {
+        Ok(sqlx::query_as(
             "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.account_id = $1 ORDER BY m.created_at, u.email",
         )
         .bind(account_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// Open invitations: neither accepted, cancelled nor expired.
-    pub async fn invitations(&self, account_id: &str) -> sqlx::Result<Vec<InvitationRow>> {
-        sqlx::query_as(
+    pub async fn invitations(&self, account_id: &str) -> StoreResult<Vec<InvitationRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, email, role, expires_at FROM invitations WHERE account_id = $1 \
              AND accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > $2 ORDER BY id DESC",
         )
         .bind(account_id)
         .bind(now_ms())
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     pub async fn invitation(
         &self,
         account_id: &str,
         id: &str,
-    ) -> sqlx::Result<Option<InvitationRow>> {
-        sqlx::query_as(
+    ) -> StoreResult<Option<InvitationRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, email, role, expires_at FROM invitations WHERE account_id = $1 AND id = $2 \
              AND accepted_at IS NULL AND cancelled_at IS NULL",
         )
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// A new invitation, recorded in the audit log.
@@ -107,7 +108,7 @@ impl Store {
         account_id: &str,
         invitation: &NewInvitation<'_>,
         actor: &Actor,
-    ) -> sqlx::Result<String> {
+    ) -> StoreResult<String> {
         let id = new_id("inv");
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -145,7 +146,7 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn cancel_invitation(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
+    pub async fn cancel_invitation(&self, account_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE invitations SET cancelled_at = $3 WHERE account_id = $1 AND id = $2 \
              AND accepted_at IS NULL AND cancelled_at IS NULL",
@@ -166,7 +167,7 @@ impl Store {
         user_id: &str,
         email: &str,
         actor: &Actor,
-    ) -> sqlx::Result<Option<String>> {
+    ) -> StoreResult<Option<String>> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let row: Option<(String, String, String)> = sqlx::query_as(
@@ -221,7 +222,7 @@ impl Store {
         tx: &mut sqlx::AnyConnection,
         account_id: &str,
         user_id: &str,
-    ) -> sqlx::Result<i64> {
+    ) -> StoreResult<i64> {
         sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
             .bind(account_id)
             .execute(&mut *tx)
@@ -243,7 +244,7 @@ impl Store {
         user_id: &str,
         role: Role,
         actor: &Actor,
-    ) -> sqlx::Result<MemberChange> {
+    ) -> StoreResult<MemberChange> {
         let mut tx = self.pool().begin().await?;
         if role != Role::Admin && self.admins_besides(&mut tx, account_id, user_id).await? == 0 {
             return Ok(MemberChange::LastAdmin);
@@ -279,7 +280,7 @@ impl Store {
         account_id: &str,
         user_id: &str,
         actor: &Actor,
-    ) -> sqlx::Result<MemberChange> {
+    ) -> StoreResult<MemberChange> {
         let mut tx = self.pool().begin().await?;
         if self.admins_besides(&mut tx, account_id, user_id).await? == 0 {
             return Ok(MemberChange::LastAdmin);
@@ -325,7 +326,7 @@ impl Store {
     pub async fn active_keys_by_creator(
         &self,
         account_id: &str,
-    ) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT created_by, COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $2) GROUP BY created_by",
@@ -338,7 +339,7 @@ impl Store {
     }
 
     /// The email an open invitation is for, found by its link's token.
-    pub async fn invitation_email(&self, token_hash: &str) -> sqlx::Result<Option<String>> {
+    pub async fn invitation_email(&self, token_hash: &str) -> StoreResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT email FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL \
              AND cancelled_at IS NULL AND expires_at > $2",
@@ -356,7 +357,7 @@ impl Store {
         session_id: &str,
         user_id: &str,
         account_id: &str,
-    ) -> sqlx::Result<bool> {
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE sessions SET account_id = $3 WHERE id = $1 AND user_id = $2 AND EXISTS \
              (SELECT 1 FROM memberships WHERE account_id = $3 AND user_id = $2)",

@@ -1,6 +1,7 @@
 //! Usage counts per key, class, outcome and hour, and each key's latest use.
 
 use super::Store;
+use super::StoreResult;
 
 /// A count to add.
 pub struct CountRow {
@@ -30,7 +31,7 @@ pub struct UsageRow {
 
 impl Store {
     /// Adds counts and records latest uses, in one transaction.
-    pub async fn write_usage(&self, counts: &[CountRow], uses: &[LastUse]) -> sqlx::Result<()> {
+    pub async fn write_usage(&self, counts: &[CountRow], uses: &[LastUse]) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         for c in counts {
             sqlx::query(
@@ -61,12 +62,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// The account's counts for hours starting in `[from, to)`.
-    pub async fn usage(&self, account_id: &str, from: i64, to: i64) -> sqlx::Result<Vec<UsageRow>> {
-        sqlx::query_as(
+    pub async fn usage(&self, account_id: &str, from: i64, to: i64) -> StoreResult<Vec<UsageRow>> {
+        Ok(sqlx::query_as(
             "SELECT api_key_id, class, outcome, hour, count FROM usage_counts \
              WHERE account_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
         )
@@ -74,6 +75,6 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 }

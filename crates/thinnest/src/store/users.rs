@@ -1,6 +1,7 @@
 //! People: passwords, email tokens, dashboard sessions and sign-in back-off.
 
 use super::Store;
+use super::StoreResult;
 use crate::domain::ids::new_id;
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
@@ -63,16 +64,16 @@ pub const UNCONFIRMED_SIGN_UP_DAYS: i64 = 7;
 pub const RESET_PASSWORD: &str = "reset_password";
 
 impl Store {
-    pub async fn user_by_email(&self, email: &str) -> sqlx::Result<Option<UserRow>> {
-        sqlx::query_as(
+    pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, email, password_hash, email_verified_at FROM users WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
-    pub async fn user_email(&self, user_id: &str) -> sqlx::Result<String> {
+    pub async fn user_email(&self, user_id: &str) -> StoreResult<String> {
         let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_one(self.pool())
@@ -82,7 +83,7 @@ impl Store {
 
     /// A new, unverified user without a password (it waits on the sign-up link),
     /// unless the email is taken.
-    pub async fn create_user(&self, email: &str) -> sqlx::Result<Option<String>> {
+    pub async fn create_user(&self, email: &str) -> StoreResult<Option<String>> {
         let id = new_id("user");
         let done = sqlx::query(
             "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
@@ -96,7 +97,7 @@ impl Store {
     }
 
     /// Sets the password; every emailed link of the user stops working.
-    pub async fn set_password(&self, user_id: &str, password_hash: &str) -> sqlx::Result<()> {
+    pub async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
             .bind(user_id)
@@ -107,10 +108,10 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
-    pub async fn mark_email_verified(&self, user_id: &str) -> sqlx::Result<()> {
+    pub async fn mark_email_verified(&self, user_id: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
         )
@@ -122,14 +123,14 @@ impl Store {
     }
 
     /// The workspaces the user belongs to, with the user's role, oldest first.
-    pub async fn workspaces(&self, user_id: &str) -> sqlx::Result<Vec<(String, String, String)>> {
-        sqlx::query_as(
+    pub async fn workspaces(&self, user_id: &str) -> StoreResult<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
             "SELECT a.id, a.name, m.role FROM memberships m JOIN accounts a ON a.id = m.account_id \
              WHERE m.user_id = $1 ORDER BY m.created_at, a.id",
         )
         .bind(user_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// Stores a link's token; a sign-up link also holds the password chosen with it.
@@ -140,7 +141,7 @@ impl Store {
         token_hash: &str,
         expires_at: i64,
         password_hash: Option<&str>,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -156,11 +157,8 @@ impl Store {
     }
 
     /// The user and pending password of an open sign-up link, without spending it.
-    pub async fn pending_sign_up(
-        &self,
-        token_hash: &str,
-    ) -> sqlx::Result<Option<(String, String)>> {
-        sqlx::query_as(
+    pub async fn pending_sign_up(&self, token_hash: &str) -> StoreResult<Option<(String, String)>> {
+        Ok(sqlx::query_as(
             "SELECT user_id, password_hash FROM email_tokens WHERE token_hash = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3 AND password_hash IS NOT NULL",
         )
@@ -168,7 +166,7 @@ impl Store {
         .bind(VERIFY_EMAIL)
         .bind(now_ms())
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// The user of an open link (this purpose, unexpired, unused), without spending it.
@@ -176,7 +174,7 @@ impl Store {
         &self,
         purpose: &str,
         token_hash: &str,
-    ) -> sqlx::Result<Option<String>> {
+    ) -> StoreResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT user_id FROM email_tokens WHERE token_hash = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3",
@@ -195,7 +193,7 @@ impl Store {
         &self,
         purpose: &str,
         token_hash: &str,
-    ) -> sqlx::Result<Option<String>> {
+    ) -> StoreResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "UPDATE email_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
@@ -208,7 +206,7 @@ impl Store {
         Ok(row.map(|(id,)| id))
     }
 
-    pub async fn insert_session(&self, s: &NewSession<'_>) -> sqlx::Result<String> {
+    pub async fn insert_session(&self, s: &NewSession<'_>) -> StoreResult<String> {
         let id = new_id("sess");
         let now = now_ms();
         sqlx::query(
@@ -229,8 +227,8 @@ impl Store {
     }
 
     /// The session with this token, while its user is still a member of its workspace.
-    pub async fn session_by_hash(&self, token_hash: &str) -> sqlx::Result<Option<SessionRow>> {
-        sqlx::query_as(
+    pub async fn session_by_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRow>> {
+        Ok(sqlx::query_as(
             "SELECT s.id, s.user_id, u.email, s.account_id, a.name AS account_name, m.role, \
              s.last_seen_at, s.expires_at FROM sessions s \
              JOIN users u ON u.id = s.user_id \
@@ -240,11 +238,11 @@ impl Store {
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// Records activity, at most once a minute.
-    pub async fn touch_session(&self, id: &str, now: i64) -> sqlx::Result<()> {
+    pub async fn touch_session(&self, id: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $3")
             .bind(id)
             .bind(now)
@@ -254,7 +252,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_session(&self, id: &str) -> sqlx::Result<()> {
+    pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id)
             .execute(self.pool())
@@ -263,11 +261,7 @@ impl Store {
     }
 
     /// Ends every session of the user but `keep` (none: all).
-    pub async fn delete_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-    ) -> sqlx::Result<()> {
+    pub async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user_id)
             .bind(keep.unwrap_or(""))
@@ -276,19 +270,19 @@ impl Store {
         Ok(())
     }
 
-    pub async fn user_sessions(&self, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionInfo>> {
-        sqlx::query_as(
+    pub async fn user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionInfo>> {
+        Ok(sqlx::query_as(
             "SELECT id, created_at, last_seen_at, client_ip, user_agent FROM sessions \
              WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC",
         )
         .bind(user_id)
         .bind(now)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     /// When sign-ins for this key (email and client address) are blocked until, if they are.
-    pub async fn login_locked_until(&self, key: &str) -> sqlx::Result<Option<i64>> {
+    pub async fn login_locked_until(&self, key: &str) -> StoreResult<Option<i64>> {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT locked_until FROM login_failures WHERE attempt_key = $1")
                 .bind(key)
@@ -302,7 +296,7 @@ impl Store {
         &self,
         key: &str,
         lock_for: impl Fn(i64) -> i64,
-    ) -> sqlx::Result<()> {
+    ) -> StoreResult<()> {
         let (failures,): (i64,) = sqlx::query_as(
             "INSERT INTO login_failures (attempt_key, failures, locked_until) VALUES ($1, 1, 0) \
              ON CONFLICT (attempt_key) DO UPDATE SET failures = login_failures.failures + 1 \
@@ -325,7 +319,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn clear_login_failures(&self, key: &str) -> sqlx::Result<()> {
+    pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_failures WHERE attempt_key = $1")
             .bind(key)
             .execute(self.pool())
@@ -336,7 +330,7 @@ impl Store {
     /// Deletes what can no longer be used: ended sessions, spent or expired links,
     /// sign-in failures untouched for a day, invitations closed a month ago, sign-ups
     /// never confirmed within a week.
-    pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
+    pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> StoreResult<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
         let statements: [(&str, i64); 9] = [
             // A person with no password, no confirmed address, no workspace, no

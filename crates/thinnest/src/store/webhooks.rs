@@ -1,6 +1,7 @@
 //! Webhook signing secrets (sealed) and endpoints.
 
 use super::Store;
+use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
@@ -38,18 +39,18 @@ const ENDPOINT_COLUMNS: &str =
     "id, url, events, description, enabled, disabled_reason, created_at, updated_at";
 
 impl Store {
-    pub async fn webhook_secrets(&self, account_id: &str) -> sqlx::Result<Option<SecretRow>> {
-        sqlx::query_as(
+    pub async fn webhook_secrets(&self, account_id: &str) -> StoreResult<Option<SecretRow>> {
+        Ok(sqlx::query_as(
             "SELECT current_sealed, previous_sealed, previous_expires_at FROM webhook_secrets \
              WHERE account_id = $1",
         )
         .bind(account_id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// Stores the account's first secret, unless another request stored one first.
-    pub async fn insert_webhook_secret(&self, account_id: &str, sealed: &str) -> sqlx::Result<()> {
+    pub async fn insert_webhook_secret(&self, account_id: &str, sealed: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO webhook_secrets (account_id, current_sealed, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id) DO NOTHING",
@@ -71,7 +72,7 @@ impl Store {
         new_sealed: &str,
         previous_expires_at: i64,
         actor: &Actor,
-    ) -> sqlx::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE webhook_secrets SET current_sealed = $3, previous_sealed = current_sealed, \
@@ -105,7 +106,7 @@ impl Store {
         fields: &EndpointFields<'_>,
         max: i64,
         actor: &Actor,
-    ) -> sqlx::Result<Option<EndpointRow>> {
+    ) -> StoreResult<Option<EndpointRow>> {
         let mut tx = self.pool().begin().await?;
         // Locks the account row on PostgreSQL, so that two creations cannot both pass
         // the count; SQLite serialises writers anyway.
@@ -147,27 +148,27 @@ impl Store {
         Ok(Some(row))
     }
 
-    pub async fn webhook_endpoints(&self, account_id: &str) -> sqlx::Result<Vec<EndpointRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn webhook_endpoints(&self, account_id: &str) -> StoreResult<Vec<EndpointRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
         )))
         .bind(account_id)
         .fetch_all(self.pool())
-        .await
+        .await?)
     }
 
     pub async fn webhook_endpoint(
         &self,
         account_id: &str,
         id: &str,
-    ) -> sqlx::Result<Option<EndpointRow>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> StoreResult<Option<EndpointRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 AND id = $2"
         )))
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await
+        .await?)
     }
 
     /// Replaces an endpoint's fields; enabling it again clears why it was disabled, and
@@ -178,7 +179,7 @@ impl Store {
         id: &str,
         fields: &EndpointFields<'_>,
         actor: &Actor,
-    ) -> sqlx::Result<Option<EndpointRow>> {
+    ) -> StoreResult<Option<EndpointRow>> {
         let mut tx = self.pool().begin().await?;
         let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, \
@@ -215,7 +216,7 @@ impl Store {
         account_id: &str,
         id: &str,
         actor: &Actor,
-    ) -> sqlx::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query("DELETE FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
             .bind(account_id)
