@@ -7,6 +7,7 @@
 //! files 0600), and it holds at most [`OUTBOX_LIMIT`] messages: past that, messages
 //! are refused and the refusal logged, so that nobody can fill the disk through it.
 
+use crate::domain::ids::MailId;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -69,7 +70,7 @@ impl Mailer {
             }
             Mailer::Outbox { dir, from } => {
                 let message = Mailer::message(from, &email)?;
-                let path = dir.join(format!("{}.eml", crate::domain::ids::new_id("mail")));
+                let path = dir.join(format!("{}.eml", String::from(MailId::new())));
                 write_private(dir, &path, message.formatted()).await?;
                 tracing::info!(
                     "no SMTP server configured: the message to {} is in {}",

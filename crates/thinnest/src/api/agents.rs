@@ -9,9 +9,10 @@ use utoipa_axum::routes;
 
 use super::page::PageQuery;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
-use crate::domain::ids::is_id;
+use crate::domain::ids::AgentId;
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
@@ -202,7 +203,7 @@ async fn list_agents(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<AgentPage>> {
     caller.require(Permission::AgentsRead)?;
-    let page = query.checked("agent")?;
+    let page = query.checked::<AgentId>()?;
     let rows = state
         .store
         .list_agents(&caller.account_id, page.before, page.fetch())
@@ -215,20 +216,11 @@ async fn list_agents(
     Ok(Json(AgentPage { data, next_cursor }))
 }
 
-/// An id that could name an agent; anything else is not found without a query.
-fn agent_id(id: &str) -> Result<&str> {
-    if is_id("agent", id) {
-        Ok(id)
-    } else {
-        Err(Error::not_found("agent"))
-    }
-}
-
 /// The account's agent with this id, or not found.
 pub(crate) async fn find_agent(state: &AppState, account_id: &str, id: &str) -> Result<AgentRow> {
     state
         .store
-        .get_agent(account_id, agent_id(id)?)
+        .get_agent(account_id, &found::<AgentId>(id)?)
         .await?
         .ok_or_else(|| Error::not_found("agent"))
 }
@@ -293,7 +285,7 @@ async fn delete_agent(
     caller.require(Permission::AgentsWrite)?;
     if state
         .store
-        .delete_agent(&caller.account_id, agent_id(&id)?)
+        .delete_agent(&caller.account_id, &found::<AgentId>(&id)?)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

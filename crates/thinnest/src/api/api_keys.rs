@@ -9,9 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
-use crate::domain::ids::is_id;
+use crate::domain::ids::KeyId;
 use crate::domain::limits::Class;
 use crate::domain::roles::Role;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
@@ -291,12 +292,10 @@ async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<
 
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow> {
     let scope = caller.key_scope()?;
-    if !is_id("key", id) {
-        return Err(Error::not_found("API key"));
-    }
+    let id = found::<KeyId>(id)?;
     state
         .store
-        .get_key(&caller.account_id, scope, id)
+        .get_key(&caller.account_id, scope, &id)
         .await?
         .ok_or_else(|| Error::not_found("API key"))
 }

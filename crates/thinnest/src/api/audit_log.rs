@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use super::page::PageQuery;
 use super::{ApiQuery, ErrorResponses};
 use crate::auth::Caller;
+use crate::domain::ids::AuditEntryId;
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
@@ -91,7 +92,7 @@ async fn list_audit_log(
 ) -> Result<Json<AuditPage>> {
     caller.require(Permission::AuditLogRead)?;
     let ApiQuery(query) = query?;
-    let page = query.checked("aud")?;
+    let page = query.checked::<AuditEntryId>()?;
     let rows = state
         .store
         .audit_entries(&caller.account_id, page.before, page.fetch())

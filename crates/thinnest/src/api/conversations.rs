@@ -17,9 +17,10 @@ use utoipa_axum::routes;
 use super::agents::find_agent;
 use super::page::PageQuery;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
-use crate::domain::ids::is_id;
+use crate::domain::ids::{AgentId, ConversationId, Id};
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
@@ -197,14 +198,6 @@ pub async fn converse(
         .await?)
 }
 
-fn conversation_id(id: &str) -> Result<&str> {
-    if is_id("conv", id) {
-        Ok(id)
-    } else {
-        Err(Error::not_found("conversation"))
-    }
-}
-
 /// The answer as server-sent events while the engine makes it: `delta` events with
 /// pieces of the reply, then `done` with the whole exchange, or `error` with the body
 /// the same error would have as a response.
@@ -288,7 +281,7 @@ async fn send_message(
         Some(id) => {
             let conversation = state
                 .store
-                .conversation(account, conversation_id(id)?)
+                .conversation(account, &found::<ConversationId>(id)?)
                 .await?
                 .filter(|c| c.agent_id == body.agent_id)
                 .ok_or_else(|| Error::not_found("conversation with that agent"))?;
@@ -332,10 +325,10 @@ async fn list_conversations(
         limit: query.limit,
         cursor: query.cursor,
     };
-    let page = paging.checked("conv")?;
+    let page = paging.checked::<ConversationId>()?;
     let agent = query.agent_id.unwrap_or_default();
     if !agent.is_empty() {
-        if !is_id("agent", &agent) {
+        if AgentId::parse(&agent).is_none() {
             let mut check = Check::new();
             check.fail("agent_id", "is not an agent id");
             check.finish()?;
@@ -357,7 +350,7 @@ async fn list_conversations(
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<ConversationRow> {
     state
         .store
-        .conversation(&caller.account_id, conversation_id(id)?)
+        .conversation(&caller.account_id, &found::<ConversationId>(id)?)
         .await?
         .ok_or_else(|| Error::not_found("conversation"))
 }
@@ -390,7 +383,7 @@ async fn end_conversation(
     caller.require(Permission::AgentsWrite)?;
     let row = state
         .store
-        .end_conversation(&caller.account_id, conversation_id(&id)?)
+        .end_conversation(&caller.account_id, &found::<ConversationId>(&id)?)
         .await?
         .ok_or_else(|| Error::not_found("conversation"))?;
     Ok(Json(row.into()))

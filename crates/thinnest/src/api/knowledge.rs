@@ -11,9 +11,10 @@ use utoipa_axum::routes;
 
 use super::agents::find_agent;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
+use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
-use crate::domain::ids::is_id;
+use crate::domain::ids::KnowledgeId;
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
@@ -241,11 +242,11 @@ async fn delete_knowledge(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode> {
     caller.require(Permission::AgentsWrite)?;
-    if is_id("kn", &id)
-        && state
-            .store
-            .delete_knowledge(&caller.account_id, &id)
-            .await?
+    let id = found::<KnowledgeId>(&id)?;
+    if state
+        .store
+        .delete_knowledge(&caller.account_id, &id)
+        .await?
     {
         Ok(StatusCode::NO_CONTENT)
     } else {

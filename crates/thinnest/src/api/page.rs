@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::domain::fields::Check;
-use crate::domain::ids::is_id;
+use crate::domain::ids::Id;
 use crate::error::Result;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -27,14 +27,18 @@ pub struct Page<'a> {
 }
 
 impl PageQuery {
-    /// Checks the request for a list of objects whose ids start with `prefix`.
-    pub fn checked(&self, prefix: &str) -> Result<Page<'_>> {
+    /// Checks the request for a list of objects whose ids are `T`s.
+    pub fn checked<T: Id>(&self) -> Result<Page<'_>> {
         let limit = self.limit.unwrap_or(20);
         let mut check = Check::new();
         if !(1..=100).contains(&limit) {
             check.fail("limit", "must be between 1 and 100");
         }
-        if self.cursor.as_deref().is_some_and(|c| !is_id(prefix, c)) {
+        if self
+            .cursor
+            .as_deref()
+            .is_some_and(|c| T::parse(c).is_none())
+        {
             check.fail("cursor", "is not a cursor returned by this endpoint");
         }
         check.finish()?;

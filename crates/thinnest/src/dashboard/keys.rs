@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, render, status_with};
-use crate::domain::ids::is_id;
+use crate::domain::ids::{Id, KeyId};
 use crate::domain::roles::{Permission, Role};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::secrets::api_key::ApiKey;
@@ -167,7 +167,7 @@ pub async fn revoke_api_key(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
     let account = &signed_in.session.account_id;
-    if !is_id("key", &id) {
+    if KeyId::parse(&id).is_none() {
         return Err(PageError::NotFound);
     }
     let key = state

@@ -11,7 +11,7 @@ use super::session::{Nav, SignedIn};
 use super::throttle::{Attempt, attempt_password};
 use super::{CsrfForm, PageError, PageForm, render, status_with};
 use crate::auth::password::Password;
-use crate::domain::ids::is_id;
+use crate::domain::ids::{AuditEntryId, Id, IdentityId};
 use crate::domain::roles::Permission;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::net::Client;
@@ -151,7 +151,7 @@ pub async fn disconnect_identity(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
-    if !is_id("idn", &id) {
+    if IdentityId::parse(&id).is_none() {
         return Err(PageError::NotFound);
     }
     let done = state
@@ -290,7 +290,9 @@ pub async fn audit_log(
     signed_in.require(Permission::AuditLogRead)?;
     // A cursor that is not one of ours starts from the newest entry.
     let cursor = query.ok().and_then(|Query(q)| q.cursor);
-    let before = cursor.as_deref().filter(|c| is_id("aud", c));
+    let before = cursor
+        .as_deref()
+        .filter(|c| AuditEntryId::parse(c).is_some());
     let mut rows = state
         .store
         .audit_entries(&signed_in.session.account_id, before, 51)

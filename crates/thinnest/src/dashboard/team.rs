@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::form::{FormPage, page};
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, MessagePage, PageError, PageForm, render, status_with};
-use crate::domain::ids::is_id;
+use crate::domain::ids::{Id, InvitationId};
 use crate::domain::people::normalise_email;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::time::{now_ms, rfc3339};
@@ -199,7 +199,7 @@ pub async fn resend(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::TeamManage)?;
     let account = &signed_in.session.account_id;
-    let invitation = match is_id("inv", &id) {
+    let invitation = match InvitationId::parse(&id).is_some() {
         true => state.store.invitation(account, &id).await?,
         false => None,
     }
@@ -221,7 +221,7 @@ pub async fn cancel(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::TeamManage)?;
-    if !is_id("inv", &id)
+    if InvitationId::parse(&id).is_none()
         || !state
             .store
             .cancel_invitation(&signed_in.session.account_id, &id)

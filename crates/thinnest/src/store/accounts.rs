@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::Store;
 use super::audit::{self, Actor, Change};
-use crate::domain::ids::new_id;
+use crate::domain::ids::AccountId;
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
 
@@ -15,7 +15,7 @@ pub async fn insert_account(
     name: &str,
     user_id: &str,
 ) -> StoreResult<String> {
-    let id = new_id("acct");
+    let id = String::from(AccountId::new());
     let now = now_ms();
     sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(&id)

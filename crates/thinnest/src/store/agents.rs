@@ -5,7 +5,7 @@ use super::outbox::publish;
 use super::{StoreError, StoreResult};
 use crate::api::agents::Agent;
 use crate::domain::events::{Deleted, Event};
-use crate::domain::ids::new_id;
+use crate::domain::ids::AgentId;
 use crate::domain::time::now_ms;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -62,7 +62,7 @@ impl Store {
             "INSERT INTO agents (id, account_id, name, description, instructions, first_message, model, voice, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", agent_columns!()
         ))
-        .bind(new_id("agent"))
+        .bind(String::from(AgentId::new()))
         .bind(account_id)
         .bind(&f.name)
         .bind(&f.description)

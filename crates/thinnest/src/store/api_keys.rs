@@ -6,7 +6,7 @@ use super::audit::{self, Actor, Change};
 use super::outbox::publish;
 use crate::api::api_keys::ApiKeyInfo;
 use crate::domain::events::Event;
-use crate::domain::ids::new_id;
+use crate::domain::ids::KeyId;
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
 use crate::secrets::api_key::{ApiKey, KeyHash};
@@ -222,7 +222,7 @@ impl Store {
         key: &NewKey<'_>,
         actor: &Actor,
     ) -> StoreResult<Option<KeyRow>> {
-        let id = new_id("key");
+        let id = String::from(KeyId::new());
         let mut tx = self.begin_write().await?;
         if !self
             .is_current(&mut tx, account_id, key.created_by_key)
@@ -432,7 +432,7 @@ impl Store {
         by_key: &str,
         actor: &Actor,
     ) -> StoreResult<Rotated> {
-        let new_id = new_id("key");
+        let new_id = String::from(KeyId::new());
         let mut tx = self.begin_write().await?;
         if !self.is_current(&mut tx, account_id, Some(by_key)).await? {
             return Ok(Rotated::MakerRetired);

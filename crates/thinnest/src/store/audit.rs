@@ -3,7 +3,7 @@
 
 use super::Store;
 use super::StoreResult;
-use crate::domain::ids::new_id;
+use crate::domain::ids::AuditEntryId;
 use crate::domain::time::now_ms;
 
 pub use crate::domain::actors::Actor;
@@ -42,7 +42,7 @@ pub async fn record<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         "INSERT INTO audit_log (id, account_id, actor_type, actor_id, action, target_type, target_id, \
          client_ip, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(new_id("aud"))
+    .bind(String::from(AuditEntryId::new()))
     .bind(account_id)
     .bind(actor.kind)
     .bind(&actor.id)
@@ -122,7 +122,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, 'user', $6, $7, '{}', $8, $9) \
                  ON CONFLICT (account_id, fold_key) DO UPDATE SET repeats = audit_log.repeats + 1",
             )
-            .bind(new_id("aud"))
+            .bind(String::from(AuditEntryId::new()))
             .bind(&account_id)
             .bind(actor.kind)
             .bind(&actor.id)

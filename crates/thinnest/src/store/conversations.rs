@@ -4,7 +4,7 @@ use super::Store;
 use super::StoreResult;
 use super::outbox::publish;
 use crate::domain::events::{ConversationEnded, Event, MessageCompleted};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{ConversationId, KnowledgeId, MessageId};
 use crate::domain::time::now_ms;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -45,7 +45,7 @@ impl ConversationRow {
             Channel::Widget(session) => ("widget", Some(session.to_owned())),
         };
         ConversationRow {
-            id: new_id("conv"),
+            id: String::from(ConversationId::new()),
             agent_id: agent_id.to_owned(),
             channel: channel.to_owned(),
             user_id: visitor.user_id.clone(),
@@ -262,7 +262,7 @@ impl Store {
         let insert = "INSERT INTO conversation_messages (id, conversation_id, role, content, engine, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, role, content, engine, created_at";
         let _: MessageRow = sqlx::query_as(insert)
-            .bind(new_id("msg"))
+            .bind(String::from(MessageId::new()))
             .bind(&conversation.id)
             .bind("user")
             .bind(message)
@@ -271,7 +271,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let answer: MessageRow = sqlx::query_as(insert)
-            .bind(new_id("msg"))
+            .bind(String::from(MessageId::new()))
             .bind(&conversation.id)
             .bind("assistant")
             .bind(reply)
@@ -357,7 +357,7 @@ impl Store {
              FROM knowledge WHERE account_id = $2 AND agent_id = $3) + $7 <= $8 \
              RETURNING id, agent_id, title, OCTET_LENGTH(text) AS bytes, created_at",
         )
-        .bind(new_id("kn"))
+        .bind(String::from(KnowledgeId::new()))
         .bind(account_id)
         .bind(agent_id)
         .bind(title)

@@ -5,7 +5,7 @@ use super::Store;
 use super::StoreResult;
 use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{IdentityId, UserId};
 use crate::domain::time::now_ms;
 
 /// A linked identity as the security page lists it.
@@ -64,7 +64,7 @@ async fn insert_identity(
         "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at, last_used_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (issuer, subject) DO NOTHING",
     )
-    .bind(new_id("idn"))
+    .bind(String::from(IdentityId::new()))
     .bind(user_id)
     .bind(&identity.provider)
     .bind(&identity.issuer)
@@ -134,7 +134,7 @@ impl Store {
     ) -> StoreResult<Option<String>> {
         let mut tx = self.pool().begin().await?;
         let now = now_ms();
-        let user_id = unconfirmed.map_or_else(|| new_id("user"), str::to_owned);
+        let user_id = unconfirmed.map_or_else(|| String::from(UserId::new()), str::to_owned);
         let done = match unconfirmed {
             None => sqlx::query(
                 "INSERT INTO users (id, email, created_at, email_verified_at) VALUES ($1, $2, $3, $3) \

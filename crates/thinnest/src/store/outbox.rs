@@ -4,7 +4,7 @@
 use super::{Backend, Store};
 use super::{StoreError, StoreResult};
 use crate::domain::events::Event;
-use crate::domain::ids::new_id;
+use crate::domain::ids::{AttemptId, DeliveryId, EventId, LeaseId};
 use crate::domain::time::{now_ms, rfc3339};
 
 /// Which endpoints an event goes to.
@@ -34,7 +34,7 @@ pub async fn emit(
     event: &Event,
     audience: Audience<'_>,
 ) -> StoreResult<(String, usize)> {
-    let id = new_id("evt");
+    let id = String::from(EventId::new());
     let now = now_ms();
     let (kind, body) = event
         .body(&id, account_id, &rfc3339(now))
@@ -77,7 +77,7 @@ pub async fn emit(
             "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_id, status, attempts, \
              next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
         )
-        .bind(new_id("whd"))
+        .bind(String::from(DeliveryId::new()))
         .bind(account_id)
         .bind(endpoint_id)
         .bind(&id)
@@ -234,7 +234,7 @@ impl Store {
             Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let token = new_id("lease");
+        let token = String::from(LeaseId::new());
         let now = now_ms();
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut tx = self.pool().begin().await?;
@@ -301,7 +301,7 @@ impl Store {
             "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, request_headers, \
              response_status, response_body, error, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(new_id("wha"))
+        .bind(String::from(AttemptId::new()))
         .bind(delivery_id)
         .bind(attempt.attempted_at)
         .bind(attempt.request_headers)

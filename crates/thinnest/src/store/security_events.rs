@@ -3,7 +3,7 @@
 
 use super::Store;
 use super::StoreResult;
-use crate::domain::ids::new_id;
+use crate::domain::ids::SecurityEventId;
 use crate::domain::time::now_ms;
 
 /// What happened: a valid key arrived on the plain-HTTP port.
@@ -41,7 +41,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (api_key_id, kind, client_ip) \
              DO UPDATE SET repeats = security_events.repeats + 1, last_at = excluded.last_at",
         )
-        .bind(new_id("sev"))
+        .bind(String::from(SecurityEventId::new()))
         .bind(account_id)
         .bind(key_id)
         .bind(kind)

@@ -5,7 +5,7 @@ use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
 use crate::domain::events::{Event, Invitation, Member};
-use crate::domain::ids::new_id;
+use crate::domain::ids::InvitationId;
 use crate::domain::roles::Role;
 use crate::domain::time::{now_ms, rfc3339};
 
@@ -109,7 +109,7 @@ impl Store {
         invitation: &NewInvitation<'_>,
         actor: &Actor,
     ) -> StoreResult<String> {
-        let id = new_id("inv");
+        let id = String::from(InvitationId::new());
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO invitations (id, account_id, email, role, token_hash, invited_by, created_at, expires_at) \

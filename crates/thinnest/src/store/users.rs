@@ -2,7 +2,7 @@
 
 use super::Store;
 use super::StoreResult;
-use crate::domain::ids::new_id;
+use crate::domain::ids::{SessionId, UserId};
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
 
@@ -84,7 +84,7 @@ impl Store {
     /// A new, unverified user without a password (it waits on the sign-up link),
     /// unless the email is taken.
     pub async fn create_user(&self, email: &str) -> StoreResult<Option<String>> {
-        let id = new_id("user");
+        let id = String::from(UserId::new());
         let done = sqlx::query(
             "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
         )
@@ -207,7 +207,7 @@ impl Store {
     }
 
     pub async fn insert_session(&self, s: &NewSession<'_>) -> StoreResult<String> {
-        let id = new_id("sess");
+        let id = String::from(SessionId::new());
         let now = now_ms();
         sqlx::query(
             "INSERT INTO sessions (id, token_hash, user_id, account_id, created_at, last_seen_at, \

@@ -3,7 +3,7 @@
 use super::Store;
 use super::StoreResult;
 use super::audit::{self, Actor, Change};
-use crate::domain::ids::new_id;
+use crate::domain::ids::EndpointId;
 use crate::domain::time::now_ms;
 
 /// An account's secrets as stored: sealed.
@@ -122,7 +122,7 @@ impl Store {
         if n >= max {
             return Ok(None);
         }
-        let id = new_id("wh");
+        let id = String::from(EndpointId::new());
         let now = now_ms();
         let row: EndpointRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO webhook_endpoints (id, account_id, url, events, description, enabled, created_at, updated_at) \

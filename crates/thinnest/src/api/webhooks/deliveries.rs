@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::found;
 use crate::api::page::PageQuery;
 use crate::api::{ApiPath, ApiQuery, ErrorResponses};
 use crate::auth::Caller;
 use crate::domain::events::{Event, TestData};
-use crate::domain::ids::is_id;
+use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
@@ -18,7 +19,7 @@ use crate::state::AppState;
 use crate::store::outbox::{AttemptRow, DeliveryRow, Redelivery};
 use crate::store::webhooks::EndpointRow;
 
-use super::{endpoint_id, find, find_endpoint};
+use super::{find, find_endpoint};
 
 /// One delivery of an event to an endpoint.
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,14 +104,6 @@ pub struct DeliveryDetail {
     pub attempt_log: Vec<Attempt>,
 }
 
-fn delivery_id(id: &str) -> Result<&str> {
-    if is_id("whd", id) {
-        Ok(id)
-    } else {
-        Err(Error::not_found("delivery"))
-    }
-}
-
 /// An endpoint's deliveries, newest first.
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path), PageQuery),
@@ -122,7 +115,7 @@ pub(super) async fn list_deliveries(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<DeliveryPage>> {
     caller.require(Permission::WebhooksManage)?;
-    let page = query.checked("whd")?;
+    let page = query.checked::<DeliveryId>()?;
     let endpoint = find(&state, &caller, &id).await?;
     let rows = state
         .store
@@ -149,8 +142,8 @@ pub(super) async fn get_delivery(
         .store
         .webhook_delivery(
             &caller.account_id,
-            endpoint_id(&id)?,
-            delivery_id(&delivery)?,
+            &found::<EndpointId>(&id)?,
+            &found::<DeliveryId>(&delivery)?,
         )
         .await?
         .ok_or_else(|| Error::not_found("delivery"))?;
@@ -194,7 +187,7 @@ pub(crate) async fn redeliver_one(
     delivery: &str,
 ) -> Result<DeliveryRow> {
     let endpoint = find_endpoint(state, account_id, endpoint).await?;
-    let delivery = delivery_id(delivery)?;
+    let delivery = &found::<DeliveryId>(delivery)?;
     require_enabled(&endpoint)?;
     match state
         .store

@@ -9,11 +9,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ErrorResponses};
+use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::actors::Actor;
 use crate::domain::events::is_event_type;
 use crate::domain::fields::Check;
-use crate::domain::ids::is_id;
+use crate::domain::ids::EndpointId;
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::time::{now_ms, rfc3339};
@@ -218,14 +219,6 @@ fn check_fields(
     (url, events)
 }
 
-fn endpoint_id(id: &str) -> Result<&str> {
-    if is_id("wh", id) {
-        Ok(id)
-    } else {
-        Err(Error::not_found("webhook endpoint"))
-    }
-}
-
 /// Add an endpoint (at most 20 per account unless configured otherwise).
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = CreateEndpoint,
     responses((status = 201, body = Endpoint), ErrorResponses), security(("api_key" = [])))]
@@ -295,7 +288,7 @@ pub(crate) async fn find_endpoint(
 ) -> Result<EndpointRow> {
     state
         .store
-        .webhook_endpoint(account_id, endpoint_id(id)?)
+        .webhook_endpoint(account_id, &found::<EndpointId>(id)?)
         .await?
         .ok_or_else(|| Error::not_found("webhook endpoint"))
 }
@@ -367,7 +360,11 @@ async fn delete_endpoint(
     caller.require(Permission::WebhooksManage)?;
     if state
         .store
-        .delete_webhook_endpoint(&caller.account_id, endpoint_id(&id)?, &caller.actor())
+        .delete_webhook_endpoint(
+            &caller.account_id,
+            &found::<EndpointId>(&id)?,
+            &caller.actor(),
+        )
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 
 use super::embed::{Embed, origin_allowed, settings};
 use super::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
-use crate::domain::ids::is_id;
+use crate::domain::ids::{AgentId, Id};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::net::{Client, client_bucket};
@@ -132,10 +132,10 @@ async fn preflight(
 /// The agent with this id and its account, whatever the account: the widget's
 /// requests name an agent, never an account.
 async fn public_agent(state: &AppState, agent_id: &str) -> Result<Option<OwnedAgent>> {
-    if !is_id("agent", agent_id) {
+    let Some(agent_id) = AgentId::parse(agent_id) else {
         return Ok(None);
-    }
-    Ok(state.store.agent_with_account(agent_id).await?)
+    };
+    Ok(state.store.agent_with_account(&agent_id).await?)
 }
 
 async fn agent_origin_allowed(state: &AppState, agent: &str, origin: &str) -> Result<bool> {
