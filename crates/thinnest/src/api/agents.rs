@@ -19,7 +19,7 @@ use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
 use crate::gate::Gated;
 use crate::state::AppState;
-use crate::store::agents::{AgentFields, AgentRow};
+use crate::store::agents::{AgentChanges, AgentFields, AgentRow};
 
 /// The routes, behind the gate: each request spends the `agent_crud` budget.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -142,27 +142,82 @@ pub struct AgentPage {
     pub next_cursor: Option<String>,
 }
 
-fn validate(f: &AgentFields, voice: &Voice) -> Result<()> {
+/// The fields a request gives, borrowed: all of them on creation, those sent on a change.
+struct Given<'a> {
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    instructions: Option<&'a str>,
+    first_message: Option<&'a str>,
+    model: Option<&'a str>,
+    voice: Option<&'a Voice>,
+}
+
+/// Checks the fields given, with the same messages on creation and on a change.
+fn validate(f: &Given) -> Result<()> {
     let mut check = Check::new();
-    check.text("name", f.name.trim(), 1, 200);
-    check.text("description", &f.description, 0, 2_000);
-    check.text("instructions", &f.instructions, 0, 50_000);
-    check.text("first_message", &f.first_message, 0, 2_000);
-    check.text("model", &f.model, 1, 100);
-    check.text("voice.provider", &voice.provider, 1, 50);
-    check.text("voice.voice_id", &voice.voice_id, 1, 100);
-    check.text("voice.language", &voice.language, 2, 35);
-    if !(0.5..=2.0).contains(&voice.speed) {
-        check.fail("voice.speed", "must be between 0.5 and 2.0");
+    if let Some(name) = f.name {
+        check.text("name", name.trim(), 1, 200);
+    }
+    if let Some(description) = f.description {
+        check.text("description", description, 0, 2_000);
+    }
+    if let Some(instructions) = f.instructions {
+        check.text("instructions", instructions, 0, 50_000);
+    }
+    if let Some(first_message) = f.first_message {
+        check.text("first_message", first_message, 0, 2_000);
+    }
+    if let Some(model) = f.model {
+        check.text("model", model, 1, 100);
+    }
+    if let Some(voice) = f.voice {
+        check.text("voice.provider", &voice.provider, 1, 50);
+        check.text("voice.voice_id", &voice.voice_id, 1, 100);
+        check.text("voice.language", &voice.language, 2, 35);
+        if !(0.5..=2.0).contains(&voice.speed) {
+            check.fail("voice.speed", "must be between 0.5 and 2.0");
+        }
     }
     Ok(check.finish()?)
 }
 
+/// Voice settings as stored: JSON text.
+fn voice_json(voice: &Voice) -> Result<String> {
+    Ok(serde_json::to_string(voice).map_err(anyhow::Error::from)?)
+}
+
 fn fields_with_voice(mut fields: AgentFields, voice: &Voice) -> Result<AgentFields> {
-    validate(&fields, voice)?;
+    validate(&Given {
+        name: Some(&fields.name),
+        description: Some(&fields.description),
+        instructions: Some(&fields.instructions),
+        first_message: Some(&fields.first_message),
+        model: Some(&fields.model),
+        voice: Some(voice),
+    })?;
     fields.name = fields.name.trim().to_owned();
-    fields.voice = serde_json::to_string(voice).map_err(anyhow::Error::from)?;
+    fields.voice = voice_json(voice)?;
     Ok(fields)
+}
+
+/// The fields a change sends, checked and as stored; those not sent stay `None`.
+fn changes(body: UpdateAgent) -> Result<AgentChanges> {
+    validate(&Given {
+        name: body.name.as_deref(),
+        description: body.description.as_deref(),
+        instructions: body.instructions.as_deref(),
+        first_message: body.first_message.as_deref(),
+        model: body.model.as_deref(),
+        voice: body.voice.as_ref(),
+    })?;
+    Ok(AgentChanges {
+        name: body.name.map(|name| name.trim().to_owned()),
+        description: body.description,
+        instructions: body.instructions,
+        first_message: body.first_message,
+        model: body.model,
+        voice: body.voice.as_ref().map(voice_json).transpose()?,
+    })
 }
 
 /// Create an agent.
@@ -253,22 +308,13 @@ async fn update_agent(
 ) -> Result<Json<Agent>> {
     caller.require(Permission::AgentsWrite)?;
     let ApiJson(body) = body?;
-    let current = Agent::try_from(find_agent(&state, &caller.account_id, &id).await?)?;
-    let voice = body.voice.unwrap_or(current.voice);
-    let fields = fields_with_voice(
-        AgentFields {
-            name: body.name.unwrap_or(current.name),
-            description: body.description.unwrap_or(current.description),
-            instructions: body.instructions.unwrap_or(current.instructions),
-            first_message: body.first_message.unwrap_or(current.first_message),
-            model: body.model.unwrap_or(current.model),
-            voice: String::new(),
-        },
-        &voice,
-    )?;
+    // Not found before invalid, as ever; nothing read here is written back: the
+    // UPDATE changes only the fields sent, so concurrent changes of others stay.
+    let current = find_agent(&state, &caller.account_id, &id).await?;
+    let changes = changes(body)?;
     let row = state
         .store
-        .update_agent(&caller.account_id, &id, &fields)
+        .update_agent(&caller.account_id, &current.id, &changes)
         .await?
         .ok_or_else(|| Error::not_found("agent"))?;
     Ok(Json(row.try_into()?))

@@ -41,6 +41,17 @@ pub struct AgentFields {
     pub voice: String,
 }
 
+/// The fields a change gives, as stored; `None` leaves that column as it is.
+#[derive(Debug, Clone)]
+pub struct AgentChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub instructions: Option<String>,
+    pub first_message: Option<String>,
+    pub model: Option<String>,
+    pub voice: Option<String>,
+}
+
 macro_rules! agent_columns {
     () => {
         "id, name, description, instructions, first_message, model, voice, created_at, updated_at"
@@ -128,26 +139,31 @@ impl Store {
         .await?)
     }
 
+    /// Changes the fields given and nothing else, in the UPDATE itself (an absent field
+    /// binds NULL and keeps its column), so that concurrent changes of different fields
+    /// all stay; the event carries the agent as it is after this change.
     pub async fn update_agent(
         &self,
         account_id: &str,
         id: &str,
-        f: &AgentFields,
+        f: &AgentChanges,
     ) -> StoreResult<Option<AgentRow>> {
         let mut tx = self.pool().begin().await?;
         let row: Option<AgentRow> = sqlx::query_as(concat!(
-            "UPDATE agents SET name = $3, description = $4, instructions = $5, first_message = $6, \
-             model = $7, voice = $8, updated_at = $9 WHERE account_id = $1 AND id = $2 RETURNING ",
+            "UPDATE agents SET name = COALESCE($3, name), description = COALESCE($4, description), \
+             instructions = COALESCE($5, instructions), first_message = COALESCE($6, first_message), \
+             model = COALESCE($7, model), voice = COALESCE($8, voice), updated_at = $9 \
+             WHERE account_id = $1 AND id = $2 RETURNING ",
             agent_columns!()
         ))
         .bind(account_id)
         .bind(id)
-        .bind(&f.name)
-        .bind(&f.description)
-        .bind(&f.instructions)
-        .bind(&f.first_message)
-        .bind(&f.model)
-        .bind(&f.voice)
+        .bind(f.name.as_deref())
+        .bind(f.description.as_deref())
+        .bind(f.instructions.as_deref())
+        .bind(f.first_message.as_deref())
+        .bind(f.model.as_deref())
+        .bind(f.voice.as_deref())
         .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await?;

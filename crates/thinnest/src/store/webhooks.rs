@@ -35,6 +35,15 @@ pub struct EndpointFields<'a> {
     pub enabled: bool,
 }
 
+/// What a change of an endpoint gives; `None` leaves that column as it is.
+pub struct EndpointChanges<'a> {
+    pub url: Option<&'a str>,
+    /// A JSON array.
+    pub events: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub enabled: Option<bool>,
+}
+
 const ENDPOINT_COLUMNS: &str =
     "id, url, events, description, enabled, disabled_reason, created_at, updated_at";
 
@@ -171,39 +180,45 @@ impl Store {
         .await?)
     }
 
-    /// Replaces an endpoint's fields; enabling it again clears why it was disabled, and
-    /// a new URL or enabling it again ends a pause its receiver asked for.
+    /// Changes the fields given and nothing else, in the UPDATE itself (an absent field
+    /// binds NULL and keeps its column), so that concurrent changes of different fields
+    /// all stay. Enabling it again clears why it was disabled and its failing streak,
+    /// and a new URL or enabling it again ends a pause its receiver asked for: judged
+    /// against the row as it was just before this UPDATE. Audited with the row after it.
     pub async fn update_webhook_endpoint(
         &self,
         account_id: &str,
         id: &str,
-        fields: &EndpointFields<'_>,
+        changes: &EndpointChanges<'_>,
         actor: &Actor,
     ) -> StoreResult<Option<EndpointRow>> {
         let mut tx = self.pool().begin().await?;
+        // `$6 = 1` is unknown, so false, when `enabled` is not given (NULL).
         let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, \
+            "UPDATE webhook_endpoints SET url = COALESCE($3, url), events = COALESCE($4, events), \
+             description = COALESCE($5, description), enabled = COALESCE($6, enabled), \
              disabled_reason = CASE WHEN $6 = 1 THEN NULL ELSE disabled_reason END, \
              failing_since = CASE WHEN $6 = 1 AND enabled = 0 THEN NULL ELSE failing_since END, \
-             paused_until = CASE WHEN url <> $3 OR ($6 = 1 AND enabled = 0) THEN NULL ELSE paused_until END, \
+             paused_until = CASE WHEN url <> COALESCE($3, url) OR ($6 = 1 AND enabled = 0) \
+             THEN NULL ELSE paused_until END, \
              updated_at = $7 \
              WHERE account_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
         )))
         .bind(account_id)
         .bind(id)
-        .bind(fields.url)
-        .bind(fields.events)
-        .bind(fields.description)
-        .bind(i64::from(fields.enabled))
+        .bind(changes.url)
+        .bind(changes.events)
+        .bind(changes.description)
+        .bind(changes.enabled.map(i64::from))
         .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await?;
-        if row.is_some() {
+        if let Some(row) = &row {
             let change = Change {
                 action: "webhook.updated",
                 target_type: "webhook",
                 target_id: id,
-                detail: serde_json::json!({ "url": fields.url, "enabled": fields.enabled }),
+                detail: serde_json::json!({ "url": row.url, "enabled": row.enabled != 0 }),
             };
             audit::record(&mut *tx, account_id, actor, change).await?;
         }

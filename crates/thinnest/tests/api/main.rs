@@ -10,6 +10,7 @@ mod authentication;
 mod billing;
 mod browser;
 mod client_addresses;
+mod concurrent_patch;
 mod conversations;
 mod coverage;
 mod dashboard;

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::gate::Gated;
 use crate::services::webhooks::{seal_new, signing_secrets};
 use crate::state::AppState;
-use crate::store::webhooks::{EndpointFields, EndpointRow};
+use crate::store::webhooks::{EndpointChanges, EndpointFields, EndpointRow};
 use crate::webhooks::target::check_url;
 
 mod deliveries;
@@ -194,13 +194,25 @@ fn check_fields(
     events: &[String],
     description: &str,
 ) -> (String, String) {
-    let url = match check_url(url, state.config.webhooks.allow_private_webhook_targets) {
+    let url = check_target(state, check, url);
+    let events = check_events(check, events);
+    check.text("description", description, 0, MAX_DESCRIPTION);
+    (url, events)
+}
+
+/// Checks an endpoint's URL; returns it as stored.
+fn check_target(state: &AppState, check: &mut Check, url: &str) -> String {
+    match check_url(url, state.config.webhooks.allow_private_webhook_targets) {
         Ok(url) => url.to_string(),
         Err(problem) => {
             check.fail("url", problem);
             String::new()
         }
-    };
+    }
+}
+
+/// Checks an endpoint's event types; returns them as stored: a sorted JSON array.
+fn check_events(check: &mut Check, events: &[String]) -> String {
     let mut events: Vec<String> = events.to_vec();
     events.sort();
     events.dedup();
@@ -214,9 +226,7 @@ fn check_fields(
             format!("{unknown:?} is not an event type (see the catalogue)"),
         );
     }
-    check.text("description", description, 0, MAX_DESCRIPTION);
-    let events = serde_json::to_string(&events).unwrap_or_default();
-    (url, events)
+    serde_json::to_string(&events).unwrap_or_default()
 }
 
 /// Add an endpoint (at most 20 per account unless configured otherwise).
@@ -321,7 +331,8 @@ async fn update_endpoint(
     Ok(Json(row.into()))
 }
 
-/// Changes the fields sent of an endpoint.
+/// Changes the fields sent of an endpoint, and only those: concurrent changes of
+/// other fields stay.
 pub(crate) async fn update(
     state: &AppState,
     account_id: &str,
@@ -329,22 +340,24 @@ pub(crate) async fn update(
     id: &str,
     body: UpdateEndpoint,
 ) -> Result<EndpointRow> {
-    let current = Endpoint::from(find_endpoint(state, account_id, id).await?);
+    // Not found before invalid, as ever; nothing read here is written back.
+    let current = find_endpoint(state, account_id, id).await?;
     let mut check = Check::new();
-    let url = body.url.unwrap_or(current.url);
-    let events = body.events.unwrap_or(current.events);
-    let description = body.description.unwrap_or(current.description);
-    let (url, events) = check_fields(state, &mut check, &url, &events, &description);
+    let url = body.url.map(|url| check_target(state, &mut check, &url));
+    let events = body.events.map(|events| check_events(&mut check, &events));
+    if let Some(description) = &body.description {
+        check.text("description", description, 0, MAX_DESCRIPTION);
+    }
     check.finish()?;
-    let fields = EndpointFields {
-        url: &url,
-        events: &events,
-        description: &description,
-        enabled: body.enabled.unwrap_or(current.enabled),
+    let changes = EndpointChanges {
+        url: url.as_deref(),
+        events: events.as_deref(),
+        description: body.description.as_deref(),
+        enabled: body.enabled,
     };
     state
         .store
-        .update_webhook_endpoint(account_id, &current.id, &fields, actor)
+        .update_webhook_endpoint(account_id, &current.id, &changes, actor)
         .await?
         .ok_or_else(|| Error::not_found("webhook endpoint"))
 }
