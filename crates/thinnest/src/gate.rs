@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{Caller, lookup};
 use crate::config::Switch;
+use crate::domain::keys::Key;
 use crate::domain::limits::Class;
 use crate::domain::time::now_ms;
 use crate::error::AuthFailure;
@@ -17,7 +18,6 @@ use crate::error::Error;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Decision, Mode, seconds_until, set_headers};
 use crate::state::AppState;
-use crate::store::api_keys::KeyRow;
 use crate::store::security_events::{EXPIRED_KEY_USED, REVOKED_KEY_USED};
 use crate::usage::{Outcome, UsageEvent};
 
@@ -66,7 +66,7 @@ pub async fn count_failure(state: &AppState, ip: IpAddr) {
 /// A revoked or expired key was presented: a security event on the key (one row per
 /// key, kind and client, counting repeats), not usage of the account. Written off the
 /// response path; the key-guessing guard bounds how often one client gets here.
-fn retired_key_used(state: &AppState, key: &KeyRow, ip: IpAddr) {
+fn retired_key_used(state: &AppState, key: &Key, ip: IpAddr) {
     let kind = if key.revoked_at.is_some() {
         REVOKED_KEY_USED
     } else {
@@ -123,7 +123,7 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
         }
     };
     let now = now_ms();
-    let key = stored.row;
+    let key = stored.key;
     if !key.is_active(now) {
         count_failure(&state, ip).await;
         retired_key_used(&state, &key, ip);

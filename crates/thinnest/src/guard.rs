@@ -12,12 +12,12 @@ use crate::state::AppState;
 use std::net::IpAddr;
 
 use crate::auth::lookup;
+use crate::domain::keys::Key;
 use crate::domain::time::now_ms;
 use crate::error::AuthFailure;
 use crate::error::Error;
 use crate::gate::{client_ip, count_failure, guard_refusal};
 use crate::net::Client;
-use crate::store::api_keys::KeyRow;
 use crate::store::security_events::KEY_SENT_OVER_HTTP;
 
 /// State of the plain-HTTP listener: the app and the HTTPS port to redirect to.
@@ -51,7 +51,7 @@ fn https_location(state: &GuardState, headers: &HeaderMap, path_and_query: &str)
 
 /// Records that a valid key travelled in clear: a security event on the key (not
 /// usage: the request did nothing).
-async fn key_sent_in_clear(app: &AppState, key: KeyRow, client_ip: IpAddr) {
+async fn key_sent_in_clear(app: &AppState, key: Key, client_ip: IpAddr) {
     let client = crate::net::client_bucket(client_ip);
     if let Err(e) = app
         .store
@@ -81,8 +81,8 @@ async fn refuse(state: &GuardState, request: Request) -> Response {
     // The key is looked up only to warn its owner, and never for a guessing address.
     if guard_refusal(&state.app, client_ip).await.is_none() {
         match lookup(&state.app.store, request.headers()).await {
-            Ok(stored) if stored.row.is_active(now_ms()) => {
-                key_sent_in_clear(&state.app, stored.row, client_ip).await;
+            Ok(stored) if stored.key.is_active(now_ms()) => {
+                key_sent_in_clear(&state.app, stored.key, client_ip).await;
             }
             Ok(_) | Err(Error::Unauthorized(AuthFailure::InvalidKey)) => {
                 count_failure(&state.app, client_ip).await;

@@ -13,6 +13,8 @@ use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
 use crate::domain::ids::KeyId;
+use crate::domain::keys::ApiKeyInfo;
+use crate::domain::keys::Key;
 use crate::domain::limits::Class;
 use crate::domain::roles::Role;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
@@ -20,7 +22,7 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::gate::Gated;
 use crate::secrets::api_key::ApiKey;
 use crate::state::AppState;
-use crate::store::api_keys::{KeyRow, NewKey, Rotated};
+use crate::store::api_keys::{NewKey, Rotated};
 use crate::store::security_events::SecurityEventRow;
 
 /// The routes, behind the gate: each request spends the `other` budget.
@@ -34,67 +36,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// The longest a rotated key may keep working: 7 days.
 const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyStatus {
-    Active,
-    Expired,
-    Revoked,
-}
-
-/// An API key as lists show it: never the secret.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyInfo {
-    /// `key_…`
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    /// The prefix and the last four characters, e.g. `tai_…x7Qa`.
-    pub hint: String,
-    pub status: KeyStatus,
-    pub created_at: String,
-    /// Id of the user on whose behalf the key was made.
-    pub created_by: String,
-    /// The API key that made this one (a rotation keeps the old key's); null when a
-    /// person made it in the dashboard or an operator on the command line.
-    pub created_by_key: Option<String>,
-    pub last_used_at: Option<String>,
-    /// The client address of the latest authenticated request.
-    pub last_client_ip: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    /// The key that replaced this one by rotation.
-    pub replaced_by: Option<String>,
-}
-
-impl From<KeyRow> for ApiKeyInfo {
-    fn from(row: KeyRow) -> Self {
-        let now = now_ms();
-        let status = if row.revoked_at.is_some() {
-            KeyStatus::Revoked
-        } else if row.is_active(now) {
-            KeyStatus::Active
-        } else {
-            KeyStatus::Expired
-        };
-        ApiKeyInfo {
-            status,
-            role: row.role,
-            id: row.id,
-            name: row.name,
-            hint: row.hint,
-            created_at: rfc3339(row.created_at),
-            created_by: row.created_by,
-            created_by_key: row.created_by_key,
-            last_used_at: row.last_used_at.map(rfc3339),
-            last_client_ip: row.last_used_ip,
-            expires_at: row.expires_at.map(rfc3339),
-            revoked_at: row.revoked_at.map(rfc3339),
-            replaced_by: row.replaced_by,
-        }
-    }
-}
 
 /// A newly created key, with its secret. This is the only response that holds it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -201,7 +142,7 @@ fn maker_retired() -> Error {
     )
 }
 
-fn created(row: KeyRow, key: ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
+fn created(row: Key, key: ApiKey) -> (StatusCode, Json<CreatedApiKey>) {
     (
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -290,7 +231,7 @@ async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<
     Ok(Json(ApiKeyList { data }))
 }
 
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow> {
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Key> {
     let scope = caller.key_scope()?;
     let id = found::<KeyId>(id)?;
     state

@@ -21,7 +21,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{ApiJson, ApiPath, ApiQuery, found};
+pub use crate::services::found;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 
 use crate::error::{ErrorBody, envelope};
 use crate::state::AppState;

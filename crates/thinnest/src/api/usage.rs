@@ -189,7 +189,7 @@ async fn get_usage(
 
 fn summarise(
     rows: Vec<UsageRow>,
-    keys: Vec<crate::store::api_keys::KeyRow>,
+    keys: Vec<crate::domain::keys::Key>,
     from: i64,
     to: i64,
     granularity: Granularity,
@@ -211,7 +211,7 @@ fn summarise(
             .or_default()
             .add(bucket, &row.outcome, row.count);
     }
-    let mut keys: BTreeMap<String, crate::store::api_keys::KeyRow> =
+    let mut keys: BTreeMap<String, crate::domain::keys::Key> =
         keys.into_iter().map(|k| (k.id.clone(), k)).collect();
     Usage {
         from: rfc3339(from),

@@ -11,12 +11,13 @@ use axum::http::{HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 
 use crate::domain::actors::Actor;
+use crate::domain::keys::Key;
 use crate::domain::roles::{Permission, Role};
 use crate::error::AuthFailure;
 use crate::error::{Error, Result};
 use crate::secrets::api_key::ApiKey;
 use crate::store::Store;
-use crate::store::api_keys::{KeyRow, KeyScope, StoredKey};
+use crate::store::api_keys::{KeyScope, StoredKey};
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]
@@ -77,7 +78,7 @@ impl Caller {
     /// on itself and on younger credentials, never on an older one, nor on its own
     /// predecessor or successor. So a key that leaks cannot turn on the keys that
     /// were there before it, however often those were rotated since.
-    pub fn may_act_on(&self, target: &KeyRow) -> Result<()> {
+    pub fn may_act_on(&self, target: &Key) -> Result<()> {
         if target.id == self.key_id {
             return Ok(());
         }
@@ -114,7 +115,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str> {
 }
 
 /// The key presented in these headers, whatever its state: missing, malformed and
-/// unknown keys are refused here; the caller checks [`KeyRow::is_active`].
+/// unknown keys are refused here; the caller checks [`Key::is_active`].
 pub async fn lookup(store: &Store, headers: &HeaderMap) -> Result<StoredKey> {
     let invalid = Error::Unauthorized(AuthFailure::InvalidKey);
     let key = ApiKey::parse(bearer_token(headers)?).ok_or(invalid)?;
@@ -132,7 +133,7 @@ pub async fn lookup(store: &Store, headers: &HeaderMap) -> Result<StoredKey> {
 
 impl Caller {
     /// The caller of an active key, from this address.
-    pub fn of(key: KeyRow, client_ip: IpAddr) -> Caller {
+    pub fn of(key: Key, client_ip: IpAddr) -> Caller {
         Caller {
             account_id: key.account_id,
             key_id: key.id,

@@ -8,11 +8,12 @@ use serde::Deserialize;
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, render, status_with};
 use crate::domain::ids::{Id, KeyId};
+use crate::domain::keys::Key;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::secrets::api_key::ApiKey;
 use crate::state::AppState;
-use crate::store::api_keys::{KeyRow, KeyScope, NewKey};
+use crate::store::api_keys::{KeyScope, NewKey};
 
 /// A key as the keys page lists it.
 struct KeyLine {
@@ -75,7 +76,7 @@ async fn keys_page(
     let now = now_ms();
     let keys = rows
         .into_iter()
-        .map(|k: KeyRow| KeyLine {
+        .map(|k: Key| KeyLine {
             made_by_key: k
                 .created_by_key
                 .as_ref()

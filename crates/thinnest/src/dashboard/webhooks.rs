@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
-use crate::api::webhooks::{self as api, CreateEndpoint, Endpoint, UpdateEndpoint};
 use crate::domain::fields::Check;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
+use crate::domain::webhooks::{CreateEndpoint, Endpoint, MAX_GRACE_SECONDS, UpdateEndpoint};
 use crate::error::Error;
+use crate::services::webhooks as api;
 use crate::services::webhooks::signing_secrets;
 use crate::state::AppState;
 use crate::store::outbox::AttemptRow;
@@ -44,7 +45,7 @@ async fn webhooks_page(
         nav: signed_in.nav(),
         secret: secrets.current.expose().to_owned(),
         previous_until: secrets.previous.map(|(_, until)| rfc3339(until)),
-        endpoints: endpoints.into_iter().map(Endpoint::from).collect(),
+        endpoints,
         notice,
         error,
     };
@@ -117,7 +118,7 @@ pub async fn rotate(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::WebhooksManage)?;
     // Checked here, in the form's own unit, so that the message names its field.
-    let most = api::MAX_GRACE_SECONDS / 3600;
+    let most = MAX_GRACE_SECONDS / 3600;
     let mut check = Check::new();
     if form.grace_hours > most {
         check.fail("grace_hours", format!("must be between 0 and {most}"));
@@ -239,7 +240,7 @@ async fn endpoint_page(
             .current
             .expose()
             .to_owned(),
-        endpoint: endpoint.into(),
+        endpoint,
         deliveries,
         notice,
         error,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::agents::Agent;
-use crate::api::api_keys::ApiKeyInfo;
+use crate::domain::keys::ApiKeyInfo;
 use crate::domain::roles::Role;
 
 /// Declares [`Event`], one variant per line with its type name and payload, and

@@ -6,7 +6,8 @@ pub mod mail;
 pub mod webhooks;
 
 use crate::domain::fields::Invalid;
-use crate::error::Error;
+use crate::domain::ids::Id;
+use crate::error::{Error, Result};
 use crate::store::StoreError;
 
 /// Failed field checks answer 422 with the problems per field.
@@ -24,4 +25,10 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
         Error::Internal(e.into())
     }
+}
+
+/// The object id in a path or a form: text of another shape names nothing, so it is a 404
+/// without a query, the same answer as for an id that names nothing here.
+pub fn found<T: Id>(text: &str) -> Result<T> {
+    T::parse(text).ok_or_else(|| Error::not_found(T::NOUN))
 }

@@ -4,15 +4,16 @@ use super::Store;
 use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
-use crate::api::api_keys::ApiKeyInfo;
 use crate::domain::events::Event;
 use crate::domain::ids::KeyId;
+use crate::domain::keys::Key;
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
 use crate::secrets::api_key::{ApiKey, KeyHash};
 
+/// A key's row; the store answers with [`Key`]s.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct KeyRow {
+struct KeyRow {
     pub id: String,
     pub account_id: String,
     pub name: String,
@@ -30,18 +31,39 @@ pub struct KeyRow {
     pub revoked_at: Option<i64>,
 }
 
-impl KeyRow {
-    /// Usable now: neither revoked nor past its expiry.
-    pub fn is_active(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+impl From<KeyRow> for Key {
+    fn from(row: KeyRow) -> Key {
+        Key {
+            id: row.id,
+            account_id: row.account_id,
+            name: row.name,
+            role: row.role,
+            hint: row.hint,
+            created_by: row.created_by,
+            lineage_id: row.lineage_id,
+            created_by_key: row.created_by_key,
+            replaced_by: row.replaced_by,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            last_used_ip: row.last_used_ip,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        }
     }
 }
 
-/// A key row with its stored hash and its account's rate-limit overrides.
 #[derive(Debug, sqlx::FromRow)]
-pub struct StoredKey {
+struct StoredKeyRow {
     #[sqlx(flatten)]
-    pub row: KeyRow,
+    row: KeyRow,
+    key_hash: String,
+    rate_limits: String,
+}
+
+/// A key with its stored hash and its account's rate-limit overrides.
+#[derive(Debug)]
+pub struct StoredKey {
+    pub key: Key,
     pub key_hash: String,
     pub rate_limits: String,
 }
@@ -98,7 +120,7 @@ macro_rules! key_scope {
 
 /// How a rotation went.
 pub enum Rotated {
-    Done(Box<KeyRow>),
+    Done(Box<Key>),
     /// The key was already rotated, revoked or expired.
     AlreadyEnded,
     /// The key asking for the rotation was revoked or rotated meanwhile.
@@ -148,8 +170,8 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     id: &str,
     lineage_id: &str,
     key: &NewKey<'_>,
-) -> StoreResult<KeyRow> {
-    Ok(sqlx::query_as(concat!(
+) -> StoreResult<Key> {
+    let row: KeyRow = sqlx::query_as(concat!(
         "INSERT INTO api_keys (id, account_id, name, role, key_hash, hint, created_by, lineage_id, \
          created_by_key, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
@@ -167,7 +189,8 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(now_ms())
     .bind(key.expires_at)
     .fetch_one(executor)
-    .await?)
+    .await?;
+    Ok(row.into())
 }
 
 /// One key of the account, in the caller's transaction.
@@ -175,8 +198,8 @@ async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     account_id: &str,
     id: &str,
-) -> StoreResult<KeyRow> {
-    Ok(sqlx::query_as(concat!(
+) -> StoreResult<Key> {
+    let row: KeyRow = sqlx::query_as(concat!(
         "SELECT ",
         key_columns!(),
         " FROM api_keys WHERE account_id = $1 AND id = $2"
@@ -184,7 +207,8 @@ async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(account_id)
     .bind(id)
     .fetch_one(executor)
-    .await?)
+    .await?;
+    Ok(row.into())
 }
 
 /// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
@@ -221,7 +245,7 @@ impl Store {
         account_id: &str,
         key: &NewKey<'_>,
         actor: &Actor,
-    ) -> StoreResult<Option<KeyRow>> {
+    ) -> StoreResult<Option<Key>> {
         let id = String::from(KeyId::new());
         let mut tx = self.begin_write().await?;
         if !self
@@ -239,7 +263,7 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        let event = Event::ApiKeyCreated(ApiKeyInfo::from(row.clone()));
+        let event = Event::ApiKeyCreated(row.clone().into());
         publish(&mut tx, account_id, &event).await?;
         self.commit_events(tx).await?;
         Ok(Some(row))
@@ -288,15 +312,16 @@ impl Store {
         ))
         .bind(&hash.0)
         .fetch_optional(self.pool())
-        .await?)
+        .await?
+        .map(|found: StoredKeyRow| StoredKey {
+            key: found.row.into(),
+            key_hash: found.key_hash,
+            rate_limits: found.rate_limits,
+        }))
     }
 
-    pub async fn list_keys(
-        &self,
-        account_id: &str,
-        scope: KeyScope<'_>,
-    ) -> StoreResult<Vec<KeyRow>> {
-        Ok(sqlx::query_as(concat!(
+    pub async fn list_keys(&self, account_id: &str, scope: KeyScope<'_>) -> StoreResult<Vec<Key>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(concat!(
             "SELECT ",
             key_columns!(),
             " FROM api_keys WHERE account_id = $1 AND ",
@@ -307,7 +332,8 @@ impl Store {
         .bind(scope.params().0)
         .bind(scope.params().1)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(Key::from).collect())
     }
 
     pub async fn get_key(
@@ -315,7 +341,7 @@ impl Store {
         account_id: &str,
         scope: KeyScope<'_>,
         id: &str,
-    ) -> StoreResult<Option<KeyRow>> {
+    ) -> StoreResult<Option<Key>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             key_columns!(),
@@ -328,7 +354,8 @@ impl Store {
         .bind(scope.params().1)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?
+        .map(|row: KeyRow| row.into()))
     }
 
     /// Revokes a key now and, with `cascade`, every active key it made, transitively;
@@ -426,7 +453,7 @@ impl Store {
     pub async fn rotate_key(
         &self,
         account_id: &str,
-        old: &KeyRow,
+        old: &Key,
         old_ends_at: Option<i64>,
         new: &NewKey<'_>,
         by_key: &str,
@@ -452,7 +479,7 @@ impl Store {
         }
         let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
-        let event = Event::ApiKeyCreated(ApiKeyInfo::from(created.clone()));
+        let event = Event::ApiKeyCreated(created.clone().into());
         publish(&mut tx, account_id, &event).await?;
         if old_ends_at.is_none() {
             let revoked = fetch(&mut *tx, account_id, &old.id).await?;

@@ -4,7 +4,8 @@ use super::Store;
 use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use crate::domain::ids::EndpointId;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::webhooks::Endpoint;
 
 /// An account's secrets as stored: sealed.
 #[derive(sqlx::FromRow)]
@@ -14,8 +15,9 @@ pub struct SecretRow {
     pub previous_expires_at: Option<i64>,
 }
 
+/// An endpoint's row; the store answers with [`Endpoint`]s.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EndpointRow {
+struct EndpointRow {
     pub id: String,
     pub url: String,
     pub events: String,
@@ -24,6 +26,21 @@ pub struct EndpointRow {
     pub disabled_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl From<EndpointRow> for Endpoint {
+    fn from(row: EndpointRow) -> Self {
+        Endpoint {
+            id: row.id,
+            url: row.url,
+            events: serde_json::from_str(&row.events).unwrap_or_default(),
+            description: row.description,
+            enabled: row.enabled != 0,
+            disabled_reason: row.disabled_reason,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
+    }
 }
 
 /// What an endpoint is made of.
@@ -115,7 +132,7 @@ impl Store {
         fields: &EndpointFields<'_>,
         max: i64,
         actor: &Actor,
-    ) -> StoreResult<Option<EndpointRow>> {
+    ) -> StoreResult<Option<Endpoint>> {
         let mut tx = self.pool().begin().await?;
         // Locks the account row on PostgreSQL, so that two creations cannot both pass
         // the count; SQLite serialises writers anyway.
@@ -154,30 +171,32 @@ impl Store {
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
         tx.commit().await?;
-        Ok(Some(row))
+        Ok(Some(row.into()))
     }
 
-    pub async fn webhook_endpoints(&self, account_id: &str) -> StoreResult<Vec<EndpointRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn webhook_endpoints(&self, account_id: &str) -> StoreResult<Vec<Endpoint>> {
+        let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
         )))
         .bind(account_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(Endpoint::from).collect())
     }
 
     pub async fn webhook_endpoint(
         &self,
         account_id: &str,
         id: &str,
-    ) -> StoreResult<Option<EndpointRow>> {
+    ) -> StoreResult<Option<Endpoint>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 AND id = $2"
         )))
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?
+        .map(|row: EndpointRow| row.into()))
     }
 
     /// Changes the fields given and nothing else, in the UPDATE itself (an absent field
@@ -191,7 +210,7 @@ impl Store {
         id: &str,
         changes: &EndpointChanges<'_>,
         actor: &Actor,
-    ) -> StoreResult<Option<EndpointRow>> {
+    ) -> StoreResult<Option<Endpoint>> {
         let mut tx = self.pool().begin().await?;
         // `$6 = 1` is unknown, so false, when `enabled` is not given (NULL).
         let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -223,7 +242,7 @@ impl Store {
             audit::record(&mut *tx, account_id, actor, change).await?;
         }
         tx.commit().await?;
-        Ok(row)
+        Ok(row.map(Endpoint::from))
     }
 
     pub async fn delete_webhook_endpoint(

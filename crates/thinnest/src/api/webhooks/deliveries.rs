@@ -10,16 +10,15 @@ use crate::api::found;
 use crate::api::page::PageQuery;
 use crate::api::{ApiPath, ApiQuery, ErrorResponses};
 use crate::auth::Caller;
-use crate::domain::events::{Event, TestData};
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
+use crate::services::webhooks::{redeliver_one, send_test};
 use crate::state::AppState;
-use crate::store::outbox::{AttemptRow, DeliveryRow, Redelivery};
-use crate::store::webhooks::EndpointRow;
+use crate::store::outbox::{AttemptRow, DeliveryRow};
 
-use super::{find, find_endpoint};
+use super::find;
 
 /// One delivery of an event to an endpoint.
 #[derive(Debug, Serialize, ToSchema)]
@@ -156,15 +155,6 @@ pub(super) async fn get_delivery(
     }))
 }
 
-fn require_enabled(endpoint: &EndpointRow) -> Result<()> {
-    if endpoint.enabled == 0 {
-        return Err(Error::Conflict(
-            "This endpoint is disabled; enable it (PATCH {\"enabled\": true}) first.".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 /// Send a delivery again now, whatever became of it. Same event id, same body.
 #[utoipa::path(post, path = "/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "webhooks",
     params(("id" = String, Path), ("delivery_id" = String, Path)),
@@ -179,29 +169,6 @@ pub(super) async fn redeliver(
     Ok((StatusCode::ACCEPTED, Json(row.into())))
 }
 
-/// Queues a delivery of an enabled endpoint again, now.
-pub(crate) async fn redeliver_one(
-    state: &AppState,
-    account_id: &str,
-    endpoint: &str,
-    delivery: &str,
-) -> Result<DeliveryRow> {
-    let endpoint = find_endpoint(state, account_id, endpoint).await?;
-    let delivery = &found::<DeliveryId>(delivery)?;
-    require_enabled(&endpoint)?;
-    match state
-        .store
-        .redeliver(account_id, &endpoint.id, delivery)
-        .await?
-    {
-        Redelivery::Queued(row) => Ok(*row),
-        Redelivery::NotFound => Err(Error::not_found("delivery")),
-        Redelivery::InFlight => Err(Error::Conflict(
-            "This delivery is being attempted right now; look at its log in a moment.".to_owned(),
-        )),
-    }
-}
-
 /// Queue a `webhook.test` event to this endpoint only; follow it in its deliveries.
 #[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
     responses((status = 202, body = Delivery), ErrorResponses), security(("api_key" = [])))]
@@ -213,19 +180,4 @@ pub(super) async fn send_test_event(
     caller.require(Permission::WebhooksManage)?;
     let row = send_test(&state, &caller.account_id, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(row.into())))
-}
-
-/// Queues a `webhook.test` event to one enabled endpoint.
-pub(crate) async fn send_test(state: &AppState, account_id: &str, id: &str) -> Result<DeliveryRow> {
-    let endpoint = find_endpoint(state, account_id, id).await?;
-    require_enabled(&endpoint)?;
-    let event = Event::WebhookTest(TestData {
-        endpoint_id: endpoint.id.clone(),
-        message: "A test event sent from thinnest.".to_owned(),
-    });
-    state
-        .store
-        .queue_test_event(account_id, &endpoint.id, &event)
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the test delivery vanished")))
 }
