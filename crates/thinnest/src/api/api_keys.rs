@@ -12,9 +12,10 @@ use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
+use crate::domain::fields::TextField;
 use crate::domain::ids::KeyId;
-use crate::domain::keys::ApiKeyInfo;
 use crate::domain::keys::Key;
+use crate::domain::keys::{ApiKeyInfo, KeyName};
 use crate::domain::limits::Class;
 use crate::domain::roles::Role;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
@@ -89,7 +90,7 @@ pub struct ApiKeyDetail {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    #[schema(max_length = 100, pattern = r"^[^\x00]*\S[^\x00]*$")]
+    #[schema(schema_with = KeyName::schema)]
     pub name: String,
     /// Default `admin`; never more than the caller's own role.
     pub role: Option<Role>,
@@ -164,7 +165,7 @@ async fn create_api_key(
     let ApiJson(body) = body?;
     let mut check = Check::new();
     let name = body.name.trim();
-    check.text("name", name, 1, 100);
+    check.field::<KeyName>("name", name);
     let expires_at = match body.expires_at.as_deref().map(parse_rfc3339) {
         None => None,
         Some(None) => {

@@ -19,6 +19,7 @@ use super::page::PageQuery;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::api::found;
 use crate::auth::Caller;
+use crate::domain::agents::Agent;
 use crate::domain::fields::Check;
 use crate::domain::ids::{AgentId, ConversationId, Id};
 use crate::domain::limits::Class;
@@ -28,7 +29,6 @@ use crate::error::{Error, Result};
 use crate::gate::Gated;
 use crate::responder::{Pieces, Prompt};
 use crate::state::AppState;
-use crate::store::agents::AgentRow;
 use crate::store::conversations::{Channel, ConversationRow, MessageRow, Visitor};
 
 /// The routes, behind the gate: each request spends the `conversation` budget.
@@ -149,7 +149,7 @@ pub fn check_message(check: &mut Check, message: &str) {
 pub async fn converse(
     state: &AppState,
     account_id: &str,
-    agent: &AgentRow,
+    agent: &Agent,
     conversation: &ConversationRow,
     message: &str,
     pieces: Option<Pieces<'_>>,
@@ -204,7 +204,7 @@ pub async fn converse(
 fn stream(
     state: AppState,
     account: String,
-    agent: AgentRow,
+    agent: Agent,
     conversation: ConversationRow,
     message: String,
 ) -> Response {

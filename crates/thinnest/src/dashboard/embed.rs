@@ -10,9 +10,9 @@ use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, form_problem, render, status_with};
 use crate::api::agents::find_agent;
 use crate::api::embed::{Embed, Verification, save, settings};
+use crate::domain::agents::Agent;
 use crate::domain::roles::Permission;
 use crate::state::AppState;
-use crate::store::agents::AgentRow;
 
 #[derive(Template)]
 #[template(path = "embed.html")]
@@ -32,7 +32,7 @@ struct EmbedPage {
 async fn page(
     state: &AppState,
     signed_in: &SignedIn,
-    agent: AgentRow,
+    agent: Agent,
     notice: Option<&'static str>,
     error: Option<String>,
     shown: Option<Embed>,
@@ -43,7 +43,7 @@ async fn page(
     };
     let page = EmbedPage {
         nav: signed_in.nav(),
-        agent_id: agent.id,
+        agent_id: agent.id.into(),
         agent_name: agent.name,
         base: state.link_base().to_owned(),
         origins: embed.allowed_origins.join("\n"),

@@ -40,7 +40,7 @@ pub async fn home(
         .await?;
     let agents = rows
         .into_iter()
-        .map(|a| (a.id, a.name, a.model, rfc3339(a.updated_at)))
+        .map(|a| (a.id.into(), a.name, a.model, a.updated_at))
         .collect();
     let page = HomePage {
         nav: signed_in.nav(),

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::agents::Agent;
+use crate::domain::agents::Agent;
 use crate::domain::keys::ApiKeyInfo;
 use crate::domain::roles::Role;
 

@@ -62,3 +62,61 @@ impl Check {
         })
     }
 }
+
+/// A text field's limits, declared once: [`Check::field`] enforces them and
+/// [`TextField::schema`] shows them in the OpenAPI document
+/// (`#[schema(schema_with = AgentName::schema)]`), so the two cannot disagree.
+pub trait TextField {
+    const MIN: usize;
+    const MAX: usize;
+    /// Must hold more than whitespace; checked, and stored, trimmed.
+    const NON_BLANK: bool;
+
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = if Self::NON_BLANK {
+            r"^[^\x00]*\S[^\x00]*$"
+        } else {
+            r"^[^\x00]*$"
+        };
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length((Self::MIN > 0).then_some(Self::MIN))
+            .max_length(Some(Self::MAX))
+            .pattern(Some(pattern))
+            .into()
+    }
+
+    /// The value as stored: trimmed when the field must not be blank.
+    fn stored(value: String) -> String {
+        if Self::NON_BLANK {
+            value.trim().to_owned()
+        } else {
+            value
+        }
+    }
+}
+
+/// Declares text fields, one a line: `Name: 1..=200, non_blank;` or `Name: 0..=2000;`.
+#[macro_export]
+macro_rules! text_fields {
+    ($($(#[$doc:meta])* $name:ident: $min:literal..=$max:literal $(, $blank:ident)?;)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl $crate::domain::fields::TextField for $name {
+            const MIN: usize = $min;
+            const MAX: usize = $max;
+            const NON_BLANK: bool = $crate::text_fields!(@blank $($blank)?);
+        }
+    )+};
+    (@blank non_blank) => { true };
+    (@blank) => { false };
+}
+
+impl Check {
+    /// Checks `value` against the limits of the field type `F`.
+    pub fn field<F: TextField>(&mut self, field: &str, value: &str) {
+        let value = if F::NON_BLANK { value.trim() } else { value };
+        self.text(field, value, F::MIN, F::MAX);
+    }
+}

@@ -7,6 +7,11 @@ use utoipa::ToSchema;
 use super::roles::Role;
 use super::time::{now_ms, rfc3339};
 
+crate::text_fields! {
+    /// A key's name.
+    KeyName: 1..=100, non_blank;
+}
+
 /// A stored API key: everything but the secret, whose hash only the store holds.
 #[derive(Debug, Clone)]
 pub struct Key {

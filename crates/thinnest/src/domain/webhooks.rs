@@ -5,12 +5,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::events::is_event_type;
-use super::fields::Check;
+use super::fields::{Check, TextField};
+
+crate::text_fields! {
+    /// What an endpoint is for.
+    EndpointDescription: 0..=500;
+}
 
 /// The longest a rotated signing secret keeps counting: 7 days.
 pub const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
 pub const DEFAULT_GRACE_SECONDS: u64 = 86_400;
-pub const MAX_DESCRIPTION: usize = 500;
 
 /// No Debug: it holds the secret.
 #[derive(Serialize, ToSchema)]
@@ -29,6 +33,7 @@ pub struct Endpoint {
     pub url: String,
     /// Event types delivered here, or `["*"]` for all.
     pub events: Vec<String>,
+    #[schema(schema_with = EndpointDescription::schema)]
     pub description: String,
     pub enabled: bool,
     /// Why the server disabled it (a 410 answer, or failing for 3 days); null otherwise.
@@ -44,6 +49,7 @@ pub struct CreateEndpoint {
     pub url: String,
     /// `["*"]` or event types from the catalogue.
     pub events: Vec<String>,
+    #[schema(schema_with = EndpointDescription::schema)]
     pub description: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -54,6 +60,7 @@ pub struct CreateEndpoint {
 pub struct UpdateEndpoint {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
+    #[schema(schema_with = EndpointDescription::schema)]
     pub description: Option<String>,
     pub enabled: Option<bool>,
 }

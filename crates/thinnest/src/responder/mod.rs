@@ -13,12 +13,12 @@ pub mod openai;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::store::agents::AgentRow;
+use crate::domain::agents::Agent;
 use crate::store::conversations::{KnowledgeRow, MessageRow};
 
 /// What an engine gets to answer one message.
 pub struct Prompt<'a> {
-    pub agent: &'a AgentRow,
+    pub agent: &'a Agent,
     pub knowledge: &'a [KnowledgeRow],
     /// Earlier messages of the conversation, oldest first.
     pub history: &'a [MessageRow],
@@ -52,7 +52,7 @@ pub struct Engines {
 impl Engines {
     /// The engine for an agent: its model `builtin` (the default) is the built-in
     /// engine; any other model goes to the OpenAI-compatible server, if one is set.
-    pub fn for_agent(&self, agent: &AgentRow) -> &dyn Responder {
+    pub fn for_agent(&self, agent: &Agent) -> &dyn Responder {
         match &self.openai {
             Some(openai) if agent.model != builtin::MODEL => openai,
             _ => &self.builtin,

@@ -7,7 +7,7 @@ use crate::domain::fields::Check;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::webhooks::{
-    CreateEndpoint, Endpoint, MAX_DESCRIPTION, MAX_GRACE_SECONDS, SigningSecretBody,
+    CreateEndpoint, Endpoint, EndpointDescription, MAX_GRACE_SECONDS, SigningSecretBody,
     UpdateEndpoint, check_events,
 };
 use crate::error::{Error, Result};
@@ -123,7 +123,7 @@ fn check_fields(
 ) -> (String, String) {
     let url = check_target(state, check, url);
     let events = check_events(check, events);
-    check.text("description", description, 0, MAX_DESCRIPTION);
+    check.field::<EndpointDescription>("description", description);
     (url, events)
 }
 
@@ -191,7 +191,7 @@ pub async fn update(
     let url = body.url.map(|url| check_target(state, &mut check, &url));
     let events = body.events.map(|events| check_events(&mut check, &events));
     if let Some(description) = &body.description {
-        check.text("description", description, 0, MAX_DESCRIPTION);
+        check.field::<EndpointDescription>("description", description);
     }
     check.finish()?;
     let changes = EndpointChanges {

@@ -3,53 +3,67 @@
 use super::Store;
 use super::outbox::publish;
 use super::{StoreError, StoreResult};
-use crate::api::agents::Agent;
+use crate::domain::agents::{Agent, AgentChanges, NewAgent, Voice};
 use crate::domain::events::{Deleted, Event};
 use crate::domain::ids::AgentId;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, rfc3339};
 
+/// An agent's row; the store answers with [`Agent`]s.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AgentRow {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub instructions: String,
-    pub first_message: String,
-    pub model: String,
+struct AgentRow {
+    id: String,
+    name: String,
+    description: String,
+    instructions: String,
+    first_message: String,
+    model: String,
     /// Voice settings as JSON text.
-    pub voice: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    voice: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StoreError;
+
+    fn try_from(row: AgentRow) -> StoreResult<Agent> {
+        let voice = serde_json::from_str(&row.voice).map_err(|e| {
+            StoreError::Unreadable(format!(
+                "agent {} has unreadable voice settings: {e}",
+                row.id
+            ))
+        })?;
+        Ok(Agent {
+            id: AgentId::from_stored(row.id),
+            name: row.name,
+            description: row.description,
+            instructions: row.instructions,
+            first_message: row.first_message,
+            model: row.model,
+            voice,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnedAgentRow {
+    account_id: String,
+    #[sqlx(flatten)]
+    agent: AgentRow,
 }
 
 /// An agent with the account it belongs to, found by its id alone.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OwnedAgent {
     pub account_id: String,
-    #[sqlx(flatten)]
-    pub agent: AgentRow,
+    pub agent: Agent,
 }
 
-/// The editable fields of an agent.
-#[derive(Debug, Clone)]
-pub struct AgentFields {
-    pub name: String,
-    pub description: String,
-    pub instructions: String,
-    pub first_message: String,
-    pub model: String,
-    pub voice: String,
-}
-
-/// The fields a change gives, as stored; `None` leaves that column as it is.
-#[derive(Debug, Clone)]
-pub struct AgentChanges {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub instructions: Option<String>,
-    pub first_message: Option<String>,
-    pub model: Option<String>,
-    pub voice: Option<String>,
+/// Voice settings as stored: JSON text.
+fn voice_json(voice: &Voice) -> StoreResult<String> {
+    serde_json::to_string(voice).map_err(|e| StoreError::Unreadable(e.to_string()))
 }
 
 macro_rules! agent_columns {
@@ -58,15 +72,8 @@ macro_rules! agent_columns {
     };
 }
 
-/// The event of an agent's change, with the agent as the API shows it.
-fn agent_event(make: fn(Agent) -> Event, row: &AgentRow) -> StoreResult<Event> {
-    Agent::try_from(row.clone())
-        .map(make)
-        .map_err(|e| StoreError::Unreadable(format!("{e:?}")))
-}
-
 impl Store {
-    pub async fn insert_agent(&self, account_id: &str, f: &AgentFields) -> StoreResult<AgentRow> {
+    pub async fn insert_agent(&self, account_id: &str, f: &NewAgent) -> StoreResult<Agent> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let row: AgentRow = sqlx::query_as(concat!(
@@ -80,18 +87,14 @@ impl Store {
         .bind(&f.instructions)
         .bind(&f.first_message)
         .bind(&f.model)
-        .bind(&f.voice)
+        .bind(voice_json(&f.voice)?)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        publish(
-            &mut tx,
-            account_id,
-            &agent_event(Event::AgentCreated, &row)?,
-        )
-        .await?;
+        let agent = Agent::try_from(row)?;
+        publish(&mut tx, account_id, &Event::AgentCreated(agent.clone())).await?;
         self.commit_events(tx).await?;
-        Ok(row)
+        Ok(agent)
     }
 
     /// Newest first; `before` is the id of the last agent of the previous page.
@@ -100,8 +103,8 @@ impl Store {
         account_id: &str,
         before: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<AgentRow>> {
-        Ok(sqlx::query_as(concat!(
+    ) -> StoreResult<Vec<Agent>> {
+        let rows: Vec<AgentRow> = sqlx::query_as(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
@@ -111,11 +114,12 @@ impl Store {
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter().map(Agent::try_from).collect()
     }
 
-    pub async fn get_agent(&self, account_id: &str, id: &str) -> StoreResult<Option<AgentRow>> {
-        Ok(sqlx::query_as(concat!(
+    pub async fn get_agent(&self, account_id: &str, id: &str) -> StoreResult<Option<Agent>> {
+        let row: Option<AgentRow> = sqlx::query_as(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND id = $2"
@@ -123,20 +127,28 @@ impl Store {
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.map(Agent::try_from).transpose()
     }
 
     /// An agent and its account, for the public widget endpoints, which name an agent
     /// but no account.
     pub async fn agent_with_account(&self, id: &str) -> StoreResult<Option<OwnedAgent>> {
-        Ok(sqlx::query_as(concat!(
+        let row: Option<OwnedAgentRow> = sqlx::query_as(concat!(
             "SELECT account_id, ",
             agent_columns!(),
             " FROM agents WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.map(|row| {
+            Ok(OwnedAgent {
+                account_id: row.account_id,
+                agent: row.agent.try_into()?,
+            })
+        })
+        .transpose()
     }
 
     /// Changes the fields given and nothing else, in the UPDATE itself (an absent field
@@ -147,7 +159,8 @@ impl Store {
         account_id: &str,
         id: &str,
         f: &AgentChanges,
-    ) -> StoreResult<Option<AgentRow>> {
+    ) -> StoreResult<Option<Agent>> {
+        let voice = f.voice.as_ref().map(voice_json).transpose()?;
         let mut tx = self.pool().begin().await?;
         let row: Option<AgentRow> = sqlx::query_as(concat!(
             "UPDATE agents SET name = COALESCE($3, name), description = COALESCE($4, description), \
@@ -163,15 +176,16 @@ impl Store {
         .bind(f.instructions.as_deref())
         .bind(f.first_message.as_deref())
         .bind(f.model.as_deref())
-        .bind(f.voice.as_deref())
+        .bind(voice.as_deref())
         .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(row) = &row {
-            publish(&mut tx, account_id, &agent_event(Event::AgentUpdated, row)?).await?;
+        let agent = row.map(Agent::try_from).transpose()?;
+        if let Some(agent) = &agent {
+            publish(&mut tx, account_id, &Event::AgentUpdated(agent.clone())).await?;
         }
         self.commit_events(tx).await?;
-        Ok(row)
+        Ok(agent)
     }
 
     /// True when an agent was deleted.

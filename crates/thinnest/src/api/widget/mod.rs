@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 
 use super::embed::{Embed, origin_allowed, settings};
 use super::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
+use crate::domain::agents::Agent;
 use crate::domain::ids::{AgentId, Id};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::error::{Error, Result};
@@ -30,7 +31,7 @@ use crate::ratelimit::seconds_until;
 use crate::secrets::api_key::random_base62;
 use crate::secrets::token::sha256_hex;
 use crate::state::AppState;
-use crate::store::agents::{AgentRow, OwnedAgent};
+use crate::store::agents::OwnedAgent;
 use crate::store::conversations::Visitor;
 
 mod messages;
@@ -202,10 +203,10 @@ pub struct WidgetAgent {
     pub first_message: String,
 }
 
-impl From<AgentRow> for WidgetAgent {
-    fn from(agent: AgentRow) -> Self {
+impl From<Agent> for WidgetAgent {
+    fn from(agent: Agent) -> Self {
         WidgetAgent {
-            id: agent.id,
+            id: agent.id.into(),
             name: agent.name,
             first_message: agent.first_message,
         }
@@ -233,7 +234,7 @@ pub struct WidgetWelcome {
 }
 
 impl WidgetWelcome {
-    fn new(agent: AgentRow, visitor: Visitor) -> WidgetWelcome {
+    fn new(agent: Agent, visitor: Visitor) -> WidgetWelcome {
         WidgetWelcome {
             agent: agent.into(),
             user_id: visitor.user_id,
@@ -246,7 +247,7 @@ impl WidgetWelcome {
 struct Page {
     origin: String,
     account: String,
-    agent: AgentRow,
+    agent: Agent,
     embed: Embed,
     body: NewSession,
 }
