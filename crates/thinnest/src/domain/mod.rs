@@ -4,10 +4,14 @@
 //! other floor builds on it (see `docs/architecture.md`).
 
 pub mod actors;
+pub mod conversations;
+pub mod embed;
 pub mod events;
 pub mod fields;
 pub mod ids;
+pub mod knowledge;
 pub mod limits;
 pub mod people;
 pub mod roles;
 pub mod time;
+pub mod widget;
