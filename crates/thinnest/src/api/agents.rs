@@ -18,6 +18,7 @@ use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
 use crate::gate::Gated;
+use crate::services::agents::find_agent;
 use crate::state::AppState;
 use crate::store::agents::{AgentFields, AgentRow};
 
@@ -214,15 +215,6 @@ async fn list_agents(
         .map(Agent::try_from)
         .collect::<Result<_>>()?;
     Ok(Json(AgentPage { data, next_cursor }))
-}
-
-/// The account's agent with this id, or not found.
-pub(crate) async fn find_agent(state: &AppState, account_id: &str, id: &str) -> Result<AgentRow> {
-    state
-        .store
-        .get_agent(account_id, &found::<AgentId>(id)?)
-        .await?
-        .ok_or_else(|| Error::not_found("agent"))
 }
 
 /// Read one agent.

@@ -13,15 +13,16 @@ pub mod openai;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::domain::conversations::Message;
+use crate::domain::knowledge::Document;
 use crate::store::agents::AgentRow;
-use crate::store::conversations::{KnowledgeRow, MessageRow};
 
 /// What an engine gets to answer one message.
 pub struct Prompt<'a> {
     pub agent: &'a AgentRow,
-    pub knowledge: &'a [KnowledgeRow],
+    pub knowledge: &'a [Document],
     /// Earlier messages of the conversation, oldest first.
-    pub history: &'a [MessageRow],
+    pub history: &'a [Message],
     pub message: &'a str,
 }
 
