@@ -13,7 +13,8 @@ pub const MAX_AGENT_CHARS: i64 = 2 * 1024 * 1024;
 /// The longest title.
 pub const MAX_TITLE: usize = 200;
 
-/// A document, as listed: its size instead of its text.
+// A document, as listed: its size instead of its text. (No doc comment: it would
+// become the schema's description in the OpenAPI document.)
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Knowledge {
     /// `kn_…`
