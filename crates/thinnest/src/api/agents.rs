@@ -17,6 +17,7 @@ use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::error::{Error, Result};
 use crate::gate::Gated;
+use crate::services::agents::find_agent;
 use crate::state::AppState;
 
 /// The routes, behind the gate: each request spends the `agent_crud` budget.
@@ -65,15 +66,6 @@ async fn list_agents(
         .await?;
     let (data, next_cursor) = page.split(agents, |a| &a.id);
     Ok(Json(AgentPage { data, next_cursor }))
-}
-
-/// The account's agent with this id, or not found.
-pub(crate) async fn find_agent(state: &AppState, account_id: &str, id: &str) -> Result<Agent> {
-    state
-        .store
-        .get_agent(account_id, &found::<AgentId>(id)?)
-        .await?
-        .ok_or_else(|| Error::not_found("agent"))
 }
 
 /// Read one agent.

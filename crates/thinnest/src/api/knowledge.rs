@@ -9,19 +9,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::agents::find_agent;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::api::found;
 use crate::auth::Caller;
 use crate::domain::fields::Check;
 use crate::domain::ids::KnowledgeId;
+use crate::domain::knowledge::{Knowledge, MAX_AGENT_CHARS, MAX_TEXT_BYTES, check_document};
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
-use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
 use crate::gate::Gated;
+use crate::services::agents::find_agent;
 use crate::state::AppState;
-use crate::store::conversations::KnowledgeEntry;
 
 /// The routes, behind the gate: uploads spend the `knowledge_upload` budget,
 /// reading and deleting the `other` one.
@@ -34,35 +33,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(delete_knowledge))
         .gated(state, Class::Other)
         .merge(uploads)
-}
-
-/// The largest document: 512 KiB of text.
-pub const MAX_TEXT_BYTES: usize = 512 * 1024;
-/// All of one agent's documents together, in characters: every answer reads them.
-pub const MAX_AGENT_CHARS: i64 = 2 * 1024 * 1024;
-const MAX_TITLE: usize = 200;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Knowledge {
-    /// `kn_…`
-    pub id: String,
-    pub agent_id: String,
-    pub title: String,
-    /// Size of the text in bytes.
-    pub bytes: usize,
-    pub created_at: String,
-}
-
-impl From<KnowledgeEntry> for Knowledge {
-    fn from(row: KnowledgeEntry) -> Self {
-        Knowledge {
-            bytes: usize::try_from(row.bytes).unwrap_or_default(),
-            id: row.id,
-            agent_id: row.agent_id,
-            title: row.title,
-            created_at: rfc3339(row.created_at),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -190,11 +160,10 @@ async fn add_knowledge(
         return Err(too_large());
     }
     let mut check = Check::new();
-    check.text("title", &body.title, 1, MAX_TITLE);
-    check.text("text", &body.text, 1, MAX_TEXT_BYTES);
+    check_document(&mut check, &body.title, &body.text);
     check.finish()?;
     find_agent(&state, &caller.account_id, &body.agent_id).await?;
-    let row = state
+    let document = state
         .store
         .add_knowledge(
             &caller.account_id,
@@ -211,7 +180,7 @@ async fn add_knowledge(
                 "This agent's documents would exceed 2 MiB of text together; delete some first.",
             )
         })?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((StatusCode::CREATED, Json(document)))
 }
 
 /// An agent's documents, oldest first.
@@ -224,13 +193,11 @@ async fn list_knowledge(
 ) -> Result<Json<KnowledgeList>> {
     caller.require(Permission::AgentsRead)?;
     find_agent(&state, &caller.account_id, &query.agent_id).await?;
-    let rows = state
+    let data = state
         .store
         .knowledge_entries(&caller.account_id, &query.agent_id)
         .await?;
-    Ok(Json(KnowledgeList {
-        data: rows.into_iter().map(Knowledge::from).collect(),
-    }))
+    Ok(Json(KnowledgeList { data }))
 }
 
 /// Remove a document.

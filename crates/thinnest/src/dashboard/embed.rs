@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, form_problem, render, status_with};
-use crate::api::agents::find_agent;
-use crate::api::embed::{Embed, Verification, save, settings};
 use crate::domain::agents::Agent;
+use crate::domain::embed::{Embed, Verification};
 use crate::domain::roles::Permission;
+use crate::services::agents::find_agent;
+use crate::services::embed::{save, settings};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -39,7 +40,7 @@ async fn page(
 ) -> Result<Response, PageError> {
     let embed = match shown {
         Some(embed) => embed,
-        None => settings(state, &signed_in.session.account_id, &agent.id).await?,
+        None => settings(&state.store, &signed_in.session.account_id, &agent.id).await?,
     };
     let page = EmbedPage {
         nav: signed_in.nav(),
@@ -97,7 +98,7 @@ pub async fn save_embed(
             .collect(),
         identity_verification: form.identity_verification,
     };
-    match save(&state, account, &agent.id, sent.clone()).await {
+    match save(&state.store, account, &agent.id, sent.clone()).await {
         Ok(saved) => page(&state, &signed_in, agent, Some("Saved."), None, Some(saved)).await,
         Err(e) => {
             let error = form_problem(e)?;

@@ -5,12 +5,16 @@
 
 pub mod actors;
 pub mod agents;
+pub mod conversations;
+pub mod embed;
 pub mod events;
 pub mod fields;
 pub mod ids;
 pub mod keys;
+pub mod knowledge;
 pub mod limits;
 pub mod people;
 pub mod roles;
 pub mod time;
 pub mod webhooks;
+pub mod widget;

@@ -14,14 +14,15 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::domain::agents::Agent;
-use crate::store::conversations::{KnowledgeRow, MessageRow};
+use crate::domain::conversations::Message;
+use crate::domain::knowledge::Document;
 
 /// What an engine gets to answer one message.
 pub struct Prompt<'a> {
     pub agent: &'a Agent,
-    pub knowledge: &'a [KnowledgeRow],
+    pub knowledge: &'a [Document],
     /// Earlier messages of the conversation, oldest first.
-    pub history: &'a [MessageRow],
+    pub history: &'a [Message],
     pub message: &'a str,
 }
 

@@ -1,7 +1,10 @@
 //! Operations the API and the dashboard share, as plain functions over the store
 //! and the integrations.
 
+pub mod agents;
 pub mod bootstrap;
+pub mod conversations;
+pub mod embed;
 pub mod mail;
 pub mod webhooks;
 

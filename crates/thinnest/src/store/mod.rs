@@ -9,13 +9,16 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod conversations;
+pub mod embed;
 pub mod identities;
+pub mod knowledge;
 pub mod outbox;
 pub mod security_events;
 pub mod teams;
 pub mod usage;
 pub mod users;
 pub mod webhooks;
+pub mod widget_sessions;
 
 use std::time::Duration;
 

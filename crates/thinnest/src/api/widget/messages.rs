@@ -7,15 +7,18 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::conversations::{Message, check_message, converse};
-use crate::api::embed::{Embed, Verification, origin_allowed, settings};
 use crate::api::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
+use crate::domain::conversations::{Channel, Message, NewConversation, Thread, check_message};
+use crate::domain::embed::{Embed, Verification, origin_allowed};
 use crate::domain::fields::Check;
+use crate::domain::ids::ConversationId;
+use crate::domain::widget::{Visitor, WidgetSession};
 use crate::error::{Error, Result};
 use crate::net::Client;
 use crate::secrets::token::sha256_hex;
+use crate::services::conversations::{converse, find};
+use crate::services::embed::settings;
 use crate::state::AppState;
-use crate::store::conversations::{Channel, ConversationRow, Visitor, WidgetSessionRow};
 
 use super::{
     AgentParam, agent_origin_allowed, allow, origin_of, per_client, refused_origin, spend,
@@ -30,7 +33,8 @@ pub struct WidgetMessage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WidgetReply {
     /// The session's conversation, created with its first message.
-    pub conversation_id: String,
+    #[schema(value_type = String)]
+    pub conversation_id: ConversationId,
     pub reply: Message,
 }
 
@@ -52,7 +56,7 @@ async fn widget_answer(
     client: &Client,
     headers: &HeaderMap,
     param: AgentParam,
-    work: impl AsyncFnOnce(WidgetSessionRow, Embed) -> Result<Response>,
+    work: impl AsyncFnOnce(WidgetSession, Embed) -> Result<Response>,
 ) -> Response {
     let mut readable = None;
     let answer = async {
@@ -77,12 +81,14 @@ async fn widget_answer(
         if session.origin != origin {
             return Err(refused_origin());
         }
-        let embed = settings(state, &session.account_id, &session.agent_id).await?;
+        let embed = settings(&state.store, &session.account_id, &session.agent_id).await?;
         if !origin_allowed(&embed.allowed_origins, origin) {
             return Err(refused_origin());
         }
         readable = Some(origin.to_owned());
-        if embed.identity_verification == Verification::Required && session.user_id.is_none() {
+        if embed.identity_verification == Verification::Required
+            && session.visitor.user_id.is_none()
+        {
             return Err(invalid_session(
                 "This agent now requires a verified visitor: start a new session.",
             ));
@@ -124,35 +130,33 @@ pub(super) async fn send_message(
         // With verification off, identity attributes are ignored.
         let visitor = match embed.identity_verification {
             Verification::Off => Visitor::default(),
-            _ => session.visitor(),
+            _ => session.visitor.clone(),
         };
         let agent = state
             .store
             .get_agent(&session.account_id, &session.agent_id)
             .await?
             .ok_or_else(|| Error::not_found("agent"))?;
-        let conversation = match &session.conversation_id {
-            Some(id) => state
-                .store
-                .conversation(&session.account_id, id)
-                .await?
-                .ok_or_else(|| Error::not_found("conversation"))?,
+        let thread = match &session.conversation_id {
+            Some(id) => Thread::Ongoing(find(&state, &session.account_id, id).await?),
             None => {
-                ConversationRow::draft(&agent.id, Channel::Widget(&session.token_hash), &visitor)
+                let channel = Channel::Widget(&session.token_hash);
+                let new = NewConversation::new(session.agent_id.clone(), channel, &visitor);
+                Thread::New(new)
             }
         };
         let (conversation_id, reply) = converse(
             &state,
             &session.account_id,
             &agent,
-            &conversation,
+            &thread,
             &body.message,
             None,
         )
         .await?;
         Ok(Json(WidgetReply {
             conversation_id,
-            reply: reply.into(),
+            reply,
         })
         .into_response())
     })
@@ -170,14 +174,11 @@ pub(super) async fn list_messages(
     ApiQuery(param): ApiQuery<AgentParam>,
 ) -> Response {
     widget_answer(&state, &client, &headers, param, async |session, _| {
-        let messages = match &session.conversation_id {
+        let data = match &session.conversation_id {
             Some(id) => state.store.messages(id).await?,
             None => Vec::new(),
         };
-        Ok(Json(WidgetMessages {
-            data: messages.into_iter().map(Message::from).collect(),
-        })
-        .into_response())
+        Ok(Json(WidgetMessages { data }).into_response())
     })
     .await
 }

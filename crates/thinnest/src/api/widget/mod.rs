@@ -20,19 +20,20 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::embed::{Embed, origin_allowed, settings};
 use super::{ApiJson, ApiQuery, ErrorResponses, WidgetRefusals};
 use crate::domain::agents::Agent;
+use crate::domain::embed::{Embed, origin_allowed};
 use crate::domain::ids::{AgentId, Id};
 use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::widget::{SESSION_MS, Visitor};
 use crate::error::{Error, Result};
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::seconds_until;
 use crate::secrets::api_key::random_base62;
 use crate::secrets::token::sha256_hex;
+use crate::services::embed::settings;
 use crate::state::AppState;
 use crate::store::agents::OwnedAgent;
-use crate::store::conversations::Visitor;
 
 mod messages;
 mod visitor;
@@ -55,10 +56,6 @@ pub fn with_preflights(router: axum::Router<AppState>) -> axum::Router<AppState>
         .route("/widget/sessions", axum::routing::options(preflight))
         .route("/widget/messages", axum::routing::options(preflight))
 }
-
-/// How long a widget session lasts.
-const SESSION_MS: i64 = 3_600_000;
-const MAX_USER_FIELD: usize = 256;
 
 static EMBED_JS: &str = include_str!("../../../static/embed.js");
 static EMBED_ETAG: LazyLock<String> = LazyLock::new(|| {
@@ -143,7 +140,7 @@ async fn agent_origin_allowed(state: &AppState, agent: &str, origin: &str) -> Re
     let Some(found) = public_agent(state, agent).await? else {
         return Ok(false);
     };
-    let embed = settings(state, &found.account_id, agent).await?;
+    let embed = settings(&state.store, &found.account_id, agent).await?;
     Ok(origin_allowed(&embed.allowed_origins, origin))
 }
 
@@ -278,7 +275,7 @@ async fn for_allowed_page(
     } = public_agent(state, &body.agent_id)
         .await?
         .ok_or_else(|| Error::not_found("agent"))?;
-    let embed = settings(state, &account, &agent.id).await?;
+    let embed = settings(&state.store, &account, &agent.id).await?;
     if !origin_allowed(&embed.allowed_origins, &origin) {
         return Err(refused_origin());
     }

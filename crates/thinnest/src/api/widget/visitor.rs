@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{MAX_USER_FIELD, Page};
-use crate::api::embed::Verification;
+use super::Page;
+use crate::domain::embed::Verification;
 use crate::domain::fields::Check;
 use crate::domain::time::now_ms;
+use crate::domain::widget::{MAX_USER_FIELD, Visitor, check_identity};
 use crate::error::{Error, Result};
 use crate::services::webhooks::signing_secrets;
 use crate::state::AppState;
-use crate::store::conversations::Visitor;
 
 // Debug (below) hides the user hash and JWT.
 #[derive(Deserialize, ToSchema)]
@@ -152,24 +152,6 @@ pub(super) async fn introduce(state: &AppState, page: &Page) -> Result<Visitor> 
         }),
         (false, Verification::Required) => Err(invalid_hash()),
         (false, _) => Ok(Visitor::default()),
-    }
-}
-
-/// A visitor's id, name and email, each when given: 1 to 256 characters, no NUL.
-pub(super) fn check_identity(
-    check: &mut Check,
-    user_id: Option<&str>,
-    user_name: Option<&str>,
-    user_email: Option<&str>,
-) {
-    for (field, value) in [
-        ("user_id", user_id),
-        ("user_name", user_name),
-        ("user_email", user_email),
-    ] {
-        if let Some(value) = value {
-            check.text(field, value, 1, MAX_USER_FIELD);
-        }
     }
 }
 
