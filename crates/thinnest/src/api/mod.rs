@@ -3,7 +3,7 @@
 pub(crate) mod agents;
 pub(crate) mod api_keys;
 mod audit_log;
-pub mod billing;
+mod billing;
 pub(crate) mod conversations;
 pub(crate) mod embed;
 mod extract;

@@ -14,8 +14,10 @@ use crate::auth::password::Password;
 use crate::domain::ids::{AuditEntryId, Id, IdentityId};
 use crate::domain::roles::Permission;
 use crate::domain::time::{now_ms, rfc3339};
+use crate::error::Error;
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
+use crate::services;
 use crate::services::mail::notify;
 use crate::state::AppState;
 use crate::store::identities::Unlinked;
@@ -342,7 +344,7 @@ async fn billing_page(
     error: Option<&'static str>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::BillingManage)?;
-    let billing = crate::api::billing::billing(&state.store, &signed_in.session.account_id).await?;
+    let billing = services::billing::billing(&state.store, &signed_in.session.account_id).await?;
     let page = BillingPage {
         nav: signed_in.nav(),
         period: format!("{} to {}", billing.period.start, billing.period.end),
@@ -376,19 +378,14 @@ pub async fn update_billing(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::BillingManage)?;
     let sent = Some(form.email.trim()).filter(|e| !e.is_empty());
-    let mut check = crate::domain::fields::Check::new();
-    let email = crate::api::billing::billing_address(&mut check, sent);
-    if check.finish().is_err() {
-        let error = Some("Enter an email address such as billing@example.com, or leave it empty.");
-        return billing_page(&state, &signed_in, None, error).await;
+    let account_id = &signed_in.session.account_id;
+    match services::billing::set_contact(&state.store, account_id, sent, &signed_in.actor()).await {
+        Err(Error::Invalid { .. }) => {
+            let error =
+                Some("Enter an email address such as billing@example.com, or leave it empty.");
+            return billing_page(&state, &signed_in, None, error).await;
+        }
+        done => done?,
     }
-    state
-        .store
-        .set_billing_email(
-            &signed_in.session.account_id,
-            email.as_deref(),
-            &signed_in.actor(),
-        )
-        .await?;
     billing_page(&state, &signed_in, Some("Billing contact saved."), None).await
 }

@@ -4,6 +4,7 @@
 //! other floor builds on it (see `docs/architecture.md`).
 
 pub mod actors;
+pub mod billing;
 pub mod events;
 pub mod fields;
 pub mod ids;

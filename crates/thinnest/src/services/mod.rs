@@ -1,6 +1,7 @@
 //! Operations the API and the dashboard share, as plain functions over the store
 //! and the integrations.
 
+pub mod billing;
 pub mod bootstrap;
 pub mod mail;
 pub mod webhooks;
