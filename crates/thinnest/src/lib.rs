@@ -16,6 +16,7 @@ pub mod guard;
 pub mod identity;
 pub mod net;
 pub mod ratelimit;
+pub mod request_context;
 pub mod responder;
 pub mod sealed;
 pub mod secrets;
@@ -84,7 +85,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// and headers that keep responses (some hold secrets) out of caches and sniffers.
 fn with_common_layers(router: Router, state: &AppState) -> Router {
     router
-        .layer(from_fn_with_state(state.clone(), net::client_context))
+        .layer(from_fn_with_state(state.clone(), request_context::client_context))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
