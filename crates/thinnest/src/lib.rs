@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -128,6 +128,17 @@ fn with_common_layers(router: Router, state: &AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// What the HTTPS listener serves: the API and the dashboard, with the body limit and
+/// the API's answers for an unknown path or method applying to both.
+fn routes(state: &AppState) -> Router {
+    api::router(state.clone())
+        .merge(dashboard::router(state.clone()))
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state.clone())
 }
 
 /// Every ten minutes, deletes sessions, links and records that can no longer be used,
@@ -232,7 +243,7 @@ impl App {
         let mut tasks = Vec::new();
 
         let https_router = with_common_layers(
-            api::router(self.state.clone()).layer(from_fn_with_state(
+            routes(&self.state).layer(from_fn_with_state(
                 guard_state.clone(),
                 guard::forwarded_https_only,
             )),
