@@ -16,6 +16,7 @@ pub mod guard;
 pub mod identity;
 pub mod net;
 pub mod ratelimit;
+pub mod request_context;
 pub mod responder;
 pub mod sealed;
 pub mod secrets;
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -84,7 +85,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// and headers that keep responses (some hold secrets) out of caches and sniffers.
 fn with_common_layers(router: Router, state: &AppState) -> Router {
     router
-        .layer(from_fn_with_state(state.clone(), net::client_context))
+        .layer(from_fn_with_state(state.clone(), request_context::client_context))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -127,6 +128,17 @@ fn with_common_layers(router: Router, state: &AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// What the HTTPS listener serves: the API and the dashboard, with the body limit and
+/// the API's answers for an unknown path or method applying to both.
+fn routes(state: &AppState) -> Router {
+    api::router(state.clone())
+        .merge(dashboard::router(state.clone()))
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state.clone())
 }
 
 /// Every ten minutes, deletes sessions, links and records that can no longer be used,
@@ -231,7 +243,7 @@ impl App {
         let mut tasks = Vec::new();
 
         let https_router = with_common_layers(
-            api::router(self.state.clone()).layer(from_fn_with_state(
+            routes(&self.state).layer(from_fn_with_state(
                 guard_state.clone(),
                 guard::forwarded_https_only,
             )),

@@ -6,15 +6,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
-use crate::state::AppState;
-
-/// The request's client, put into the request extensions by [`client_context`].
+/// The request's client, worked out once per request and put into its extensions by
+/// the `request_context` middleware.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
     pub ip: IpAddr,
@@ -113,18 +109,6 @@ impl Client {
             forwarded_plain_http,
         }
     }
-}
-
-/// Middleware: works out the [`Client`] once per request.
-pub async fn client_context(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let client = Client::from_parts(&state.config.trusted_proxy, peer.ip(), request.headers());
-    request.extensions_mut().insert(client);
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("dashboard", 4),
     ("gate", 4),
     ("guard", 4),
+    ("request_context", 4),
     ("workers", 4),
     ("cli", 5),
     ("lib", 5),

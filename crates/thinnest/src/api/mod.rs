@@ -3,7 +3,7 @@
 pub(crate) mod agents;
 pub(crate) mod api_keys;
 mod audit_log;
-pub mod billing;
+mod billing;
 pub(crate) mod conversations;
 pub(crate) mod embed;
 mod extract;
@@ -115,7 +115,8 @@ async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Json<serde_json
     Json((*doc.0).clone())
 }
 
-async fn not_found(method: Method, uri: Uri) -> Response {
+/// The answer for a path no route has (`not_found`, in the error envelope).
+pub async fn not_found(method: Method, uri: Uri) -> Response {
     envelope(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -123,7 +124,8 @@ async fn not_found(method: Method, uri: Uri) -> Response {
     )
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+/// The answer for a route asked with a method it does not have (`method_not_allowed`).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     envelope(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -133,8 +135,9 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 
 /// The API router, with the OpenAPI document built from the same routes. Every
 /// route but `/health`, `/openapi.json` and the widget's sits behind the
-/// [gate](crate::gate), with the rate-limit class its router declares.
-pub fn router(state: AppState) -> Router {
+/// [gate](crate::gate), with the rate-limit class its router declares. The crate root
+/// adds the body limit, the fallbacks ([`not_found`], [`method_not_allowed`]) and the state.
+pub fn router(state: AppState) -> Router<AppState> {
     let authenticated = OpenApiRouter::new()
         .merge(agents::router(&state))
         .merge(api_keys::router(&state))
@@ -152,11 +155,5 @@ pub fn router(state: AppState) -> Router {
         .merge(authenticated)
         .split_for_parts();
     let doc = serde_json::to_value(&openapi).unwrap_or_default();
-    widget::with_preflights(router)
-        .layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))
-        .merge(crate::dashboard::router(state.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+    widget::with_preflights(router).layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))
 }

@@ -2,12 +2,15 @@
 //! cookie. Every POST must come from our own origin, and every POST of a
 //! signed-in page carries the session's CSRF token.
 
+mod audit;
+mod billing;
 mod budget;
 mod embed;
 mod form;
+mod home;
 mod keys;
-mod pages;
 mod recovery;
+mod security;
 mod session;
 mod sign_in;
 mod social;
@@ -72,9 +75,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/app/settings/security/identities/{id}/disconnect",
-            post(pages::disconnect_identity),
+            post(security::disconnect_identity),
         )
-        .route("/app", get(pages::home))
+        .route("/app", get(home::home))
         .route(
             "/app/settings/api-keys",
             get(keys::api_keys).post(keys::create_api_key),
@@ -83,20 +86,20 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/app/settings/api-keys/{id}/revoke",
             post(keys::revoke_api_key),
         )
-        .route("/app/settings/security", get(pages::security))
+        .route("/app/settings/security", get(security::security))
         .route(
             "/app/settings/security/sign-out-others",
-            post(pages::sign_out_others),
+            post(security::sign_out_others),
         )
         .route(
             "/app/settings/security/password",
-            post(pages::change_password),
+            post(security::change_password),
         )
         .route("/app/settings/team", get(team::team))
-        .route("/app/settings/audit-log", get(pages::audit_log))
+        .route("/app/settings/audit-log", get(audit::audit_log))
         .route(
             "/app/settings/billing",
-            get(pages::billing).post(pages::update_billing),
+            get(billing::billing).post(billing::update_billing),
         )
         .route(
             "/app/settings/webhooks",

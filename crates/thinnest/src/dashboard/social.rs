@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::pages::security_page;
+use super::security::security_page;
 use super::session::{SignedIn, cookie_token};
 use super::sign_in::{signed_in_redirect, workspace_name};
 use super::throttle::{Attempt, attempt_password};

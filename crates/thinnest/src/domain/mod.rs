@@ -5,6 +5,7 @@
 
 pub mod actors;
 pub mod agents;
+pub mod billing;
 pub mod conversations;
 pub mod embed;
 pub mod events;

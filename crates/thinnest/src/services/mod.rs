@@ -2,6 +2,7 @@
 //! and the integrations.
 
 pub mod agents;
+pub mod billing;
 pub mod bootstrap;
 pub mod conversations;
 pub mod embed;

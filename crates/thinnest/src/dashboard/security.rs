@@ -1,9 +1,9 @@
-//! Signed-in pages: the workspace's agents, the person's security, the audit log and billing.
+//! The person's security settings: sessions, password and connected sign-in providers.
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -11,43 +11,13 @@ use super::session::{Nav, SignedIn};
 use super::throttle::{Attempt, attempt_password};
 use super::{CsrfForm, PageError, PageForm, render, status_with};
 use crate::auth::password::Password;
-use crate::domain::ids::{AuditEntryId, Id, IdentityId};
-use crate::domain::roles::Permission;
+use crate::domain::ids::{Id, IdentityId};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
 use crate::services::mail::notify;
 use crate::state::AppState;
 use crate::store::identities::Unlinked;
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    nav: Nav,
-    /// Name, model, last change.
-    /// Id, name, model, last update.
-    agents: Vec<(String, String, String, String)>,
-}
-
-pub async fn home(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-) -> Result<Response, PageError> {
-    signed_in.require(Permission::AgentsRead)?;
-    let rows = state
-        .store
-        .list_agents(&signed_in.session.account_id, None, 100)
-        .await?;
-    let agents = rows
-        .into_iter()
-        .map(|a| (a.id.into(), a.name, a.model, a.updated_at))
-        .collect();
-    let page = HomePage {
-        nav: signed_in.nav(),
-        agents,
-    };
-    Ok(render(StatusCode::OK, &page))
-}
 
 #[derive(Template)]
 #[template(path = "security.html")]
@@ -265,130 +235,4 @@ pub async fn change_password(
         None,
     )
     .await
-}
-
-#[derive(Template)]
-#[template(path = "audit_log.html")]
-struct AuditPage {
-    nav: Nav,
-    /// When, action, actor, target, address, details.
-    entries: Vec<(String, String, String, String, String, String)>,
-    next_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    cursor: Option<String>,
-}
-
-/// The workspace's audit log, newest first, 50 a page (Admins only).
-pub async fn audit_log(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, PageError> {
-    signed_in.require(Permission::AuditLogRead)?;
-    // A cursor that is not one of ours starts from the newest entry.
-    let cursor = query.ok().and_then(|Query(q)| q.cursor);
-    let before = cursor
-        .as_deref()
-        .filter(|c| AuditEntryId::parse(c).is_some());
-    let mut rows = state
-        .store
-        .audit_entries(&signed_in.session.account_id, before, 51)
-        .await?;
-    let next_cursor = (rows.len() > 50).then(|| rows[49].id.clone());
-    rows.truncate(50);
-    let entries = rows
-        .into_iter()
-        .map(|r| {
-            let actor = match r.actor_id.as_str() {
-                "" => r.actor_type,
-                id => format!("{} {id}", r.actor_type),
-            };
-            let target = format!("{} {}", r.target_type, r.target_id);
-            let action = match r.repeats {
-                1 => r.action,
-                n => format!("{} ×{n}", r.action),
-            };
-            let from = r.client_ip.unwrap_or_default();
-            (rfc3339(r.created_at), action, actor, target, from, r.detail)
-        })
-        .collect();
-    let page = AuditPage {
-        nav: signed_in.nav(),
-        entries,
-        next_cursor,
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
-#[derive(Template)]
-#[template(path = "billing.html")]
-struct BillingPage {
-    nav: Nav,
-    period: String,
-    usage: Vec<(String, i64)>,
-    total: i64,
-    email: String,
-    notice: Option<&'static str>,
-    error: Option<&'static str>,
-}
-
-async fn billing_page(
-    state: &AppState,
-    signed_in: &SignedIn,
-    notice: Option<&'static str>,
-    error: Option<&'static str>,
-) -> Result<Response, PageError> {
-    signed_in.require(Permission::BillingManage)?;
-    let billing = crate::api::billing::billing(&state.store, &signed_in.session.account_id).await?;
-    let page = BillingPage {
-        nav: signed_in.nav(),
-        period: format!("{} to {}", billing.period.start, billing.period.end),
-        usage: billing.usage.by_class.into_iter().collect(),
-        total: billing.usage.requests,
-        email: billing.billing_email.unwrap_or_default(),
-        notice,
-        error,
-    };
-    Ok(render(status_with(&error), &page))
-}
-
-pub async fn billing(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-) -> Result<Response, PageError> {
-    billing_page(&state, &signed_in, None, None).await
-}
-
-#[derive(Deserialize)]
-pub struct BillingForm {
-    csrf_token: String,
-    email: String,
-}
-
-pub async fn update_billing(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    PageForm(form): PageForm<BillingForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&form.csrf_token)?;
-    signed_in.require(Permission::BillingManage)?;
-    let sent = Some(form.email.trim()).filter(|e| !e.is_empty());
-    let mut check = crate::domain::fields::Check::new();
-    let email = crate::api::billing::billing_address(&mut check, sent);
-    if check.finish().is_err() {
-        let error = Some("Enter an email address such as billing@example.com, or leave it empty.");
-        return billing_page(&state, &signed_in, None, error).await;
-    }
-    state
-        .store
-        .set_billing_email(
-            &signed_in.session.account_id,
-            email.as_deref(),
-            &signed_in.actor(),
-        )
-        .await?;
-    billing_page(&state, &signed_in, Some("Billing contact saved."), None).await
 }

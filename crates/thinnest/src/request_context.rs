@@ -1,0 +1,24 @@
+//! Middleware that works out, once per request, the [`Client`] behind it (see
+//! [`crate::net`]) and puts it into the request extensions.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::net::Client;
+use crate::state::AppState;
+
+/// Middleware: works out the [`Client`] once per request, believing forwarded
+/// headers only from the configured trusted proxies.
+pub async fn client_context(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = Client::from_parts(&state.config.trusted_proxy, peer.ip(), request.headers());
+    request.extensions_mut().insert(client);
+    next.run(request).await
+}
