@@ -1,9 +1,8 @@
 //! API keys: only the SHA-256 of a key and a display hint are stored.
 
-use super::Store;
-use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
+use super::{Store, StoreResult};
 use crate::domain::events::Event;
 use crate::domain::ids::KeyId;
 use crate::domain::keys::Key;
