@@ -19,7 +19,7 @@ crate::text_fields! {
     Instructions: 0..=50000;
     /// What the agent says first.
     FirstMessage: 0..=2000;
-    /// The engine, e.g. `builtin`.
+    /// The model that answers; `builtin` unless another is given.
     Model: 1..=100;
     /// A speech provider.
     VoiceProvider: 1..=50;
@@ -74,6 +74,8 @@ impl Voice {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Agent {
+    /// `agent_…`
+    #[schema(value_type = String)]
     pub id: AgentId,
     pub name: String,
     pub description: String,
@@ -103,8 +105,7 @@ pub struct CreateAgent {
     #[serde(default)]
     #[schema(schema_with = FirstMessage::schema)]
     pub first_message: String,
-    /// Default `builtin`.
-    #[schema(schema_with = Model::schema)]
+    #[schema(schema_with = Model::nullable_schema)]
     pub model: Option<String>,
     pub voice: Option<Voice>,
 }
@@ -113,15 +114,15 @@ pub struct CreateAgent {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
-    #[schema(schema_with = AgentName::schema)]
+    #[schema(schema_with = AgentName::nullable_schema)]
     pub name: Option<String>,
-    #[schema(schema_with = AgentDescription::schema)]
+    #[schema(schema_with = AgentDescription::nullable_schema)]
     pub description: Option<String>,
-    #[schema(schema_with = Instructions::schema)]
+    #[schema(schema_with = Instructions::nullable_schema)]
     pub instructions: Option<String>,
-    #[schema(schema_with = FirstMessage::schema)]
+    #[schema(schema_with = FirstMessage::nullable_schema)]
     pub first_message: Option<String>,
-    #[schema(schema_with = Model::schema)]
+    #[schema(schema_with = Model::nullable_schema)]
     pub model: Option<String>,
     pub voice: Option<Voice>,
 }

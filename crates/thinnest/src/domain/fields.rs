@@ -71,19 +71,18 @@ pub trait TextField {
     const MAX: usize;
     /// Must hold more than whitespace; checked, and stored, trimmed.
     const NON_BLANK: bool;
+    /// What the field holds, for the OpenAPI document.
+    const DESCRIPTION: &'static str;
 
+    /// The schema of a required field.
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let pattern = if Self::NON_BLANK {
-            r"^[^\x00]*\S[^\x00]*$"
-        } else {
-            r"^[^\x00]*$"
-        };
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length((Self::MIN > 0).then_some(Self::MIN))
-            .max_length(Some(Self::MAX))
-            .pattern(Some(pattern))
-            .into()
+        text_schema::<Self>(utoipa::openapi::schema::Type::String.into())
+    }
+
+    /// The schema of a field that may be absent or null.
+    fn nullable_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{SchemaType, Type};
+        text_schema::<Self>(SchemaType::from_iter([Type::String, Type::Null]))
     }
 
     /// The value as stored: trimmed when the field must not be blank.
@@ -96,17 +95,35 @@ pub trait TextField {
     }
 }
 
+fn text_schema<F: TextField + ?Sized>(
+    kind: utoipa::openapi::schema::SchemaType,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let pattern = if F::NON_BLANK {
+        r"^[^\x00]*\S[^\x00]*$"
+    } else {
+        r"^[^\x00]*$"
+    };
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(kind)
+        .description(Some(F::DESCRIPTION.trim()))
+        .min_length((F::MIN > 0).then_some(F::MIN))
+        .max_length(Some(F::MAX))
+        .pattern(Some(pattern))
+        .into()
+}
+
 /// Declares text fields, one a line: `Name: 1..=200, non_blank;` or `Name: 0..=2000;`.
 #[macro_export]
 macro_rules! text_fields {
-    ($($(#[$doc:meta])* $name:ident: $min:literal..=$max:literal $(, $blank:ident)?;)+) => {$(
-        $(#[$doc])*
+    ($($(#[doc = $doc:literal])* $name:ident: $min:literal..=$max:literal $(, $blank:ident)?;)+) => {$(
+        $(#[doc = $doc])*
         pub struct $name;
 
         impl $crate::domain::fields::TextField for $name {
             const MIN: usize = $min;
             const MAX: usize = $max;
             const NON_BLANK: bool = $crate::text_fields!(@blank $($blank)?);
+            const DESCRIPTION: &'static str = concat!($($doc),*);
         }
     )+};
     (@blank non_blank) => { true };

@@ -33,7 +33,6 @@ pub struct Endpoint {
     pub url: String,
     /// Event types delivered here, or `["*"]` for all.
     pub events: Vec<String>,
-    #[schema(schema_with = EndpointDescription::schema)]
     pub description: String,
     pub enabled: bool,
     /// Why the server disabled it (a 410 answer, or failing for 3 days); null otherwise.
@@ -49,7 +48,7 @@ pub struct CreateEndpoint {
     pub url: String,
     /// `["*"]` or event types from the catalogue.
     pub events: Vec<String>,
-    #[schema(schema_with = EndpointDescription::schema)]
+    #[schema(schema_with = EndpointDescription::nullable_schema)]
     pub description: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -60,7 +59,7 @@ pub struct CreateEndpoint {
 pub struct UpdateEndpoint {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
-    #[schema(schema_with = EndpointDescription::schema)]
+    #[schema(schema_with = EndpointDescription::nullable_schema)]
     pub description: Option<String>,
     pub enabled: Option<bool>,
 }

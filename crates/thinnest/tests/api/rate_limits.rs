@@ -241,3 +241,56 @@ async fn an_unreachable_redis_leaves_the_server_serving_on_the_in_process_limite
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["rate_limiter"], "in_process_redis_unreachable");
 }
+
+/// Each router declares the class its routes spend; this is the table as a client sees
+/// it, in the `RateLimit-Policy` header of answers of every kind (2xx, 404, 422).
+#[tokio::test]
+async fn each_route_spends_the_budget_of_its_class() {
+    let app = TestApp::spawn().await;
+    let a = app.account("a@example.com").await;
+    let no_agent = "agent_00000000000000000000000000000000";
+    let table = [
+        (Method::GET, "/agents".to_owned(), "agent_crud"),
+        (Method::POST, "/agents".to_owned(), "agent_crud"),
+        (Method::GET, format!("/agents/{no_agent}"), "agent_crud"),
+        (
+            Method::PUT,
+            format!("/agents/{no_agent}/embed"),
+            "agent_crud",
+        ),
+        (Method::GET, "/conversations".to_owned(), "conversation"),
+        (Method::POST, "/conversations".to_owned(), "conversation"),
+        (Method::POST, "/knowledge".to_owned(), "knowledge_upload"),
+        (Method::GET, "/knowledge".to_owned(), "other"),
+        (
+            Method::DELETE,
+            "/knowledge/kn_00000000000000000000000000000000".to_owned(),
+            "other",
+        ),
+        (Method::GET, "/api-keys".to_owned(), "other"),
+        (Method::GET, "/webhooks".to_owned(), "other"),
+        (Method::GET, "/usage".to_owned(), "other"),
+        (Method::GET, "/audit-log".to_owned(), "other"),
+        (Method::GET, "/billing".to_owned(), "other"),
+    ];
+    for (method, path, class) in table {
+        let response = app
+            .request(method.clone(), &path)
+            .bearer_auth(&a.key)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let policy = response
+            .headers()
+            .get("ratelimit-policy")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        assert!(
+            policy
+                .as_deref()
+                .is_some_and(|p| p.starts_with(&format!("\"{class}\";"))),
+            "{method} {path} answered {} with policy {policy:?}, not {class}",
+            response.status()
+        );
+    }
+}
