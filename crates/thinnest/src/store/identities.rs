@@ -5,24 +5,30 @@ use super::Store;
 use super::StoreResult;
 use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
+use crate::domain::identities::{Flow, Identity};
 use crate::domain::ids::{IdentityId, UserId};
 use crate::domain::time::now_ms;
 
-/// A linked identity as the security page lists it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct IdentityRow {
-    pub id: String,
-    pub provider: String,
-    pub email: Option<String>,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
+/// A linked identity's row; the store answers with [`Identity`]s.
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    id: String,
+    provider: String,
+    email: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
 }
 
-/// A flow in progress, as its callback finds it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct FlowRow {
-    pub provider: String,
-    pub link_user_id: Option<String>,
+impl From<IdentityRow> for Identity {
+    fn from(row: IdentityRow) -> Identity {
+        Identity {
+            id: row.id,
+            provider: row.provider,
+            email: row.email,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
+    }
 }
 
 /// A provider identity and what the provider said about it.
@@ -172,14 +178,15 @@ impl Store {
         Ok(Some(user_id))
     }
 
-    pub async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<IdentityRow>> {
-        Ok(sqlx::query_as(
+    pub async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<Identity>> {
+        let rows: Vec<IdentityRow> = sqlx::query_as(
             "SELECT id, provider, email, created_at, last_used_at FROM identities \
              WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(user_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(Identity::from).collect())
     }
 
     /// Unlinks one of the user's identities, unless the user could no longer sign in.
@@ -239,7 +246,7 @@ impl Store {
     }
 
     /// Takes a flow: it is deleted, so its state works once, on any instance.
-    pub async fn take_oauth_flow(&self, state_hash: &str) -> StoreResult<Option<FlowRow>> {
+    pub async fn take_oauth_flow(&self, state_hash: &str) -> StoreResult<Option<Flow>> {
         let flow: Option<(String, Option<String>, i64)> = sqlx::query_as(
             "DELETE FROM oauth_flows WHERE state_hash = $1 \
              RETURNING provider, link_user_id, expires_at",
@@ -249,7 +256,7 @@ impl Store {
         .await?;
         Ok(flow
             .filter(|(_, _, expires_at)| *expires_at > now_ms())
-            .map(|(provider, link_user_id, _)| FlowRow {
+            .map(|(provider, link_user_id, _)| Flow {
                 provider,
                 link_user_id,
             }))
