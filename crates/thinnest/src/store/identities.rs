@@ -5,7 +5,7 @@ use super::Store;
 use super::StoreResult;
 use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
-use crate::domain::identities::{Flow, Identity};
+use crate::domain::identities::{Flow, Identity, NewIdentity, PendingLink};
 use crate::domain::ids::{IdentityId, UserId};
 use crate::domain::time::now_ms;
 
@@ -31,21 +31,28 @@ impl From<IdentityRow> for Identity {
     }
 }
 
-/// A provider identity and what the provider said about it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct NewIdentity {
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
+/// A link's row, waiting for a password; the store answers with [`PendingLink`]s.
+#[derive(sqlx::FromRow)]
+struct PendingLinkRow {
+    user_id: String,
+    provider: String,
+    issuer: String,
+    subject: String,
+    email: Option<String>,
 }
 
-/// A link waiting for the password of the account it would join.
-#[derive(Debug, sqlx::FromRow)]
-pub struct PendingLink {
-    pub user_id: String,
-    #[sqlx(flatten)]
-    pub identity: NewIdentity,
+impl From<PendingLinkRow> for PendingLink {
+    fn from(row: PendingLinkRow) -> PendingLink {
+        PendingLink {
+            user_id: row.user_id,
+            identity: NewIdentity {
+                provider: row.provider,
+                issuer: row.issuer,
+                subject: row.subject,
+                email: row.email,
+            },
+        }
+    }
 }
 
 /// What unlinking did.
@@ -286,14 +293,15 @@ impl Store {
     }
 
     pub async fn pending_link(&self, token_hash: &str) -> StoreResult<Option<PendingLink>> {
-        Ok(sqlx::query_as(
+        let row: Option<PendingLinkRow> = sqlx::query_as(
             "SELECT user_id, provider, issuer, subject, email FROM pending_links \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(now_ms())
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(row.map(PendingLink::from))
     }
 
     pub async fn delete_pending_link(&self, token_hash: &str) -> StoreResult<()> {
