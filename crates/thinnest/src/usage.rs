@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::domain::limits::Class;
+use crate::domain::usage::{LastUse, NewCount};
 use crate::store::Store;
-use crate::store::usage::{CountRow, LastUse};
 
 /// How often pending counts are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -145,10 +145,10 @@ impl Pending {
         if self.counts.is_empty() && self.last_use.is_empty() {
             return;
         }
-        let counts: Vec<CountRow> = self
+        let counts: Vec<NewCount> = self
             .counts
             .iter()
-            .map(|((account, key, class, outcome, hour), n)| CountRow {
+            .map(|((account, key, class, outcome, hour), n)| NewCount {
                 account_id: account.clone(),
                 key_id: key.clone(),
                 class: class.as_str(),

@@ -15,11 +15,11 @@ use crate::domain::fields::Check;
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
+use crate::domain::usage::Count;
 use crate::error::Result;
 use crate::gate::Gated;
 use crate::state::AppState;
 use crate::store::api_keys::KeyScope;
-use crate::store::usage::UsageRow;
 
 /// The routes, behind the gate: each request spends the `other` budget.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -188,7 +188,7 @@ async fn get_usage(
 }
 
 fn summarise(
-    rows: Vec<UsageRow>,
+    rows: Vec<Count>,
     keys: Vec<crate::domain::keys::Key>,
     from: i64,
     to: i64,

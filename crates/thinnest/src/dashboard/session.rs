@@ -12,18 +12,19 @@ use subtle::ConstantTimeEq;
 
 use super::PageError;
 use crate::domain::actors::Actor;
+use crate::domain::people::Session;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::time::now_ms;
 use crate::net::Client;
 use crate::secrets::token::Token;
 use crate::state::AppState;
-use crate::store::users::{NewSession, SessionRow};
+use crate::store::users::NewSession;
 
 pub const COOKIE_NAME: &str = "__Host-thinnest_session";
 
 /// A signed-in dashboard request.
 pub struct SignedIn {
-    pub session: SessionRow,
+    pub session: Session,
     token: Token,
     pub client_ip: IpAddr,
     /// Every workspace of the person: id and name.

@@ -27,6 +27,7 @@ use super::sign_in::{signed_in_redirect, workspace_name};
 use super::throttle::{Attempt, attempt_password};
 use super::{MessagePage, PageError, PageForm, render};
 use crate::auth::password::Password;
+use crate::domain::identities::NewIdentity;
 use crate::domain::people::{MAX_EMAIL_LEN, normalise_email};
 use crate::domain::time::now_ms;
 use crate::identity::{FlowError, FlowSecrets, Provider};
@@ -34,7 +35,6 @@ use crate::net::Client;
 use crate::secrets::token::{Token, sha256_hex};
 use crate::services::mail::notify;
 use crate::state::AppState;
-use crate::store::identities::NewIdentity;
 
 pub(super) const FLOW_COOKIE: &str = "__Host-thinnest_oauth";
 const FLOW_TTL_MS: i64 = 10 * 60_000;

@@ -15,11 +15,11 @@ use super::throttle::{Attempt, attempt_password};
 use super::{PageError, PageForm};
 use crate::auth::password::Password;
 use crate::domain::actors::Actor;
+use crate::domain::identities::PendingLink;
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
 use crate::secrets::token::Token;
 use crate::state::AppState;
-use crate::store::identities::PendingLink;
 
 /// The link waiting in this browser, if any.
 async fn pending(

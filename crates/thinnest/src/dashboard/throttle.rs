@@ -19,12 +19,12 @@ use super::PageError;
 use super::session::cookie_value;
 use crate::auth::password::Password;
 use crate::domain::actors::Actor;
+use crate::domain::people::User;
 use crate::domain::time::now_ms;
 use crate::net::{Client, client_bucket};
 use crate::ratelimit::Mode;
 use crate::secrets::api_key::random_base62;
 use crate::state::AppState;
-use crate::store::users::UserRow;
 
 /// Attempts per minute from one client for one email.
 const ATTEMPTS_PER_EMAIL_AND_CLIENT: u32 = 10;
@@ -91,7 +91,7 @@ fn back_off_ms(failures: i64) -> i64 {
 
 /// How a password check went.
 pub enum Attempt {
-    Matched(UserRow),
+    Matched(User),
     Wrong,
     /// Refused before the password was looked at; retry after this many ms.
     TooMany(i64),
@@ -102,7 +102,7 @@ pub enum Attempt {
 async fn known_device(
     state: &AppState,
     headers: &HeaderMap,
-    user: Option<&UserRow>,
+    user: Option<&User>,
 ) -> Option<Device> {
     let device = Device::of(state, headers).filter(|d| user.is_some_and(|u| u.id == d.user_id))?;
     let used = state

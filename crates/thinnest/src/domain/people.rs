@@ -1,4 +1,7 @@
-//! People as the product knows them: their email addresses.
+//! People as the product knows them: their email addresses, users and their dashboard
+//! sessions.
+
+use super::roles::Role;
 
 /// Text that cannot be an email address.
 #[derive(Debug, thiserror::Error)]
@@ -21,4 +24,47 @@ pub fn normalise_email(email: &str) -> Result<String, NotAnEmail> {
         }
         _ => Err(NotAnEmail(email)),
     }
+}
+
+/// A person who can sign in to the dashboard.
+pub struct User {
+    pub id: String,
+    pub email: String,
+    /// None until a password is set (a pending sign-up, a provider-only user).
+    pub password_hash: Option<String>,
+    pub email_verified_at: Option<i64>,
+}
+
+/// Never prints the password hash.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("has_password", &self.password_hash.is_some())
+            .finish()
+    }
+}
+
+/// A signed-in session with the user's role in the session's workspace.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub role: Role,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// A session as the security page lists it.
+#[derive(Debug)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub client_ip: String,
+    pub user_agent: String,
 }

@@ -81,3 +81,11 @@ pub fn check_events(check: &mut Check, events: &[String]) -> String {
     }
     serde_json::to_string(&events).unwrap_or_default()
 }
+
+/// An account's signing secrets as stored: sealed. No `Debug`, so they are never logged.
+pub struct SealedSecrets {
+    pub current_sealed: String,
+    /// The secret before the last rotation, while it still counts.
+    pub previous_sealed: Option<String>,
+    pub previous_expires_at: Option<i64>,
+}

@@ -6,6 +6,7 @@ use crate::domain::events::{Event, TestData};
 use crate::domain::fields::Check;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::webhooks::SealedSecrets;
 use crate::domain::webhooks::{
     CreateEndpoint, Endpoint, EndpointDescription, MAX_GRACE_SECONDS, SigningSecretBody,
     UpdateEndpoint, check_events,
@@ -15,7 +16,7 @@ use crate::secrets::signing::SigningSecret;
 use crate::services::found;
 use crate::state::AppState;
 use crate::store::outbox::{DeliveryRow, Redelivery};
-use crate::store::webhooks::{EndpointChanges, EndpointFields, SecretRow};
+use crate::store::webhooks::{EndpointChanges, EndpointFields};
 use crate::webhooks::target::check_url;
 
 /// The secrets that sign and verify for an account right now.
@@ -55,7 +56,7 @@ pub async fn signing_secrets(state: &AppState, account_id: &str) -> anyhow::Resu
                 .ok_or_else(|| anyhow::anyhow!("the signing secret vanished"))?
         }
     };
-    let SecretRow {
+    let SealedSecrets {
         current_sealed,
         previous_sealed,
         previous_expires_at,

@@ -5,41 +5,54 @@ use super::Store;
 use super::StoreResult;
 use super::accounts::insert_account;
 use super::audit::{Actor, record_for_user};
+use crate::domain::identities::{Flow, Identity, NewIdentity, PendingLink};
 use crate::domain::ids::{IdentityId, UserId};
 use crate::domain::time::now_ms;
 
-/// A linked identity as the security page lists it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct IdentityRow {
-    pub id: String,
-    pub provider: String,
-    pub email: Option<String>,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
+/// A linked identity's row; the store answers with [`Identity`]s.
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    id: String,
+    provider: String,
+    email: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
 }
 
-/// A flow in progress, as its callback finds it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct FlowRow {
-    pub provider: String,
-    pub link_user_id: Option<String>,
+impl From<IdentityRow> for Identity {
+    fn from(row: IdentityRow) -> Identity {
+        Identity {
+            id: row.id,
+            provider: row.provider,
+            email: row.email,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
+    }
 }
 
-/// A provider identity and what the provider said about it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct NewIdentity {
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
+/// A link's row, waiting for a password; the store answers with [`PendingLink`]s.
+#[derive(sqlx::FromRow)]
+struct PendingLinkRow {
+    user_id: String,
+    provider: String,
+    issuer: String,
+    subject: String,
+    email: Option<String>,
 }
 
-/// A link waiting for the password of the account it would join.
-#[derive(Debug, sqlx::FromRow)]
-pub struct PendingLink {
-    pub user_id: String,
-    #[sqlx(flatten)]
-    pub identity: NewIdentity,
+impl From<PendingLinkRow> for PendingLink {
+    fn from(row: PendingLinkRow) -> PendingLink {
+        PendingLink {
+            user_id: row.user_id,
+            identity: NewIdentity {
+                provider: row.provider,
+                issuer: row.issuer,
+                subject: row.subject,
+                email: row.email,
+            },
+        }
+    }
 }
 
 /// What unlinking did.
@@ -172,14 +185,15 @@ impl Store {
         Ok(Some(user_id))
     }
 
-    pub async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<IdentityRow>> {
-        Ok(sqlx::query_as(
+    pub async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<Identity>> {
+        let rows: Vec<IdentityRow> = sqlx::query_as(
             "SELECT id, provider, email, created_at, last_used_at FROM identities \
              WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(user_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(Identity::from).collect())
     }
 
     /// Unlinks one of the user's identities, unless the user could no longer sign in.
@@ -239,7 +253,7 @@ impl Store {
     }
 
     /// Takes a flow: it is deleted, so its state works once, on any instance.
-    pub async fn take_oauth_flow(&self, state_hash: &str) -> StoreResult<Option<FlowRow>> {
+    pub async fn take_oauth_flow(&self, state_hash: &str) -> StoreResult<Option<Flow>> {
         let flow: Option<(String, Option<String>, i64)> = sqlx::query_as(
             "DELETE FROM oauth_flows WHERE state_hash = $1 \
              RETURNING provider, link_user_id, expires_at",
@@ -249,7 +263,7 @@ impl Store {
         .await?;
         Ok(flow
             .filter(|(_, _, expires_at)| *expires_at > now_ms())
-            .map(|(provider, link_user_id, _)| FlowRow {
+            .map(|(provider, link_user_id, _)| Flow {
                 provider,
                 link_user_id,
             }))
@@ -279,14 +293,15 @@ impl Store {
     }
 
     pub async fn pending_link(&self, token_hash: &str) -> StoreResult<Option<PendingLink>> {
-        Ok(sqlx::query_as(
+        let row: Option<PendingLinkRow> = sqlx::query_as(
             "SELECT user_id, provider, issuer, subject, email FROM pending_links \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(now_ms())
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(row.map(PendingLink::from))
     }
 
     pub async fn delete_pending_link(&self, token_hash: &str) -> StoreResult<()> {

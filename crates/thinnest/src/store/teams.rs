@@ -7,24 +7,49 @@ use super::outbox::publish;
 use crate::domain::events::{Event, Invitation, Member};
 use crate::domain::ids::InvitationId;
 use crate::domain::roles::Role;
+use crate::domain::team;
 use crate::domain::time::{now_ms, rfc3339};
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct MemberRow {
-    pub user_id: String,
-    pub email: String,
+/// A membership's row with the member's email; the store answers with [`team::Member`]s.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: String,
+    email: String,
     #[sqlx(try_from = "String")]
-    pub role: Role,
-    pub created_at: i64,
+    role: Role,
+    created_at: i64,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct InvitationRow {
-    pub id: String,
-    pub email: String,
+impl From<MemberRow> for team::Member {
+    fn from(row: MemberRow) -> team::Member {
+        team::Member {
+            user_id: row.user_id,
+            email: row.email,
+            role: row.role,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// An invitation's row; the store answers with [`team::Invitation`]s.
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: String,
+    email: String,
     #[sqlx(try_from = "String")]
-    pub role: Role,
-    pub expires_at: i64,
+    role: Role,
+    expires_at: i64,
+}
+
+impl From<InvitationRow> for team::Invitation {
+    fn from(row: InvitationRow) -> team::Invitation {
+        team::Invitation {
+            id: row.id,
+            email: row.email,
+            role: row.role,
+            expires_at: row.expires_at,
+        }
+    }
 }
 
 /// What a new invitation is made of.
@@ -65,41 +90,44 @@ async fn cancel_invitations_by(
 }
 
 impl Store {
-    pub async fn members(&self, account_id: &str) -> StoreResult<Vec<MemberRow>> {
-        Ok(sqlx::query_as(
+    pub async fn members(&self, account_id: &str) -> StoreResult<Vec<team::Member>> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.account_id = $1 ORDER BY m.created_at, u.email",
         )
         .bind(account_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(team::Member::from).collect())
     }
 
     /// Open invitations: neither accepted, cancelled nor expired.
-    pub async fn invitations(&self, account_id: &str) -> StoreResult<Vec<InvitationRow>> {
-        Ok(sqlx::query_as(
+    pub async fn invitations(&self, account_id: &str) -> StoreResult<Vec<team::Invitation>> {
+        let rows: Vec<InvitationRow> = sqlx::query_as(
             "SELECT id, email, role, expires_at FROM invitations WHERE account_id = $1 \
              AND accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > $2 ORDER BY id DESC",
         )
         .bind(account_id)
         .bind(now_ms())
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(team::Invitation::from).collect())
     }
 
     pub async fn invitation(
         &self,
         account_id: &str,
         id: &str,
-    ) -> StoreResult<Option<InvitationRow>> {
-        Ok(sqlx::query_as(
+    ) -> StoreResult<Option<team::Invitation>> {
+        let row: Option<InvitationRow> = sqlx::query_as(
             "SELECT id, email, role, expires_at FROM invitations WHERE account_id = $1 AND id = $2 \
              AND accepted_at IS NULL AND cancelled_at IS NULL",
         )
         .bind(account_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(row.map(team::Invitation::from))
     }
 
     /// A new invitation, recorded in the audit log.

@@ -2,36 +2,33 @@
 
 use super::Store;
 use super::StoreResult;
+use crate::domain::usage::{Count, LastUse, NewCount};
 
-/// A count to add.
-pub struct CountRow {
-    pub account_id: String,
-    pub key_id: String,
-    pub class: &'static str,
-    pub outcome: &'static str,
-    pub hour: i64,
-    pub count: i64,
+/// A count's row; the store answers with [`Count`]s.
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    api_key_id: String,
+    class: String,
+    outcome: String,
+    hour: i64,
+    count: i64,
 }
 
-/// A key's latest authenticated request.
-pub struct LastUse {
-    pub key_id: String,
-    pub at: i64,
-    pub client_ip: String,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct UsageRow {
-    pub api_key_id: String,
-    pub class: String,
-    pub outcome: String,
-    pub hour: i64,
-    pub count: i64,
+impl From<UsageRow> for Count {
+    fn from(row: UsageRow) -> Count {
+        Count {
+            api_key_id: row.api_key_id,
+            class: row.class,
+            outcome: row.outcome,
+            hour: row.hour,
+            count: row.count,
+        }
+    }
 }
 
 impl Store {
     /// Adds counts and records latest uses, in one transaction.
-    pub async fn write_usage(&self, counts: &[CountRow], uses: &[LastUse]) -> StoreResult<()> {
+    pub async fn write_usage(&self, counts: &[NewCount], uses: &[LastUse]) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         for c in counts {
             sqlx::query(
@@ -66,8 +63,8 @@ impl Store {
     }
 
     /// The account's counts for hours starting in `[from, to)`.
-    pub async fn usage(&self, account_id: &str, from: i64, to: i64) -> StoreResult<Vec<UsageRow>> {
-        Ok(sqlx::query_as(
+    pub async fn usage(&self, account_id: &str, from: i64, to: i64) -> StoreResult<Vec<Count>> {
+        let rows: Vec<UsageRow> = sqlx::query_as(
             "SELECT api_key_id, class, outcome, hour, count FROM usage_counts \
              WHERE account_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
         )
@@ -75,6 +72,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(Count::from).collect())
     }
 }

@@ -3,49 +3,80 @@
 use super::Store;
 use super::StoreResult;
 use crate::domain::ids::{SessionId, UserId};
+use crate::domain::people::{Session, SessionInfo, User};
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
 
+/// A user's row; the store answers with [`User`]s.
 #[derive(sqlx::FromRow)]
-pub struct UserRow {
-    pub id: String,
-    pub email: String,
-    pub password_hash: Option<String>,
-    pub email_verified_at: Option<i64>,
+struct UserRow {
+    id: String,
+    email: String,
+    password_hash: Option<String>,
+    email_verified_at: Option<i64>,
 }
 
-impl std::fmt::Debug for UserRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserRow")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("has_password", &self.password_hash.is_some())
-            .finish()
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> User {
+        User {
+            id: row.id,
+            email: row.email,
+            password_hash: row.password_hash,
+            email_verified_at: row.email_verified_at,
+        }
     }
 }
 
-/// A signed-in session with the user's role in the session's workspace.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionRow {
-    pub id: String,
-    pub user_id: String,
-    pub email: String,
-    pub account_id: String,
-    pub account_name: String,
+/// A session's row with its user, workspace and role; the store answers with
+/// [`Session`]s.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    user_id: String,
+    email: String,
+    account_id: String,
+    account_name: String,
     #[sqlx(try_from = "String")]
-    pub role: Role,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
+    role: Role,
+    last_seen_at: i64,
+    expires_at: i64,
 }
 
-/// A session as the security page lists it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct SessionInfo {
-    pub id: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub client_ip: String,
-    pub user_agent: String,
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Session {
+        Session {
+            id: row.id,
+            user_id: row.user_id,
+            email: row.email,
+            account_id: row.account_id,
+            account_name: row.account_name,
+            role: row.role,
+            last_seen_at: row.last_seen_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// A session's row as the security page lists it.
+#[derive(sqlx::FromRow)]
+struct SessionInfoRow {
+    id: String,
+    created_at: i64,
+    last_seen_at: i64,
+    client_ip: String,
+    user_agent: String,
+}
+
+impl From<SessionInfoRow> for SessionInfo {
+    fn from(row: SessionInfoRow) -> SessionInfo {
+        SessionInfo {
+            id: row.id,
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            client_ip: row.client_ip,
+            user_agent: row.user_agent,
+        }
+    }
 }
 
 /// What a new session is made of.
@@ -64,13 +95,14 @@ pub const UNCONFIRMED_SIGN_UP_DAYS: i64 = 7;
 pub const RESET_PASSWORD: &str = "reset_password";
 
 impl Store {
-    pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
-        Ok(sqlx::query_as(
+    pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, email, password_hash, email_verified_at FROM users WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(row.map(User::from))
     }
 
     pub async fn user_email(&self, user_id: &str) -> StoreResult<String> {
@@ -227,8 +259,8 @@ impl Store {
     }
 
     /// The session with this token, while its user is still a member of its workspace.
-    pub async fn session_by_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRow>> {
-        Ok(sqlx::query_as(
+    pub async fn session_by_hash(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT s.id, s.user_id, u.email, s.account_id, a.name AS account_name, m.role, \
              s.last_seen_at, s.expires_at FROM sessions s \
              JOIN users u ON u.id = s.user_id \
@@ -238,7 +270,8 @@ impl Store {
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(row.map(Session::from))
     }
 
     /// Records activity, at most once a minute.
@@ -271,14 +304,15 @@ impl Store {
     }
 
     pub async fn user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionInfo>> {
-        Ok(sqlx::query_as(
+        let rows: Vec<SessionInfoRow> = sqlx::query_as(
             "SELECT id, created_at, last_seen_at, client_ip, user_agent FROM sessions \
              WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC",
         )
         .bind(user_id)
         .bind(now)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(SessionInfo::from).collect())
     }
 
     /// When sign-ins for this key (email and client address) are blocked until, if they are.

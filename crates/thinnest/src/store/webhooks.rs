@@ -5,14 +5,24 @@ use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use crate::domain::ids::EndpointId;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::domain::webhooks::Endpoint;
+use crate::domain::webhooks::{Endpoint, SealedSecrets};
 
-/// An account's secrets as stored: sealed.
+/// An account's secrets row; the store answers with [`SealedSecrets`].
 #[derive(sqlx::FromRow)]
-pub struct SecretRow {
-    pub current_sealed: String,
-    pub previous_sealed: Option<String>,
-    pub previous_expires_at: Option<i64>,
+struct SecretRow {
+    current_sealed: String,
+    previous_sealed: Option<String>,
+    previous_expires_at: Option<i64>,
+}
+
+impl From<SecretRow> for SealedSecrets {
+    fn from(row: SecretRow) -> SealedSecrets {
+        SealedSecrets {
+            current_sealed: row.current_sealed,
+            previous_sealed: row.previous_sealed,
+            previous_expires_at: row.previous_expires_at,
+        }
+    }
 }
 
 /// An endpoint's row; the store answers with [`Endpoint`]s.
@@ -65,14 +75,15 @@ const ENDPOINT_COLUMNS: &str =
     "id, url, events, description, enabled, disabled_reason, created_at, updated_at";
 
 impl Store {
-    pub async fn webhook_secrets(&self, account_id: &str) -> StoreResult<Option<SecretRow>> {
-        Ok(sqlx::query_as(
+    pub async fn webhook_secrets(&self, account_id: &str) -> StoreResult<Option<SealedSecrets>> {
+        let row: Option<SecretRow> = sqlx::query_as(
             "SELECT current_sealed, previous_sealed, previous_expires_at FROM webhook_secrets \
              WHERE account_id = $1",
         )
         .bind(account_id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(row.map(SealedSecrets::from))
     }
 
     /// Stores the account's first secret, unless another request stored one first.
