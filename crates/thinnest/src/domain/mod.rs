@@ -1,10 +1,11 @@
 //! The product's own types and pure rules: ids, time, roles and permissions, agents,
-//! API keys, actors, the event catalogue, embed settings, conversations, webhook
+//! API keys and their security events, actors, the audit log, the event catalogue, embed settings, conversations, webhook
 //! endpoints and field checks. Nothing here knows HTTP, SQL or the app's state; every
 //! other floor builds on it (see `docs/architecture.md`).
 
 pub mod actors;
 pub mod agents;
+pub mod audit;
 pub mod billing;
 pub mod conversations;
 pub mod embed;
