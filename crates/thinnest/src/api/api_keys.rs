@@ -15,7 +15,7 @@ use crate::domain::fields::Check;
 use crate::domain::fields::TextField;
 use crate::domain::ids::KeyId;
 use crate::domain::keys::Key;
-use crate::domain::keys::{ApiKeyInfo, KeyName};
+use crate::domain::keys::{ApiKeyInfo, KeyName, SecurityEvent};
 use crate::domain::limits::Class;
 use crate::domain::roles::Role;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
@@ -24,7 +24,6 @@ use crate::gate::Gated;
 use crate::secrets::api_key::ApiKey;
 use crate::state::AppState;
 use crate::store::api_keys::{NewKey, Rotated};
-use crate::store::security_events::SecurityEventRow;
 
 /// The routes, behind the gate: each request spends the `other` budget.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -51,32 +50,6 @@ pub struct CreatedApiKey {
 
 fn expose_key<S: serde::Serializer>(key: &ApiKey, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(key.expose())
-}
-
-/// Something that happened to a key, e.g. `key_sent_over_plain_http`, from one client.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SecurityEvent {
-    pub kind: String,
-    /// The client: an IPv4 address, or an IPv6 /64 (`2001:db8:1:2::/64`).
-    pub client_ip: Option<String>,
-    /// How many times it happened from that client.
-    pub count: i64,
-    /// The first time.
-    pub created_at: String,
-    /// The last time.
-    pub last_seen_at: String,
-}
-
-impl From<SecurityEventRow> for SecurityEvent {
-    fn from(row: SecurityEventRow) -> Self {
-        SecurityEvent {
-            kind: row.kind,
-            client_ip: row.client_ip,
-            count: row.repeats,
-            created_at: rfc3339(row.created_at),
-            last_seen_at: rfc3339(row.last_at),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -254,7 +227,7 @@ async fn get_api_key(
     let events = state.store.key_events(&caller.account_id, &row.id).await?;
     Ok(Json(ApiKeyDetail {
         info: row.into(),
-        security_events: events.into_iter().map(SecurityEvent::from).collect(),
+        security_events: events,
     }))
 }
 

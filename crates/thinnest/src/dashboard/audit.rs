@@ -10,7 +10,6 @@ use super::session::{Nav, SignedIn};
 use super::{PageError, render};
 use crate::domain::ids::{AuditEntryId, Id};
 use crate::domain::roles::Permission;
-use crate::domain::time::rfc3339;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -48,17 +47,24 @@ pub async fn audit_log(
     let entries = rows
         .into_iter()
         .map(|r| {
-            let actor = match r.actor_id.as_str() {
-                "" => r.actor_type,
-                id => format!("{} {id}", r.actor_type),
+            let actor = match r.actor.id.as_str() {
+                "" => r.actor.kind,
+                id => format!("{} {id}", r.actor.kind),
             };
-            let target = format!("{} {}", r.target_type, r.target_id);
-            let action = match r.repeats {
+            let target = format!("{} {}", r.target.kind, r.target.id);
+            let action = match r.count {
                 1 => r.action,
                 n => format!("{} ×{n}", r.action),
             };
             let from = r.client_ip.unwrap_or_default();
-            (rfc3339(r.created_at), action, actor, target, from, r.detail)
+            (
+                r.created_at,
+                action,
+                actor,
+                target,
+                from,
+                r.detail.to_string(),
+            )
         })
         .collect();
     let page = AuditPage {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
+use crate::domain::deliveries::{Attempt, LoggedDelivery};
 use crate::domain::fields::Check;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
@@ -17,7 +18,6 @@ use crate::error::Error;
 use crate::services::webhooks as api;
 use crate::services::webhooks::signing_secrets;
 use crate::state::AppState;
-use crate::store::outbox::AttemptRow;
 
 #[derive(Template)]
 #[template(path = "webhooks.html")]
@@ -159,14 +159,15 @@ pub struct AttemptView {
     pub latency_ms: i64,
 }
 
-impl From<AttemptRow> for AttemptView {
-    fn from(a: AttemptRow) -> Self {
-        let headers: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&a.request_headers).unwrap_or_default();
+impl From<Attempt> for AttemptView {
+    fn from(a: Attempt) -> Self {
         AttemptView {
-            at: rfc3339(a.attempted_at),
-            headers: headers
-                .iter()
+            at: a.attempted_at,
+            headers: a
+                .request_headers
+                .as_object()
+                .into_iter()
+                .flatten()
                 .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
                 .collect::<Vec<_>>()
                 .join("\n"),
@@ -216,20 +217,20 @@ async fn endpoint_page(
         .await?
     {
         attempts
-            .entry(attempt.delivery_id.clone())
+            .entry(attempt.delivery_id)
             .or_default()
-            .push(attempt.into());
+            .push(attempt.attempt.into());
     }
     let deliveries = rows
         .into_iter()
-        .map(|row| DeliveryView {
-            attempts: attempts.remove(&row.id).unwrap_or_default(),
-            id: row.id,
-            event_type: row.event_type,
-            event_id: row.event_id,
-            status: row.status,
-            created_at: rfc3339(row.created_at),
-            request_body: row.payload,
+        .map(|LoggedDelivery { delivery, payload }| DeliveryView {
+            attempts: attempts.remove(&delivery.id).unwrap_or_default(),
+            id: delivery.id,
+            event_type: delivery.event_type,
+            event_id: delivery.event_id,
+            status: delivery.status,
+            created_at: delivery.created_at,
+            request_body: payload,
         })
         .collect();
     let status = status_with(&error);

@@ -1,5 +1,5 @@
 //! API keys as the product knows them: a key's record (never its secret), whether it
-//! works now, and its public shape.
+//! works now, its public shape, and the security events recorded against it.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -103,4 +103,18 @@ impl From<Key> for ApiKeyInfo {
             replaced_by: row.replaced_by,
         }
     }
+}
+
+/// Something that happened to a key, e.g. `key_sent_over_plain_http`, from one client.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEvent {
+    pub kind: String,
+    /// The client: an IPv4 address, or an IPv6 /64 (`2001:db8:1:2::/64`).
+    pub client_ip: Option<String>,
+    /// How many times it happened from that client.
+    pub count: i64,
+    /// The first time.
+    pub created_at: String,
+    /// The last time.
+    pub last_seen_at: String,
 }

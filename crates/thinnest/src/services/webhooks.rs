@@ -2,6 +2,7 @@
 //! secrets, and changes to its endpoints.
 
 use crate::domain::actors::Actor;
+use crate::domain::deliveries::Delivery;
 use crate::domain::events::{Event, TestData};
 use crate::domain::fields::Check;
 use crate::domain::ids::{DeliveryId, EndpointId};
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::secrets::signing::SigningSecret;
 use crate::services::found;
 use crate::state::AppState;
-use crate::store::outbox::{DeliveryRow, Redelivery};
+use crate::store::deliveries::Redelivery;
 use crate::store::webhooks::{EndpointChanges, EndpointFields};
 use crate::webhooks::target::check_url;
 
@@ -224,7 +225,7 @@ pub async fn redeliver_one(
     account_id: &str,
     endpoint: &str,
     delivery: &str,
-) -> Result<DeliveryRow> {
+) -> Result<Delivery> {
     let endpoint = find_endpoint(state, account_id, endpoint).await?;
     let delivery = &found::<DeliveryId>(delivery)?;
     require_enabled(&endpoint)?;
@@ -242,7 +243,7 @@ pub async fn redeliver_one(
 }
 
 /// Queues a `webhook.test` event for this endpoint only.
-pub async fn send_test(state: &AppState, account_id: &str, id: &str) -> Result<DeliveryRow> {
+pub async fn send_test(state: &AppState, account_id: &str, id: &str) -> Result<Delivery> {
     let endpoint = find_endpoint(state, account_id, id).await?;
     require_enabled(&endpoint)?;
     let event = Event::WebhookTest(TestData {

@@ -3,8 +3,9 @@
 
 use super::Store;
 use super::StoreResult;
+use crate::domain::audit::{AuditEntry, Reference};
 use crate::domain::ids::AuditEntryId;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, rfc3339};
 
 pub use crate::domain::actors::Actor;
 
@@ -17,18 +18,39 @@ pub struct Change<'a> {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub struct AuditRow {
-    pub id: String,
-    pub actor_type: String,
-    pub actor_id: String,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
-    pub client_ip: Option<String>,
-    pub detail: String,
+struct AuditRow {
+    id: String,
+    actor_type: String,
+    actor_id: String,
+    action: String,
+    target_type: String,
+    target_id: String,
+    client_ip: Option<String>,
+    detail: String,
     /// How many times it happened (repeats within a minute are folded into one entry).
-    pub repeats: i64,
-    pub created_at: i64,
+    repeats: i64,
+    created_at: i64,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> Self {
+        AuditEntry {
+            id: row.id,
+            action: row.action,
+            actor: Reference {
+                kind: row.actor_type,
+                id: row.actor_id,
+            },
+            target: Reference {
+                kind: row.target_type,
+                id: row.target_id,
+            },
+            client_ip: row.client_ip,
+            detail: serde_json::from_str(&row.detail).unwrap_or_default(),
+            count: row.repeats,
+            created_at: rfc3339(row.created_at),
+        }
+    }
 }
 
 /// Records a change, in the caller's transaction.
@@ -143,8 +165,8 @@ impl Store {
         account_id: &str,
         before: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<AuditRow>> {
-        Ok(sqlx::query_as(
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, actor_type, actor_id, action, target_type, target_id, client_ip, detail, repeats, created_at \
              FROM audit_log WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
         )
@@ -152,6 +174,7 @@ impl Store {
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }

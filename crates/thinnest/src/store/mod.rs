@@ -9,6 +9,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod conversations;
+pub mod deliveries;
 pub mod embed;
 pub mod identities;
 pub mod knowledge;

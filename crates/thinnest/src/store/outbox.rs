@@ -110,36 +110,6 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-/// A delivery as the API shows it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct DeliveryRow {
-    pub id: String,
-    pub endpoint_id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub last_status: Option<i64>,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
-    /// The exact body it sends.
-    pub payload: String,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct AttemptRow {
-    pub id: String,
-    pub delivery_id: String,
-    pub attempted_at: i64,
-    pub request_headers: String,
-    pub response_status: Option<i64>,
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-    pub latency_ms: i64,
-}
-
 /// One attempt as it went, and what it tells about its endpoint.
 pub struct AttemptRecord<'a> {
     pub attempted_at: i64,
@@ -156,16 +126,6 @@ pub struct AttemptRecord<'a> {
     pub paused_until: Option<i64>,
 }
 
-/// What a request to redeliver found.
-#[derive(Debug)]
-pub enum Redelivery {
-    /// Queued again; the delivery as it now stands.
-    Queued(Box<DeliveryRow>),
-    /// An attempt is being made right now.
-    InFlight,
-    NotFound,
-}
-
 /// What follows an attempt.
 #[derive(Clone, Copy)]
 pub enum Outcome {
@@ -177,11 +137,6 @@ pub enum Outcome {
     /// No more attempts.
     Failed,
 }
-
-const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.status, \
-     d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.completed_at, e.payload";
-const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, request_headers, response_status, \
-     response_body, error, latency_ms";
 
 /// Deliveries due at `$1`, not leased, to an enabled endpoint `w` that is not paused.
 const DUE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1 \
@@ -372,125 +327,5 @@ impl Store {
         }
         tx.commit().await?;
         Ok(disabled)
-    }
-
-    /// An endpoint's deliveries, newest first; `before` is the last id of the previous page.
-    pub async fn webhook_deliveries(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-        before: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<DeliveryRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.account_id = $1 AND d.endpoint_id = $2 AND ($3 = '' OR d.id < $3) \
-             ORDER BY d.id DESC LIMIT $4"
-        )))
-        .bind(account_id)
-        .bind(endpoint_id)
-        .bind(before.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// One delivery with the body it sends.
-    pub async fn webhook_delivery(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-        id: &str,
-    ) -> StoreResult<Option<DeliveryRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.account_id = $1 AND d.endpoint_id = $2 AND d.id = $3"
-        )))
-        .bind(account_id)
-        .bind(endpoint_id)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?)
-    }
-
-    /// The attempts of a delivery, oldest first.
-    pub async fn webhook_attempts(&self, delivery_id: &str) -> StoreResult<Vec<AttemptRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempted_at, id"
-        )))
-        .bind(delivery_id)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// The attempts of an endpoint's `limit` newest deliveries (the first page of
-    /// [`Store::webhook_deliveries`]), oldest first, in one query.
-    pub async fn recent_webhook_attempts(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-        limit: i64,
-    ) -> StoreResult<Vec<AttemptRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id IN ( \
-               SELECT id FROM webhook_deliveries WHERE account_id = $1 AND endpoint_id = $2 \
-               ORDER BY id DESC LIMIT $3) ORDER BY attempted_at, id"
-        )))
-        .bind(account_id)
-        .bind(endpoint_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// Sends a delivery again now, whatever became of it, unless an attempt is under way.
-    pub async fn redeliver(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-        id: &str,
-    ) -> StoreResult<Redelivery> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $4, completed_at = NULL \
-             WHERE account_id = $1 AND endpoint_id = $2 AND id = $3 \
-             AND (lease_until IS NULL OR lease_until <= $4)",
-        )
-        .bind(account_id)
-        .bind(endpoint_id)
-        .bind(id)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        let row = self.webhook_delivery(account_id, endpoint_id, id).await?;
-        Ok(match (done.rows_affected() == 1, row) {
-            (true, Some(row)) => {
-                self.wake_dispatcher();
-                Redelivery::Queued(Box::new(row))
-            }
-            (_, Some(_)) => Redelivery::InFlight,
-            (_, None) => Redelivery::NotFound,
-        })
-    }
-
-    /// Queues a `webhook.test` event to one endpoint; returns the delivery.
-    pub async fn queue_test_event(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-        event: &Event,
-    ) -> StoreResult<Option<DeliveryRow>> {
-        let mut tx = self.pool().begin().await?;
-        let (event_id, _) =
-            emit(&mut tx, account_id, event, Audience::Endpoint(endpoint_id)).await?;
-        self.commit_events(tx).await?;
-        let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.event_id = $1"
-        )))
-        .bind(&event_id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row)
     }
 }

@@ -4,7 +4,8 @@
 use super::Store;
 use super::StoreResult;
 use crate::domain::ids::SecurityEventId;
-use crate::domain::time::now_ms;
+use crate::domain::keys::SecurityEvent;
+use crate::domain::time::{now_ms, rfc3339};
 
 /// What happened: a valid key arrived on the plain-HTTP port.
 pub const KEY_SENT_OVER_HTTP: &str = "key_sent_over_plain_http";
@@ -14,14 +15,26 @@ pub const REVOKED_KEY_USED: &str = "revoked_key_used";
 pub const EXPIRED_KEY_USED: &str = "expired_key_used";
 
 #[derive(Debug, sqlx::FromRow)]
-pub struct SecurityEventRow {
-    pub kind: String,
+struct SecurityEventRow {
+    kind: String,
     /// The client: an IPv4 address, or an IPv6 /64.
-    pub client_ip: Option<String>,
-    pub created_at: i64,
+    client_ip: Option<String>,
+    created_at: i64,
     /// How often it happened, and when it last did.
-    pub repeats: i64,
-    pub last_at: i64,
+    repeats: i64,
+    last_at: i64,
+}
+
+impl From<SecurityEventRow> for SecurityEvent {
+    fn from(row: SecurityEventRow) -> Self {
+        SecurityEvent {
+            kind: row.kind,
+            client_ip: row.client_ip,
+            count: row.repeats,
+            created_at: rfc3339(row.created_at),
+            last_seen_at: rfc3339(row.last_at),
+        }
+    }
 }
 
 impl Store {
@@ -57,8 +70,8 @@ impl Store {
         &self,
         account_id: &str,
         key_id: &str,
-    ) -> StoreResult<Vec<SecurityEventRow>> {
-        Ok(sqlx::query_as(
+    ) -> StoreResult<Vec<SecurityEvent>> {
+        let rows: Vec<SecurityEventRow> = sqlx::query_as(
             "SELECT kind, client_ip, created_at, repeats, COALESCE(last_at, created_at) AS last_at \
              FROM security_events WHERE account_id = $1 AND api_key_id = $2 \
              ORDER BY COALESCE(last_at, created_at) DESC, id DESC LIMIT 20",
@@ -66,7 +79,8 @@ impl Store {
         .bind(account_id)
         .bind(key_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(SecurityEvent::from).collect())
     }
 
     /// How many events each key of the account has had, repeats included.
