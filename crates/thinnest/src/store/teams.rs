@@ -1,9 +1,8 @@
 //! Workspace members and invitations.
 
-use super::Store;
-use super::StoreResult;
 use super::audit::{self, Actor, Change};
 use super::outbox::publish;
+use super::{Store, StoreError, StoreResult};
 use crate::domain::events::{Event, Invitation, Member};
 use crate::domain::ids::InvitationId;
 use crate::domain::roles::Role;
@@ -235,7 +234,7 @@ impl Store {
             let event = Event::MemberJoined(Member {
                 user_id: user_id.to_owned(),
                 email: email.to_owned(),
-                role: Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                role: Role::try_from(role).map_err(|e| StoreError::Unreadable(e.to_string()))?,
             });
             publish(&mut tx, &account_id, &event).await?;
         }
@@ -343,7 +342,7 @@ impl Store {
         let event = Event::MemberRemoved(Member {
             user_id: user_id.to_owned(),
             email,
-            role: Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            role: Role::try_from(role).map_err(|e| StoreError::Unreadable(e.to_string()))?,
         });
         publish(&mut tx, account_id, &event).await?;
         self.commit_events(tx).await?;
