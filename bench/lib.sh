@@ -8,6 +8,7 @@ log() { echo "bench: $*" >&2; }
 DATA_DIR="$(mktemp -d -t thinnest-bench.XXXXXX)"
 CA="$DATA_DIR/tls/ca.pem"
 declare -A PIDS BASES LOGS               # per server name: process id, https://host:port, log
+CLEANUP_HOOKS=()                         # commands run on exit, after the servers stop
 
 # stop_server NAME: SIGTERM, SIGKILL after 15 s.
 stop_server() {
@@ -29,8 +30,9 @@ stop_server() {
 }
 
 cleanup() {
-  local rc=$? name
+  local rc=$? name hook
   for name in "${!PIDS[@]}"; do stop_server "$name"; done
+  for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
   if (( rc != 0 )); then
     for name in "${!LOGS[@]}"; do
       log "failed; last lines of the log of server '$name':"
@@ -46,26 +48,39 @@ trap 'exit 143' TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
-# start_server NAME [serve flags...]: serves DATA_DIR (both servers share it: SQLite in
-# WAL mode) on the first free port from PORT and waits for /health to answer 200.
-start_server() {
-  local name="$1" p; shift
+# next_port: sets NEXT_PORT to the first free port from PORT, and moves PORT past it.
+next_port() {
+  local p
   for ((p = PORT; p < PORT + 50; p++)); do
     port_in_use "$p" || break
   done
   (( p < PORT + 50 )) || die "no free port in $PORT..$((PORT + 49))"
   PORT=$((p + 1))
-  BASES[$name]="https://$HOST:$p"
+  NEXT_PORT=$p
+}
+
+# launch NAME URL COMMAND...: runs COMMAND in the background as server NAME, logging to
+# DATA_DIR, and waits until URL answers 200 (trusting the generated CA).
+launch() {
+  local name="$1" url="$2"; shift 2
   LOGS[$name]="$DATA_DIR/server-$name.log"
   log "starting server '$name' on ${BASES[$name]} (data in $DATA_DIR)"
-  "$BIN" serve --data-dir "$DATA_DIR" --listen "$HOST:$p" --http-listen off "$@" \
-    >"${LOGS[$name]}" 2>&1 &
+  "$@" >"${LOGS[$name]}" 2>&1 &
   PIDS[$name]=$!
   local deadline=$((SECONDS + 30))
-  until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA" "${BASES[$name]}/health" 2>/dev/null)" == 200 ]]; do
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA" "$url" 2>/dev/null)" == 200 ]]; do
     kill -0 "${PIDS[$name]}" 2>/dev/null || die "server $name exited during start-up"
-    (( SECONDS < deadline )) || die "server $name did not answer /health with 200 within 30 s"
+    (( SECONDS < deadline )) || die "server $name did not answer $url with 200 within 30 s"
     sleep 0.2
   done
 }
 
+# start_server NAME [serve flags...]: serves DATA_DIR (servers may share it: SQLite in
+# WAL mode) on the first free port from PORT and waits for /health to answer 200.
+start_server() {
+  local name="$1"; shift
+  next_port
+  BASES[$name]="https://$HOST:$NEXT_PORT"
+  launch "$name" "${BASES[$name]}/health" \
+    "$BIN" serve --data-dir "$DATA_DIR" --listen "$HOST:$NEXT_PORT" --http-listen off "$@"
+}

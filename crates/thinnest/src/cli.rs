@@ -112,6 +112,7 @@ async fn limits(store: StoreArgs, action: LimitsAction) -> anyhow::Result<()> {
         let actor = Actor::operator("thinnest limits");
         db.set_rate_limit_overrides(&account, &text, &actor, detail)
             .await?;
+        crate::auth::cache::wait_for_running_instances(&db).await;
     }
     let effective = defaults.with_overrides(&text);
     println!("limits of {account} per minute (defaults as configured in this environment):");

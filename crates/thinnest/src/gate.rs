@@ -8,7 +8,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{Caller, lookup};
+use crate::auth::{Caller, verify};
 use crate::config::Switch;
 use crate::domain::keys::Key;
 use crate::domain::limits::Class;
@@ -113,8 +113,8 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
     if let Some(refusal) = guard_refusal(&state, ip).await {
         return refusal;
     }
-    let stored = match lookup(&state.store, request.headers()).await {
-        Ok(stored) => stored,
+    let verified = match verify(&state.keys, &state.store, state.limits, request.headers()).await {
+        Ok(verified) => verified,
         Err(error) => {
             if matches!(error, Error::Unauthorized(_)) {
                 count_failure(&state, ip).await;
@@ -123,10 +123,10 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
         }
     };
     let now = now_ms();
-    let key = stored.key;
+    let key = &verified.key;
     if !key.is_active(now) {
         count_failure(&state, ip).await;
-        retired_key_used(&state, &key, ip);
+        retired_key_used(&state, key, ip);
         return Error::Unauthorized(AuthFailure::InvalidKey).into_response();
     }
     let mut counted = state.usage.on_drop(UsageEvent {
@@ -140,7 +140,7 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
 
     let decision = match state.config.limits.rate_limiting {
         Switch::On => {
-            let limit = state.limits.with_overrides(&stored.rate_limits).get(class);
+            let limit = verified.limits.get(class);
             let budget = format!("budget:{}:{}", key.account_id, class.as_str());
             Some(state.limiter.decide(&budget, limit, Mode::Take).await)
         }
@@ -149,7 +149,7 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
     let mut response = match &decision {
         Some(decision) if !decision.allowed => refused(decision),
         _ => {
-            request.extensions_mut().insert(Caller::of(key, ip));
+            request.extensions_mut().insert(Caller::of(key.clone(), ip));
             next.run(request).await
         }
     };

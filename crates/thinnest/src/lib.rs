@@ -58,6 +58,7 @@ pub struct App {
     state: AppState,
     tls: Arc<rustls::ServerConfig>,
     usage_writer: UsageWriter,
+    key_feed: JoinHandle<()>,
 }
 
 /// A running server: its bound addresses and the means to stop it.
@@ -67,6 +68,10 @@ pub struct Running {
     handles: Vec<Handle<SocketAddr>>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     usage_writer: UsageWriter,
+    /// Follows the key-change feed for this instance's key cache; at the end the
+    /// instance leaves the feed.
+    key_feed: JoinHandle<()>,
+    keys: Arc<auth::cache::KeyCache>,
     /// Sends webhook deliveries; stopped at shutdown (leases let another instance,
     /// or the next start, finish what it had claimed).
     dispatcher: Option<JoinHandle<()>>,
@@ -165,7 +170,9 @@ impl App {
     /// Connects the store (running migrations) and loads or generates the TLS certificate.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         config.validate()?;
-        let store = Store::open(&config.store.resolved_database_url()?).await?;
+        let database_url = config.store.resolved_database_url()?;
+        let store = Store::open(&database_url).await?;
+        let (keys, key_feed) = auth::cache::KeyCache::start(store.clone(), &database_url).await?;
         let tls = tls::server_config(&config)?;
         let limiter = Limiter::new(
             config.limits.redis_url.as_ref().map(|u| u.expose()),
@@ -212,9 +219,11 @@ impl App {
                 sealer: Arc::new(sealer),
                 engines: Arc::new(engines),
                 passwords: Arc::new(auth::password::Hasher::per_core()),
+                keys,
             },
             tls,
             usage_writer,
+            key_feed,
         })
     }
 
@@ -288,6 +297,8 @@ impl App {
             handles,
             tasks,
             usage_writer: self.usage_writer,
+            key_feed: self.key_feed,
+            keys: self.state.keys.clone(),
             dispatcher: workers::dispatch::start(self.state.clone())?,
         })
     }
@@ -304,7 +315,8 @@ impl Running {
         }
     }
 
-    /// Waits until every listener has stopped, then writes the pending usage counts.
+    /// Waits until every listener has stopped, then writes the pending usage counts and
+    /// leaves the key-change feed.
     pub async fn wait(self) -> anyhow::Result<()> {
         let mut outcome = Ok(());
         for task in self.tasks {
@@ -314,6 +326,8 @@ impl Running {
             }
         }
         self.usage_writer.finish().await;
+        self.key_feed.abort();
+        self.keys.leave().await;
         outcome
     }
 }

@@ -1,5 +1,6 @@
 //! Middleware that works out, once per request, the [`Client`] behind it (see
-//! [`crate::net`]) and puts it into the request extensions.
+//! [`crate::net`]) and puts it into the request extensions; and holds back the answer to
+//! a request that changed what keys verify as until every instance has applied it.
 
 use std::net::SocketAddr;
 
@@ -20,5 +21,12 @@ pub async fn client_context(
 ) -> Response {
     let client = Client::from_parts(&state.config.trusted_proxy, peer.ip(), request.headers());
     request.extensions_mut().insert(client);
-    next.run(request).await
+    let changes = state.store.key_changes_made();
+    let response = next.run(request).await;
+    // A request that changed what keys verify as (a revocation, a rotation, a limit) is
+    // answered once every instance's key cache has applied the change.
+    if state.store.key_changes_made() != changes {
+        state.keys.settle().await;
+    }
+    response
 }

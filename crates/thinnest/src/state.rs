@@ -33,6 +33,8 @@ pub struct AppState {
     pub sealer: Arc<sealed::Sealer>,
     /// How agents answer.
     pub engines: Arc<responder::Engines>,
+    /// What presented keys verified as, kept true by the key-change feed.
+    pub keys: Arc<auth::cache::KeyCache>,
     /// Argon2id, behind a bound on concurrent hashes.
     pub passwords: Arc<auth::password::Hasher>,
     /// Where emailed links point: `--public-url`, else this server's HTTPS address,

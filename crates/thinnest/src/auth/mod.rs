@@ -1,8 +1,10 @@
 //! Who is calling: the `Authorization: Bearer <key>` header becomes a [`Caller`].
 
+pub mod cache;
 pub mod password;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -12,12 +14,14 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::actors::Actor;
 use crate::domain::keys::Key;
+use crate::domain::limits::Limits;
 use crate::domain::roles::{Permission, Role};
 use crate::error::AuthFailure;
 use crate::error::{Error, Result};
-use crate::secrets::api_key::ApiKey;
+use crate::secrets::api_key::{ApiKey, KeyHash};
 use crate::store::Store;
 use crate::store::api_keys::{KeyScope, StoredKey};
+use cache::{KeyCache, Verified};
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]
@@ -117,11 +121,18 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str> {
 /// The key presented in these headers, whatever its state: missing, malformed and
 /// unknown keys are refused here; the caller checks [`Key::is_active`].
 pub async fn lookup(store: &Store, headers: &HeaderMap) -> Result<StoredKey> {
+    stored(store, &presented(headers)?).await
+}
+
+/// The hash of the key presented in these headers.
+fn presented(headers: &HeaderMap) -> Result<KeyHash> {
     let invalid = Error::Unauthorized(AuthFailure::InvalidKey);
-    let key = ApiKey::parse(bearer_token(headers)?).ok_or(invalid)?;
-    let hash = key.hash();
+    Ok(ApiKey::parse(bearer_token(headers)?).ok_or(invalid)?.hash())
+}
+
+async fn stored(store: &Store, hash: &KeyHash) -> Result<StoredKey> {
     let stored = store
-        .key_by_hash(&hash)
+        .key_by_hash(hash)
         .await?
         .ok_or(Error::Unauthorized(AuthFailure::InvalidKey))?;
     let same: bool = stored.key_hash.as_bytes().ct_eq(hash.0.as_bytes()).into();
@@ -129,6 +140,28 @@ pub async fn lookup(store: &Store, headers: &HeaderMap) -> Result<StoredKey> {
         return Err(Error::Unauthorized(AuthFailure::InvalidKey));
     }
     Ok(stored)
+}
+
+/// What the key presented in these headers verifies as, from the cache when it may be
+/// trusted, else from the store (and then kept). Like [`lookup`], whatever its state.
+pub async fn verify(
+    cache: &KeyCache,
+    store: &Store,
+    defaults: Limits,
+    headers: &HeaderMap,
+) -> Result<Arc<Verified>> {
+    let hash = presented(headers)?;
+    if let Some(verified) = cache.get(&hash.0) {
+        return Ok(verified);
+    }
+    let fill = cache.begin_fill();
+    let stored = stored(store, &hash).await?;
+    let verified = Arc::new(Verified {
+        limits: defaults.with_overrides(&stored.rate_limits),
+        key: stored.key,
+    });
+    cache.keep(fill, &hash.0, verified.clone());
+    Ok(verified)
 }
 
 impl Caller {

@@ -137,12 +137,13 @@ impl Store {
         actor: &Actor,
         detail: serde_json::Value,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET rate_limits = $2 WHERE id = $1")
             .bind(account_id)
             .bind(json)
             .execute(&mut *tx)
             .await?;
+        super::key_changes::note(&mut tx, account_id).await?;
         let change = Change {
             action: "account.rate_limits_changed",
             target_type: "account",
@@ -150,6 +151,8 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        self.key_changes_committed();
+        Ok(())
     }
 }

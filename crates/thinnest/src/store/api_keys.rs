@@ -1,6 +1,7 @@
 //! API keys: only the SHA-256 of a key and a display hint are stored.
 
 use super::audit::{self, Actor, Change};
+use super::key_changes;
 use super::outbox::publish;
 use super::{Store, StoreResult};
 use crate::domain::events::Event;
@@ -212,8 +213,8 @@ async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 
 /// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
 /// True when the key changed.
-async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
+async fn end(
+    conn: &mut sqlx::AnyConnection,
     account_id: &str,
     id: &str,
     at: Option<i64>,
@@ -233,7 +234,11 @@ async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         .bind(id)
         .bind(at),
     };
-    Ok(query.execute(executor).await?.rows_affected() > 0)
+    let changed = query.execute(&mut *conn).await?.rows_affected() > 0;
+    if changed {
+        key_changes::note(conn, account_id).await?;
+    }
+    Ok(changed)
 }
 
 impl Store {
@@ -395,6 +400,7 @@ impl Store {
             }
         }
         self.commit_events(tx).await?;
+        self.key_changes_committed();
         Ok(also)
     }
 
@@ -476,6 +482,7 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(Rotated::AlreadyEnded);
         }
+        key_changes::note(&mut tx, account_id).await?;
         let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
         let event = Event::ApiKeyCreated(created.clone().into());
@@ -495,6 +502,7 @@ impl Store {
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
         self.commit_events(tx).await?;
+        self.key_changes_committed();
         Ok(Rotated::Done(Box::new(created)))
     }
 }

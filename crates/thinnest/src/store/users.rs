@@ -366,7 +366,7 @@ impl Store {
     /// never confirmed within a week.
     pub async fn purge_expired(&self, now: i64, idle_ms: i64) -> StoreResult<u64> {
         const DAY_MS: i64 = 24 * 3_600_000;
-        let statements: [(&str, i64); 9] = [
+        let statements: [(&str, i64); 11] = [
             // A person with no password, no confirmed address, no workspace, no
             // provider sign-in, no key or invitation of theirs and no link still open
             // is a sign-up that never finished.
@@ -407,6 +407,17 @@ impl Store {
                  (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id \
                  AND d.status = 'pending')",
                 30 * DAY_MS,
+            ),
+            // The key-change feed keeps a day, and always its latest change, which
+            // numbers the next one.
+            (
+                "DELETE FROM key_changes WHERE at <= $1 - $2 \
+                 AND seq < (SELECT MAX(seq) FROM key_changes)",
+                DAY_MS,
+            ),
+            (
+                "DELETE FROM key_cache_instances WHERE seen_at <= $1 - $2",
+                DAY_MS,
             ),
         ];
         // Each on its own: one that fails (and is logged) does not stop the others.

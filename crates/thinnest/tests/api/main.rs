@@ -19,6 +19,7 @@ mod dashboard_keys;
 mod deliveries;
 mod errors;
 mod https;
+mod key_cache;
 mod new_user;
 mod rate_limits;
 mod sign_in_floods;

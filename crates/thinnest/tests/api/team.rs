@@ -7,7 +7,7 @@ use crate::support::TestApp;
 use crate::support::browser::{Browser, Page};
 
 /// The id after `prefix` in the first link or form action of the page that has it.
-fn id_after(page: &Page, prefix: &str) -> String {
+pub fn id_after(page: &Page, prefix: &str) -> String {
     let start = page
         .body
         .find(prefix)
