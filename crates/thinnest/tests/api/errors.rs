@@ -1,5 +1,5 @@
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_error, read, send};
 
@@ -27,7 +27,7 @@ async fn routes(app: &TestApp) -> Vec<(Method, String)> {
 async fn every_authenticated_endpoint_refuses_a_request_without_credentials() {
     // More routes than the failed-authentication guard allows a client per minute.
     let app = TestApp::with_flags(&["--auth-failure-limit", "1000"]).await;
-    let public = ["/health", "/openapi.json", "/embed.js"];
+    let public = ["/health", "/health/live", "/openapi.json", "/embed.js"];
     let routes = routes(&app).await;
     assert!(routes.len() >= 9, "{routes:?}");
     for (method, path) in routes {
@@ -122,6 +122,11 @@ async fn health_answers_without_credentials_and_every_response_has_a_request_id(
     let (status, body) = read(response).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["key_cache"], "live");
+    let live = app.request(Method::GET, "/health/live").send().await.unwrap();
+    assert!(live.headers().contains_key("x-request-id"));
+    assert_eq!(read(live).await, (StatusCode::OK, json!({"status": "ok"})));
     let missing = app.request(Method::GET, "/agents").send().await.unwrap();
     assert!(missing.headers().contains_key("x-request-id"));
     let plain = app.plain(Method::GET, "/agents").send().await.unwrap();
