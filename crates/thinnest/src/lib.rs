@@ -14,6 +14,7 @@ pub mod error;
 pub mod gate;
 pub mod guard;
 pub mod identity;
+pub mod layers;
 pub mod net;
 pub mod ratelimit;
 pub mod request_context;
@@ -34,17 +35,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower::ServiceBuilder;
 
 pub use config::Config;
 use email::Mailer;
@@ -77,64 +74,6 @@ pub struct Running {
     dispatcher: Option<JoinHandle<()>>,
 }
 
-const HSTS: &str = "max-age=63072000; includeSubDomains";
-/// Browser features no page of ours uses.
-const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
-     serial=(), bluetooth=(), hid=(), midi=(), display-capture=()";
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    error::Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-}
-
-/// Layers both listeners share: request id, tracing, panic safety, client address,
-/// and headers that keep responses (some hold secrets) out of caches and sniffers.
-fn with_common_layers(router: Router, state: &AppState) -> Router {
-    router
-        .layer(from_fn_with_state(state.clone(), request_context::client_context))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        // Pages set a policy of their own (with a nonce); everything else may load nothing.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::HeaderName::from_static("permissions-policy"),
-            HeaderValue::from_static(PERMISSIONS_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-            }),
-        )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-}
-
 /// What the HTTPS listener serves: the API and the dashboard, with the body limit and
 /// the API's answers for an unknown path or method applying to both.
 fn routes(state: &AppState) -> Router {
@@ -160,6 +99,14 @@ fn start_purging(store: Store, idle_ms: i64) {
             }
         }
     });
+}
+
+/// A listener's service, with each connection's peer address for [`axum::extract::ConnectInfo`].
+fn with_peer_address<S>(service: S) -> IntoMakeServiceWithConnectInfo<S, SocketAddr>
+where
+    S: tower::Service<Request<hyper::body::Incoming>>,
+{
+    axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(service)
 }
 
 fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -207,7 +154,7 @@ impl App {
             providers: identity::Providers::from_config(&config.identity)?,
         };
         Ok(App {
-            state: AppState {
+            state: AppState::new(state::Shared {
                 store,
                 limits: state::default_limits(&config.limits),
                 link_base: Arc::default(),
@@ -220,7 +167,7 @@ impl App {
                 engines: Arc::new(engines),
                 passwords: Arc::new(auth::password::Hasher::per_core()),
                 keys,
-            },
+            }),
             tls,
             usage_writer,
             key_feed,
@@ -251,24 +198,21 @@ impl App {
         let mut handles = Vec::new();
         let mut tasks = Vec::new();
 
-        let https_router = with_common_layers(
-            routes(&self.state).layer(from_fn_with_state(
-                guard_state.clone(),
-                guard::forwarded_https_only,
-            )),
+        let https_service = layers::around(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(
+                    guard_state.clone(),
+                    guard::forwarded_https_only,
+                ))
+                .service(routes(&self.state)),
             &self.state,
-        )
-        .layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(HSTS),
-        ));
+            true,
+        );
         let handle = Handle::new();
         let server =
             axum_server::from_tcp_rustls(https_listener, RustlsConfig::from_config(self.tls))?
                 .handle(handle.clone());
-        tasks.push(tokio::spawn(server.serve(
-            https_router.into_make_service_with_connect_info::<SocketAddr>(),
-        )));
+        tasks.push(tokio::spawn(server.serve(with_peer_address(https_service))));
         handles.push(handle);
 
         let http_addr = match config.http_listen.0 {
@@ -276,17 +220,16 @@ impl App {
             Some(addr) => {
                 let listener = bind(addr)?;
                 let addr = listener.local_addr()?;
-                let router = with_common_layers(
+                let service = layers::around(
                     Router::new()
                         .fallback(guard::plain_http)
                         .with_state(guard_state),
                     &self.state,
+                    false,
                 );
                 let handle = Handle::new();
                 let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-                tasks.push(tokio::spawn(
-                    server.serve(router.into_make_service_with_connect_info::<SocketAddr>()),
-                ));
+                tasks.push(tokio::spawn(server.serve(with_peer_address(service))));
                 handles.push(handle);
                 Some(addr)
             }

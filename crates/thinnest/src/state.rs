@@ -17,9 +17,27 @@ pub struct Identity {
     pub providers: identity::Providers,
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one shared value, so that a clone (every middleware
+/// and route takes one per request) is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Store,
     pub config: Arc<Config>,
     pub limiter: Arc<Limiter>,
@@ -42,7 +60,7 @@ pub struct AppState {
     pub(crate) link_base: Arc<std::sync::OnceLock<String>>,
 }
 
-impl AppState {
+impl Shared {
     pub fn link_base(&self) -> &str {
         self.link_base.get().map_or("", String::as_str)
     }

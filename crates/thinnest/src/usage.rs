@@ -1,14 +1,15 @@
-//! Usage counting: every authenticated request becomes one event, aggregated in
-//! memory per key, class, outcome and hour, and written in batches by one
-//! background task, so that counting costs the request path one channel send.
-//! Graceful shutdown writes what is pending.
+//! Usage counting: every authenticated request becomes one event, added in place to
+//! in-memory counts per key, class, outcome and hour, which one background task writes
+//! every second, so that counting costs the request path one short lock and wakes no
+//! task. Graceful shutdown writes what is pending.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::domain::limits::Class;
@@ -22,7 +23,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// What became of a request, as usage counts it. 403 and 429 are kept apart from the
 /// other client errors so they stand out. (Requests with a revoked or expired key, and
 /// keys sent over plain HTTP, are security events of the key, not usage.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Status(u16),
     /// The request ended without a response: the client went away or the handler panicked.
@@ -58,17 +59,22 @@ pub struct UsageEvent {
     pub at: i64,
 }
 
-/// Hands events to the writer; cheap to clone, never blocks.
+/// Adds events to the pending counts; cheap to clone.
 #[derive(Clone)]
 pub struct UsageRecorder {
-    tx: mpsc::UnboundedSender<UsageEvent>,
+    pending: Arc<Mutex<Pending>>,
 }
 
 impl UsageRecorder {
     fn record(&self, event: UsageEvent) {
-        if self.tx.send(event).is_err() {
-            tracing::error!("usage writer has stopped: a request was not counted");
-        }
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(event);
+    }
+
+    fn take(&self) -> Pending {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Counts `event` when the returned guard drops: with the outcome set on it by
@@ -119,58 +125,92 @@ impl UsageWriter {
     }
 }
 
-/// Ordered maps, so that every instance writes rows in the same order and
-/// concurrent writers on PostgreSQL cannot deadlock.
+/// What one key did since the last write.
+struct KeyUsage {
+    account_id: String,
+    counts: HashMap<(Class, Outcome, i64), i64>,
+    last_use: (i64, IpAddr),
+}
+
+/// Pending counts per key.
 #[derive(Default)]
 struct Pending {
-    counts: BTreeMap<(String, String, Class, Outcome, i64), i64>,
-    last_use: BTreeMap<String, (i64, IpAddr)>,
+    keys: HashMap<String, KeyUsage>,
 }
 
 impl Pending {
     fn add(&mut self, e: UsageEvent) {
         let hour = e.at - e.at.rem_euclid(HOUR_MS);
-        *self
-            .counts
-            .entry((e.account_id, e.key_id.clone(), e.class, e.outcome, hour))
-            .or_default() += 1;
-        let last = self.last_use.entry(e.key_id).or_insert((e.at, e.client_ip));
-        if e.at >= last.0 {
-            *last = (e.at, e.client_ip);
+        let usage = match self.keys.get_mut(&e.key_id) {
+            Some(usage) => usage,
+            None => self.keys.entry(e.key_id).or_insert(KeyUsage {
+                account_id: e.account_id,
+                counts: HashMap::new(),
+                last_use: (e.at, e.client_ip),
+            }),
+        };
+        *usage.counts.entry((e.class, e.outcome, hour)).or_default() += 1;
+        if e.at >= usage.last_use.0 {
+            usage.last_use = (e.at, e.client_ip);
         }
     }
 
-    /// Writes everything; on failure keeps it for the next attempt.
+    /// Adds what `other` holds.
+    fn absorb(&mut self, other: Pending) {
+        for (key, usage) in other.keys {
+            match self.keys.get_mut(&key) {
+                None => {
+                    self.keys.insert(key, usage);
+                }
+                Some(mine) => {
+                    for (slot, n) in usage.counts {
+                        *mine.counts.entry(slot).or_default() += n;
+                    }
+                    if usage.last_use.0 >= mine.last_use.0 {
+                        mine.last_use = usage.last_use;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes everything; on failure keeps it for the next attempt. Rows go in one
+    /// order on every instance, so that concurrent writers on PostgreSQL cannot deadlock.
     async fn flush(&mut self, store: &Store) {
-        if self.counts.is_empty() && self.last_use.is_empty() {
+        if self.keys.is_empty() {
             return;
         }
-        let counts: Vec<NewCount> = self
-            .counts
-            .iter()
-            .map(|((account, key, class, outcome, hour), n)| NewCount {
-                account_id: account.clone(),
-                key_id: key.clone(),
-                class: class.as_str(),
-                outcome: outcome.as_str(),
-                hour: *hour,
-                count: *n,
-            })
-            .collect();
-        let uses: Vec<LastUse> = self
-            .last_use
-            .iter()
-            .map(|(key, (at, ip))| LastUse {
-                key_id: key.clone(),
-                at: *at,
-                client_ip: ip.to_string(),
-            })
-            .collect();
-        match store.write_usage(&counts, &uses).await {
-            Ok(()) => {
-                self.counts.clear();
-                self.last_use.clear();
+        let mut counts: Vec<NewCount> = Vec::new();
+        let mut uses: Vec<LastUse> = Vec::new();
+        for (key, usage) in &self.keys {
+            for ((class, outcome, hour), n) in &usage.counts {
+                counts.push(NewCount {
+                    account_id: usage.account_id.clone(),
+                    key_id: key.clone(),
+                    class: class.as_str(),
+                    outcome: outcome.as_str(),
+                    hour: *hour,
+                    count: *n,
+                });
             }
+            uses.push(LastUse {
+                key_id: key.clone(),
+                at: usage.last_use.0,
+                client_ip: usage.last_use.1.to_string(),
+            });
+        }
+        counts.sort_by(|a, b| {
+            (&a.account_id, &a.key_id, a.class, a.outcome, a.hour).cmp(&(
+                &b.account_id,
+                &b.key_id,
+                b.class,
+                b.outcome,
+                b.hour,
+            ))
+        });
+        uses.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        match store.write_usage(&counts, &uses).await {
+            Ok(()) => self.keys.clear(),
             Err(e) => tracing::error!(error = %e, "could not write usage; will retry"),
         }
     }
@@ -178,25 +218,25 @@ impl Pending {
 
 /// Starts the writer.
 pub fn start(store: Store) -> (UsageRecorder, UsageWriter) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recorder = UsageRecorder {
+        pending: Arc::default(),
+    };
     let (stop, mut stopped) = oneshot::channel::<()>();
+    let counts = recorder.clone();
     let task = tokio::spawn(async move {
-        let mut pending = Pending::default();
+        // What failed to be written, kept for the next attempt.
+        let mut unwritten = Pending::default();
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         loop {
             tokio::select! {
-                event = rx.recv() => match event {
-                    Some(event) => pending.add(event),
-                    None => break,
-                },
-                _ = tick.tick() => pending.flush(&store).await,
+                _ = tick.tick() => {}
                 _ = &mut stopped => break,
             }
+            unwritten.absorb(counts.take());
+            unwritten.flush(&store).await;
         }
-        while let Ok(event) = rx.try_recv() {
-            pending.add(event);
-        }
-        pending.flush(&store).await;
+        unwritten.absorb(counts.take());
+        unwritten.flush(&store).await;
     });
-    (UsageRecorder { tx }, UsageWriter { stop, task })
+    (recorder, UsageWriter { stop, task })
 }

@@ -29,6 +29,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("gate", 4),
     ("guard", 4),
     ("request_context", 4),
+    ("layers", 4),
     ("workers", 4),
     ("cli", 5),
     ("lib", 5),

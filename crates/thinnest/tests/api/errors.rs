@@ -124,7 +124,11 @@ async fn health_answers_without_credentials_and_every_response_has_a_request_id(
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"], "ok");
     assert_eq!(body["key_cache"], "live");
-    let live = app.request(Method::GET, "/health/live").send().await.unwrap();
+    let live = app
+        .request(Method::GET, "/health/live")
+        .send()
+        .await
+        .unwrap();
     assert!(live.headers().contains_key("x-request-id"));
     assert_eq!(read(live).await, (StatusCode::OK, json!({"status": "ok"})));
     let missing = app.request(Method::GET, "/agents").send().await.unwrap();
