@@ -28,7 +28,7 @@ report() {
   echo "limiter on in every thinnest row (in process; in Redis for postgres_redis), limit $HUGE_LIMIT/min"
   echo
   bare_cpu="$(med CPU bare)" bare_p99="$(med P99 bare)"
-  printf '%-34s %10s %8s %8s %10s %9s %9s\n' row requests/s 'p50 ms' 'p99 ms' 'CPU µs/req' 'CPU ×' 'p99 ×'
+  printf '%-42s %10s %8s %8s %10s %9s %9s\n' row requests/s 'p50 ms' 'p99 ms' 'CPU µs/req' 'CPU ×' 'p99 ×'
   for row in "${ROWS[@]}"; do
     read -r name _ <<<"$row"
     case "${name#*:}" in
@@ -38,7 +38,7 @@ report() {
       auth) label="${name%%:*}: authenticated, no listing" ;;
       agents) label="${name%%:*}: GET /agents ($AGENTS)" ;;
     esac
-    printf '%-34s %10.0f %8.3f %8.3f %10.2f %9s %9s\n' "$label" "$(med RPS "$name")" \
+    printf '%-42s %10.0f %8.3f %8.3f %10.2f %9s %9s\n' "$label" "$(med RPS "$name")" \
       "$(med P50 "$name")" "$(med P99 "$name")" "$(med CPU "$name")" \
       "$(ratio "$(med CPU "$name")" "$bare_cpu")" "$(ratio "$(med P99 "$name")" "$bare_p99")"
   done

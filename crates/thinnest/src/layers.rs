@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -75,25 +76,28 @@ fn protect(headers: &mut HeaderMap, https: bool) {
     }
 }
 
-/// Request ids: a random prefix drawn once per process, then a counter. Unique without
-/// a call to the system's random source per request; an id tells nothing but itself.
+/// Request ids: a counter passed through two keyed hashes (SipHash, keys drawn once per
+/// process), so that ids are unique without a call to the system's random source per
+/// request, and tell nothing about how many requests came before.
 #[derive(Clone)]
-struct RequestIds(Arc<(String, AtomicU64)>);
+struct RequestIds(Arc<(RandomState, RandomState, AtomicU64)>);
 
 impl RequestIds {
     fn new() -> RequestIds {
-        let prefix = uuid::Uuid::new_v4().simple().to_string();
-        RequestIds(Arc::new((prefix[..16].to_owned(), AtomicU64::new(0))))
+        RequestIds(Arc::new((
+            RandomState::new(),
+            RandomState::new(),
+            AtomicU64::new(0),
+        )))
     }
 }
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let (prefix, next) = &*self.0;
+        let (high, low, next) = &*self.0;
         let n = next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{prefix}-{n:012x}"))
-            .ok()
-            .map(RequestId::new)
+        let id = format!("{:016x}{:016x}", high.hash_one(n), low.hash_one(n));
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }
 
@@ -134,16 +138,19 @@ where
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .layer(TraceLayer::new_for_http().make_span_with(span as fn(&Request) -> tracing::Span))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(CatchPanicLayer::custom(
-            panic_response as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
-        ))
-        .map_response(move |mut response: Response| {
+        // Outside the panic guard: a panic's 500 gets the headers too, and a request that
+        // changed keys before it panicked still waits for every instance.
+        .map_response(move |response: Response| {
+            let mut response = response.into_response();
             protect(response.headers_mut(), https);
             response
         })
         .layer(from_fn_with_state(
             state.clone(),
             request_context::client_context,
+        ))
+        .layer(CatchPanicLayer::custom(
+            panic_response as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
         ))
         .service(inner)
 }

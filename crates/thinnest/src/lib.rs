@@ -119,7 +119,6 @@ impl App {
         config.validate()?;
         let database_url = config.store.resolved_database_url()?;
         let store = Store::open(&database_url).await?;
-        let (keys, key_feed) = auth::cache::KeyCache::start(store.clone(), &database_url).await?;
         let tls = tls::server_config(&config)?;
         let limiter = Limiter::new(
             config.limits.redis_url.as_ref().map(|u| u.expose()),
@@ -153,6 +152,8 @@ impl App {
             http: identity::Http::new()?,
             providers: identity::Providers::from_config(&config.identity)?,
         };
+        // Last: it joins the key-change feed, which nothing may fail after.
+        let (keys, key_feed) = auth::cache::KeyCache::start(store.clone(), &database_url).await?;
         Ok(App {
             state: AppState::new(state::Shared {
                 store,
@@ -270,6 +271,7 @@ impl Running {
         }
         self.usage_writer.finish().await;
         self.key_feed.abort();
+        let _ = self.key_feed.await;
         self.keys.leave().await;
         outcome
     }

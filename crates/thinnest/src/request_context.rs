@@ -10,6 +10,7 @@ use axum::response::Response;
 
 use crate::net::Client;
 use crate::state::AppState;
+use crate::store::key_changes::noting_changes;
 
 /// Middleware: works out the [`Client`] once per request, believing forwarded
 /// headers only from the configured trusted proxies.
@@ -21,11 +22,10 @@ pub async fn client_context(
 ) -> Response {
     let client = Client::from_parts(&state.config.trusted_proxy, peer.ip(), request.headers());
     request.extensions_mut().insert(client);
-    let changes = state.store.key_changes_made();
-    let response = next.run(request).await;
+    let (response, changed_keys) = noting_changes(next.run(request)).await;
     // A request that changed what keys verify as (a revocation, a rotation, a limit) is
     // answered once every instance's key cache has applied the change.
-    if state.store.key_changes_made() != changes {
+    if changed_keys {
         state.keys.settle().await;
     }
     response

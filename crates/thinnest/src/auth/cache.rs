@@ -13,8 +13,8 @@
 //!   successful read of the feed *and* report: one that lost the feed, or the database,
 //!   goes back to the database for every key until it has caught up.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,9 @@ const POLL_POSTGRES: Duration = Duration::from_millis(250);
 const BATCH: i64 = 500;
 /// Entries kept at most; beyond, keys are verified in the database every time.
 const MAX_ENTRIES: usize = 100_000;
+/// How long an entry is kept at most, whatever the feed says: a backstop for changes
+/// made outside the product (a database shell, a restored backup).
+const MAX_AGE: Duration = Duration::from_secs(60);
 
 /// What a key verified as: its row, and its account's limits with overrides applied.
 #[derive(Debug)]
@@ -55,8 +58,9 @@ pub struct Verified {
 struct Feed {
     /// The last change applied to the cache.
     applied: i64,
-    /// When the last successful report began, and what it reported.
-    reported: Option<(Instant, i64)>,
+    /// When the last successful report began (monotonic and wall clock), and what it
+    /// reported.
+    reported: Option<((Instant, i64), i64)>,
     /// When a failure was last logged.
     warned: Option<Instant>,
 }
@@ -65,11 +69,14 @@ struct Feed {
 pub struct KeyCache {
     store: Store,
     instance: String,
-    entries: RwLock<HashMap<String, Arc<Verified>>>,
+    /// Per key hash: when it was kept, and what it verified as.
+    entries: RwLock<HashMap<String, (Instant, Arc<Verified>)>>,
     /// Moves on every drop: a fill that began before a drop is not kept.
     epoch: AtomicU64,
-    /// Nanoseconds after `base` until which the cache may be used.
+    /// Nanoseconds after `base`, and unix milliseconds, until which the cache may be
+    /// used: both must hold (the first stops while the machine sleeps).
     usable_until: AtomicU64,
+    usable_until_wall: AtomicI64,
     base: Instant,
     feed: Mutex<Feed>,
 }
@@ -90,6 +97,7 @@ impl KeyCache {
             entries: RwLock::default(),
             epoch: AtomicU64::new(0),
             usable_until: AtomicU64::new(0),
+            usable_until_wall: AtomicI64::new(0),
             base: Instant::now(),
             feed: Mutex::new(Feed {
                 applied,
@@ -115,6 +123,7 @@ impl KeyCache {
 
     fn usable(&self) -> bool {
         self.nanos(Instant::now()) < self.usable_until.load(Ordering::Acquire)
+            && now_ms() < self.usable_until_wall.load(Ordering::Acquire)
     }
 
     /// `live` while the feed is confirmed, else `catching_up` (keys are then verified in
@@ -129,7 +138,8 @@ impl KeyCache {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(hash).cloned()
+        let (kept, verified) = entries.get(hash)?;
+        (kept.elapsed() < MAX_AGE).then(|| verified.clone())
     }
 
     /// Call before reading a key from the database, to [`KeyCache::keep`] it after.
@@ -140,23 +150,24 @@ impl KeyCache {
     /// Keeps what a key verified as, unless entries were dropped since the fill began
     /// (what it read may be outdated) or the cache may not be trusted now.
     pub fn keep(&self, fill: Fill, hash: &str, verified: Arc<Verified>) {
+        if !self.usable() || self.epoch.load(Ordering::Acquire) != fill.0 {
+            return;
+        }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if self.epoch.load(Ordering::Acquire) == fill.0
-            && self.usable()
-            && entries.len() < MAX_ENTRIES
-        {
-            entries.insert(hash.to_owned(), verified);
+        // Drops bump the epoch under this lock: checked again, it is final.
+        if self.epoch.load(Ordering::Acquire) == fill.0 && entries.len() < MAX_ENTRIES {
+            entries.insert(hash.to_owned(), (Instant::now(), verified));
         }
     }
 
     /// Drops the entries of `accounts` (all of them for `None`).
-    fn drop_entries(&self, accounts: Option<&[&str]>) {
+    fn drop_entries(&self, accounts: Option<&HashSet<&str>>) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         match accounts {
             None => entries.clear(),
             Some(accounts) => {
-                entries.retain(|_, v| !accounts.contains(&v.key.account_id.as_str()));
+                entries.retain(|_, (_, v)| !accounts.contains(v.key.account_id.as_str()));
             }
         }
     }
@@ -164,28 +175,39 @@ impl KeyCache {
     /// Applies the feed up to now and reports it; on success, extends the lease.
     async fn sync(&self) {
         let mut feed = self.feed.lock().await;
-        let started = Instant::now();
+        let started = (Instant::now(), now_ms());
         loop {
-            let changes = match self.store.key_changes_after(feed.applied, BATCH).await {
+            // From the last change applied, which the feed always keeps: if it is gone,
+            // the feed was reset (a restored backup), and nothing cached can be trusted.
+            let changes = match self.store.key_changes_from(feed.applied, BATCH).await {
                 Ok(changes) => changes,
                 Err(e) => return feed.failed("read", &e),
             };
-            let Some(last) = changes.last() else { break };
-            if changes[0].seq != feed.applied + 1 {
-                // Changes this instance never saw were purged: start afresh.
-                self.drop_entries(None);
-            } else {
-                let accounts: Vec<&str> = changes.iter().map(|c| c.account_id.as_str()).collect();
+            let full = changes.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
+            let new = match changes.first() {
+                Some(first) if first.seq == feed.applied => &changes[1..],
+                _ if feed.applied == 0 => &changes[..],
+                _ => {
+                    self.drop_entries(None);
+                    match self.store.last_key_change().await {
+                        Ok(last) => feed.applied = last,
+                        Err(e) => return feed.failed("read", &e),
+                    }
+                    continue;
+                }
+            };
+            if let Some(last) = new.last() {
+                let accounts: HashSet<&str> = new.iter().map(|c| c.account_id.as_str()).collect();
                 self.drop_entries(Some(&accounts));
+                feed.applied = last.seq;
             }
-            feed.applied = last.seq;
-            if changes.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            if !full {
                 break;
             }
         }
         let due = feed
             .reported
-            .is_none_or(|(at, seq)| seq != feed.applied || at.elapsed() >= HEARTBEAT);
+            .is_none_or(|(at, seq)| seq != feed.applied || at.0.elapsed() >= HEARTBEAT);
         if due {
             if let Err(e) = self
                 .store
@@ -196,9 +218,13 @@ impl KeyCache {
             }
             feed.reported = Some((started, feed.applied));
         }
-        let confirmed = feed.reported.map_or(started, |(at, _)| at.min(started));
+        // The lease runs from the older of this read and the last report.
+        let (at, wall) = feed.reported.map_or(started, |(at, _)| at).min(started);
         self.usable_until
-            .store(self.nanos(confirmed + LEASE), Ordering::Release);
+            .store(self.nanos(at + LEASE), Ordering::Release);
+        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        self.usable_until_wall
+            .store(wall.saturating_add(lease_ms), Ordering::Release);
     }
 
     /// Waits, after a change this instance committed, until every instance has applied
@@ -239,10 +265,7 @@ async fn all_applied(store: &Store, target: crate::store::StoreResult<i64>) {
     let Ok(target) = target else {
         return std::future::pending().await;
     };
-    while !matches!(
-        store.instances_behind(target, now_ms() - GONE_MS).await,
-        Ok(0)
-    ) {
+    while !matches!(store.instances_behind(target, GONE_MS).await, Ok(0)) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -143,7 +143,6 @@ impl Store {
             .bind(json)
             .execute(&mut *tx)
             .await?;
-        super::key_changes::note(&mut tx, account_id).await?;
         let change = Change {
             action: "account.rate_limits_changed",
             target_type: "account",
@@ -151,8 +150,7 @@ impl Store {
             detail,
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
-        tx.commit().await?;
-        self.key_changes_committed();
-        Ok(())
+        super::key_changes::note(&mut tx, account_id).await?;
+        Ok(tx.commit().await?)
     }
 }

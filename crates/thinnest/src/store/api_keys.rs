@@ -234,11 +234,7 @@ async fn end(
         .bind(id)
         .bind(at),
     };
-    let changed = query.execute(&mut *conn).await?.rows_affected() > 0;
-    if changed {
-        key_changes::note(conn, account_id).await?;
-    }
-    Ok(changed)
+    Ok(query.execute(&mut *conn).await?.rows_affected() > 0)
 }
 
 impl Store {
@@ -374,8 +370,9 @@ impl Store {
         cascade: bool,
         actor: &Actor,
     ) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool().begin().await?;
-        self.revoke_one(&mut tx, account_id, id, serde_json::json!({}), actor)
+        let mut tx = self.begin_write().await?;
+        let mut changed = self
+            .revoke_one(&mut tx, account_id, id, serde_json::json!({}), actor)
             .await?;
         let mut also = Vec::new();
         // Each round finds what the last one missed (keys stored meanwhile), until none.
@@ -394,18 +391,21 @@ impl Store {
             more = !made.is_empty();
             for (key,) in made {
                 let detail = serde_json::json!({"cascade_from": id});
-                self.revoke_one(&mut tx, account_id, &key, detail, actor)
+                changed |= self
+                    .revoke_one(&mut tx, account_id, &key, detail, actor)
                     .await?;
                 also.push(key);
             }
         }
+        if changed {
+            key_changes::note(&mut tx, account_id).await?;
+        }
         self.commit_events(tx).await?;
-        self.key_changes_committed();
         Ok(also)
     }
 
     /// Revokes one key in the caller's transaction, with its audit entry and event,
-    /// unless it was revoked already.
+    /// unless it was revoked already; true when it was not.
     async fn revoke_one(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -413,9 +413,9 @@ impl Store {
         id: &str,
         detail: serde_json::Value,
         actor: &Actor,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         if !end(&mut **tx, account_id, id, None).await? {
-            return Ok(());
+            return Ok(false);
         }
         let change = Change {
             action: "api_key.revoked",
@@ -425,30 +425,8 @@ impl Store {
         };
         audit::record(&mut **tx, account_id, actor, change).await?;
         let revoked = fetch(&mut **tx, account_id, id).await?;
-        publish(tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await
-    }
-
-    /// For each key of the account that made others: how many of the keys it made,
-    /// transitively, are still active (what revoking it with cascade would end).
-    pub async fn active_keys_made(
-        &self,
-        account_id: &str,
-    ) -> StoreResult<std::collections::HashMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "WITH RECURSIVE tree(root, id) AS (\
-               SELECT created_by_key, id FROM api_keys \
-               WHERE account_id = $1 AND created_by_key IS NOT NULL \
-               UNION SELECT t.root, k.id FROM api_keys k JOIN tree t ON k.created_by_key = t.id \
-               WHERE k.account_id = $1) \
-             SELECT t.root, COUNT(*) FROM tree t JOIN api_keys k ON k.id = t.id \
-             WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
-             GROUP BY t.root",
-        )
-        .bind(account_id)
-        .bind(now_ms())
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.into_iter().collect())
+        publish(tx, account_id, &Event::ApiKeyRevoked(revoked.into())).await?;
+        Ok(true)
     }
 
     /// Replaces an active, not yet rotated key by a new one of the same lineage and the
@@ -482,7 +460,6 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(Rotated::AlreadyEnded);
         }
-        key_changes::note(&mut tx, account_id).await?;
         let created = insert(&mut *tx, account_id, &new_id, &old.lineage_id, new).await?;
         end(&mut *tx, account_id, &old.id, old_ends_at).await?;
         let event = Event::ApiKeyCreated(created.clone().into());
@@ -501,8 +478,8 @@ impl Store {
             }),
         };
         audit::record(&mut *tx, account_id, actor, change).await?;
+        key_changes::note(&mut tx, account_id).await?;
         self.commit_events(tx).await?;
-        self.key_changes_committed();
         Ok(Rotated::Done(Box::new(created)))
     }
 }

@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod embed;
 pub mod identities;
 pub mod key_changes;
+pub mod keys_made;
 pub mod knowledge;
 pub mod outbox;
 pub mod security_events;
@@ -22,7 +23,6 @@ pub mod users;
 pub mod webhooks;
 pub mod widget_sessions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -56,8 +56,6 @@ pub struct Store {
     backend: Backend,
     /// Wakes this instance's webhook dispatcher when a change queued an event.
     outbox: std::sync::Arc<tokio::sync::Notify>,
-    /// How many changes to what keys verify as this process has committed.
-    key_changes: std::sync::Arc<AtomicU64>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -97,7 +95,6 @@ impl Store {
             pool,
             backend,
             outbox: std::sync::Arc::default(),
-            key_changes: std::sync::Arc::default(),
         })
     }
 
@@ -113,17 +110,6 @@ impl Store {
             Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => Ok(self.pool.begin().await?),
         }
-    }
-
-    /// How many changes to what keys verify as this process has committed so far: a
-    /// request that moved it waits, before it is answered, until every instance's
-    /// cache has applied them.
-    pub fn key_changes_made(&self) -> u64 {
-        self.key_changes.load(Ordering::Acquire)
-    }
-
-    fn key_changes_committed(&self) {
-        self.key_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// True when the database answers.

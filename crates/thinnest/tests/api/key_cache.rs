@@ -250,3 +250,34 @@ async fn a_member_demoted_or_removed_on_one_instance_leaves_the_other_answering_
     }
     two.stop().await;
 }
+
+#[tokio::test]
+async fn a_reset_feed_empties_every_cache() {
+    let (one, two, admin) = two_instances().await;
+    let key = one.key_with_role(&admin, "editor").await;
+    // A first change, so that every instance has applied one.
+    let other = one.key_with_role(&admin, "viewer").await;
+    let other_path = format!("/api-keys/{}", other.key_id);
+    assert_eq!(
+        one.call(Method::DELETE, &other_path, &admin.key, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    warm(&two, &key.key).await;
+    // As a restored backup would leave it: the feed gone, the key revoked behind the
+    // product's back.
+    one.db.execute("DELETE FROM key_changes").await;
+    one.db
+        .execute(&format!(
+            "UPDATE api_keys SET revoked_at = 1 WHERE id = '{}'",
+            key.key_id
+        ))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while answers(&two, &key.key).await != StatusCode::UNAUTHORIZED {
+        assert!(std::time::Instant::now() < deadline, "still accepted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    two.stop().await;
+}
