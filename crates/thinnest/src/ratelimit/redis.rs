@@ -1,6 +1,7 @@
 //! Budgets shared by every instance, in Redis: the same sliding log as a sorted
 //! set, decided atomically by one Lua script in one round trip, on Redis's clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -40,6 +41,10 @@ pub struct RedisWindows {
     prefix: String,
     /// Connected lazily, so that a server starts while Redis is down.
     connection: Mutex<Option<ConnectionManager>>,
+    /// Members of the logs: this process's random prefix and a counter, unique across
+    /// instances without a call to the system's random source per decision.
+    member_prefix: String,
+    next_member: AtomicU64,
 }
 
 impl RedisWindows {
@@ -49,6 +54,8 @@ impl RedisWindows {
             script: redis::Script::new(SCRIPT),
             prefix: prefix.to_owned(),
             connection: Mutex::new(None),
+            member_prefix: uuid::Uuid::new_v4().simple().to_string(),
+            next_member: AtomicU64::new(0),
         })
     }
 
@@ -77,7 +84,8 @@ impl RedisWindows {
         mode: Mode,
     ) -> redis::RedisResult<Decision> {
         let mut connection = self.connection().await?;
-        let member = uuid::Uuid::new_v4().simple().to_string();
+        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
+        let member = format!("{}{n:x}", self.member_prefix);
         let (allowed, count, reset_ms): (i64, i64, i64) = self
             .script
             .key(format!("{}:{key}", self.prefix))

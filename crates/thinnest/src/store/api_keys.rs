@@ -213,8 +213,8 @@ async fn fetch<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 
 /// Revokes a key now (`at` None), or makes it expire at `at` unless it expires sooner.
 /// True when the key changed.
-async fn end(
-    conn: &mut sqlx::AnyConnection,
+async fn end<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
     account_id: &str,
     id: &str,
     at: Option<i64>,
@@ -234,7 +234,7 @@ async fn end(
         .bind(id)
         .bind(at),
     };
-    Ok(query.execute(&mut *conn).await?.rows_affected() > 0)
+    Ok(query.execute(executor).await?.rows_affected() > 0)
 }
 
 impl Store {
