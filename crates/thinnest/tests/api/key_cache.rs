@@ -47,16 +47,44 @@ async fn key_cache_status(app: &TestApp) -> String {
     body["key_cache"].as_str().unwrap().to_owned()
 }
 
+/// Waits (10 s at most) until `app`'s `/health` reports the key cache `want`.
+async fn key_cache_becomes(app: &TestApp, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while key_cache_status(app).await != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "key cache never {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Revokes `key` through `app` with `admin`'s key.
+async fn revoke(app: &TestApp, admin: &Principal, key: &Principal) {
+    let path = format!("/api-keys/{}", key.key_id);
+    let (status, body) = app.call(Method::DELETE, &path, &admin.key, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A new key, made through `one` and in `two`'s cache.
+async fn cached_key(one: &TestApp, two: &TestApp, admin: &Principal) -> Principal {
+    let key = one.key_with_role(admin, "editor").await;
+    warm(two, &key.key).await;
+    key
+}
+
+/// Revokes `key` through `one`; `two`'s very next request with it is refused.
+async fn revoked_on_both(one: &TestApp, two: &TestApp, admin: &Principal, key: &Principal) {
+    revoke(one, admin, key).await;
+    assert_eq!(answers(two, &key.key).await, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn a_key_revoked_on_one_instance_is_refused_by_the_other_at_once() {
     let (one, two, admin) = two_instances().await;
     for _ in 0..100 {
-        let key = one.key_with_role(&admin, "editor").await;
-        warm(&two, &key.key).await;
-        let path = format!("/api-keys/{}", key.key_id);
-        let (status, body) = one.call(Method::DELETE, &path, &admin.key, None).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(answers(&two, &key.key).await, StatusCode::UNAUTHORIZED);
+        let key = cached_key(&one, &two, &admin).await;
+        revoked_on_both(&one, &two, &admin, &key).await;
     }
     two.stop().await;
 }
@@ -65,8 +93,7 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_other_at_once() {
 async fn a_rotated_key_ends_on_the_other_instance_when_its_grace_ends() {
     let (one, two, admin) = two_instances().await;
     for _ in 0..100 {
-        let key = one.key_with_role(&admin, "editor").await;
-        warm(&two, &key.key).await;
+        let key = cached_key(&one, &two, &admin).await;
         let path = format!("/api-keys/{}/rotate", key.key_id);
         let (status, body) = one
             .post(&path, &admin.key, json!({"grace_seconds": 0}))
@@ -77,8 +104,7 @@ async fn a_rotated_key_ends_on_the_other_instance_when_its_grace_ends() {
         assert_eq!(answers(&two, successor).await, StatusCode::NOT_FOUND);
     }
     // With a grace: the old key works on both until it ends, then on neither.
-    let key = one.key_with_role(&admin, "editor").await;
-    warm(&two, &key.key).await;
+    let key = cached_key(&one, &two, &admin).await;
     let path = format!("/api-keys/{}/rotate", key.key_id);
     let (status, body) = one
         .post(&path, &admin.key, json!({"grace_seconds": 2}))
@@ -137,35 +163,16 @@ async fn an_instance_cut_from_the_feed_verifies_keys_in_the_database() {
     assert_eq!(key_cache_status(&two).await, "live");
     let restore = cut_the_feed(&one).await;
     // Within a lease the instances stop trusting their caches, and say so.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while key_cache_status(&two).await != "catching_up" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still trusting its cache"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    key_cache_becomes(&two, "catching_up").await;
     for key in &keys {
-        let path = format!("/api-keys/{}", key.key_id);
-        let (status, body) = one.call(Method::DELETE, &path, &admin.key, None).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        revoke(&one, &admin, key).await;
         assert_eq!(answers(&two, &key.key).await, StatusCode::UNAUTHORIZED);
         assert_eq!(answers(&two, &admin.key).await, StatusCode::NOT_FOUND);
     }
     one.db.execute(restore).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while key_cache_status(&two).await != "live" {
-        assert!(std::time::Instant::now() < deadline, "never caught up");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let key = one.key_with_role(&admin, "editor").await;
-    warm(&two, &key.key).await;
-    let path = format!("/api-keys/{}", key.key_id);
-    assert_eq!(
-        one.call(Method::DELETE, &path, &admin.key, None).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(answers(&two, &key.key).await, StatusCode::UNAUTHORIZED);
+    key_cache_becomes(&two, "live").await;
+    let key = cached_key(&one, &two, &admin).await;
+    revoked_on_both(&one, &two, &admin, &key).await;
     two.stop().await;
 }
 
@@ -174,8 +181,7 @@ async fn losing_the_wake_up_connection_loses_no_change() {
     let (one, two, admin) = two_instances().await;
     let postgres = one.db.url.starts_with("postgres");
     for _ in 0..20 {
-        let key = one.key_with_role(&admin, "editor").await;
-        warm(&two, &key.key).await;
+        let key = cached_key(&one, &two, &admin).await;
         if postgres {
             // Every instance's listener connection goes; each reconnects on its own.
             one.db
@@ -185,12 +191,7 @@ async fn losing_the_wake_up_connection_loses_no_change() {
                 )
                 .await;
         }
-        let path = format!("/api-keys/{}", key.key_id);
-        assert_eq!(
-            one.call(Method::DELETE, &path, &admin.key, None).await.0,
-            StatusCode::OK
-        );
-        assert_eq!(answers(&two, &key.key).await, StatusCode::UNAUTHORIZED);
+        revoked_on_both(&one, &two, &admin, &key).await;
     }
     two.stop().await;
 }
@@ -257,13 +258,7 @@ async fn a_reset_feed_empties_every_cache() {
     let key = one.key_with_role(&admin, "editor").await;
     // A first change, so that every instance has applied one.
     let other = one.key_with_role(&admin, "viewer").await;
-    let other_path = format!("/api-keys/{}", other.key_id);
-    assert_eq!(
-        one.call(Method::DELETE, &other_path, &admin.key, None)
-            .await
-            .0,
-        StatusCode::OK
-    );
+    revoke(&one, &admin, &other).await;
     warm(&two, &key.key).await;
     // As a restored backup would leave it: the feed gone, the key revoked behind the
     // product's back.
