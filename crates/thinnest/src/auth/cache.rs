@@ -33,14 +33,15 @@ pub const LEASE: Duration = Duration::from_secs(2);
 const SLACK: Duration = Duration::from_millis(500);
 /// How often this instance says it is alive when nothing changes.
 const HEARTBEAT: Duration = Duration::from_millis(500);
-/// An instance not heard from for this long is not waited for: its lease ran out long
-/// ago (this allows for clocks of instances that differ by up to several seconds).
-const GONE_MS: i64 = 10_000;
+/// An instance not heard from for this long (on the database's clock) is not waited
+/// for: its lease, which runs from before its last report, ran out before.
+const GONE_MS: i64 = 4_000;
 /// How often the feed is read without a wake-up (PostgreSQL wakes it on every change).
 const POLL_SQLITE: Duration = Duration::from_millis(100);
 const POLL_POSTGRES: Duration = Duration::from_millis(250);
-/// Changes read per query.
+/// Changes read per query (more than one: each read repeats the last change applied).
 const BATCH: i64 = 500;
+const _: () = assert!(BATCH > 1);
 /// Entries kept at most; beyond, keys are verified in the database every time.
 const MAX_ENTRIES: usize = 100_000;
 /// How long an entry is kept at most, whatever the feed says: a backstop for changes
@@ -155,7 +156,13 @@ impl KeyCache {
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         // Drops bump the epoch under this lock: checked again, it is final.
-        if self.epoch.load(Ordering::Acquire) == fill.0 && entries.len() < MAX_ENTRIES {
+        if self.epoch.load(Ordering::Acquire) != fill.0 {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, (kept, _)| kept.elapsed() < MAX_AGE);
+        }
+        if entries.len() < MAX_ENTRIES || entries.contains_key(hash) {
             entries.insert(hash.to_owned(), (Instant::now(), verified));
         }
     }
@@ -188,11 +195,14 @@ impl KeyCache {
                 Some(first) if first.seq == feed.applied => &changes[1..],
                 _ if feed.applied == 0 => &changes[..],
                 _ => {
-                    self.drop_entries(None);
-                    match self.store.last_key_change().await {
-                        Ok(last) => feed.applied = last,
+                    // The latest number first, then the drop: a fill that begins after
+                    // the drop reads what every change up to that number left.
+                    let last = match self.store.last_key_change().await {
+                        Ok(last) => last,
                         Err(e) => return feed.failed("read", &e),
-                    }
+                    };
+                    self.drop_entries(None);
+                    feed.applied = last;
                     continue;
                 }
             };
