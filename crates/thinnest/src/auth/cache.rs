@@ -228,8 +228,10 @@ impl KeyCache {
             }
             feed.reported = Some((started, feed.applied));
         }
-        // The lease runs from the older of this read and the last report.
-        let (at, wall) = feed.reported.map_or(started, |(at, _)| at).min(started);
+        // The lease runs from the last report, which began at this read or before it.
+        let Some(((at, wall), _)) = feed.reported else {
+            return;
+        };
         self.usable_until
             .store(self.nanos(at + LEASE), Ordering::Release);
         let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
@@ -238,15 +240,12 @@ impl KeyCache {
     }
 
     /// Waits, after a change this instance committed, until every instance has applied
-    /// it or no lease granted before it is left. Never fails: at worst it waits a lease.
+    /// it (this one first) or no lease granted before it is left. Never fails: at worst
+    /// it waits a lease.
     pub async fn settle(&self) {
         let deadline = Instant::now() + LEASE + SLACK;
-        let settled = async {
-            let target = self.store.last_key_change().await;
-            self.sync().await;
-            all_applied(&self.store, target).await;
-        };
-        let _ = tokio::time::timeout_at(deadline.into(), settled).await;
+        let _ = tokio::time::timeout_at(deadline.into(), self.sync()).await;
+        all_applied_by(&self.store, deadline).await;
     }
 
     /// Leaves the feed at shutdown, so that no change waits for this instance.
@@ -269,23 +268,24 @@ impl Feed {
     }
 }
 
-/// Returns once every instance seen lately has applied change `target`; never when the
-/// store cannot tell (callers bound the wait by the lease).
-async fn all_applied(store: &Store, target: crate::store::StoreResult<i64>) {
-    let Ok(target) = target else {
-        return std::future::pending().await;
+/// Returns once every instance heard from lately has applied the latest change, or at
+/// `deadline` (also when the store cannot tell).
+async fn all_applied_by(store: &Store, deadline: Instant) {
+    let applied = async {
+        let Ok(target) = store.last_key_change().await else {
+            return std::future::pending().await;
+        };
+        while !matches!(store.instances_behind(target, GONE_MS).await, Ok(0)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     };
-    while !matches!(store.instances_behind(target, GONE_MS).await, Ok(0)) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let _ = tokio::time::timeout_at(deadline.into(), applied).await;
 }
 
 /// A change made by a command that holds no cache (`thinnest limits`): waits until the
 /// running instances have applied it, or no lease granted before it is left.
 pub async fn wait_for_running_instances(store: &Store) {
-    let deadline = Instant::now() + LEASE + SLACK;
-    let applied = async { all_applied(store, store.last_key_change().await).await };
-    let _ = tokio::time::timeout_at(deadline.into(), applied).await;
+    all_applied_by(store, Instant::now() + LEASE + SLACK).await;
 }
 
 /// Follows the feed: on every wake-up, and at least every `poll`.
