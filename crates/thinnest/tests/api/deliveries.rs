@@ -592,13 +592,15 @@ async fn each_event_type_is_delivered_with_its_documented_payload() {
     app.post(&format!("/webhooks/{hook}/test"), &key, json!({}))
         .await;
     let agent = app.agent(&principal, "Typed").await;
-    app.call(
-        Method::PATCH,
-        &format!("/agents/{agent}"),
-        &key,
-        Some(json!({"name": "Retyped"})),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/agents/{agent}"),
+            &key,
+            Some(json!({"name": "Retyped"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.call(Method::DELETE, &format!("/agents/{agent}"), &key, None)
         .await;
     let made = app.key_with_role(&principal, "viewer").await;
@@ -629,8 +631,20 @@ async fn each_event_type_is_delivered_with_its_documented_payload() {
         )
         .await;
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    // Deliveries to one endpoint run side by side, so they may arrive in any order.
+    let kinds = [
+        "webhook.test",
+        "agent.created",
+        "agent.updated",
+        "agent.deleted",
+        "api_key.created",
+        "api_key.revoked",
+        "member.invited",
+        "member.joined",
+        "member.removed",
+    ];
     let got = receiver
-        .wait_until(WAIT, |got| by_type(got, "member.removed").is_some())
+        .wait_until(WAIT, |got| kinds.iter().all(|k| by_type(got, k).is_some()))
         .await;
 
     let expect = |kind: &str| {
