@@ -17,6 +17,10 @@ use axum::response::IntoResponse;
 use axum_server::tls_rustls::RustlsConfig;
 use clap::Parser;
 
+/// The same allocator as `thinnest serve`, so that the ratios measure thinnest's work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// A data directory: the server's certificate is read (or generated) under `tls/`.
