@@ -112,6 +112,9 @@ pub struct Claimed {
 
 /// One attempt as it went, and what it tells about its endpoint.
 pub struct AttemptRecord<'a> {
+    /// Chosen by the caller, so that settling the same attempt again (after an error
+    /// that left unknown whether the first try committed) logs it once.
+    pub id: &'a AttemptId,
     pub attempted_at: i64,
     pub request_headers: &'a str,
     pub response_status: Option<u16>,
@@ -254,9 +257,10 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, request_headers, \
-             response_status, response_body, error, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             response_status, response_body, error, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO NOTHING",
         )
-        .bind(String::from(AttemptId::new()))
+        .bind(attempt.id.to_string())
         .bind(delivery_id)
         .bind(attempt.attempted_at)
         .bind(attempt.request_headers)

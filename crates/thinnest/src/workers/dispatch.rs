@@ -15,10 +15,12 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::domain::ids::AttemptId;
 use crate::domain::roles::Role;
 use crate::domain::time::now_ms;
 use crate::services::webhooks::{SigningSecrets, signing_secrets};
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::outbox::{AttemptRecord, Claimed, DueEndpoint, Outcome};
 use crate::webhooks::client::{Answer, DeliveryClient};
 
@@ -29,6 +31,15 @@ const LEASE: Duration = Duration::from_secs(60);
 const RUN_TIME: Duration = Duration::from_secs(1);
 /// When the server could not open the signing secret, when to try again.
 const OWN_FAULT_WAIT: Duration = Duration::from_secs(60);
+/// When the database could not give the signing secret, when to try again.
+const DATABASE_WAIT: Duration = Duration::from_secs(5);
+/// The waits before settling an attempt again when the database failed to record it:
+/// a delivery left unsettled waits out its lease, then is sent again.
+const SETTLE_RETRIES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
 /// How often to look for work that another instance queued or that came due.
 const POLL: Duration = Duration::from_secs(1);
 /// Endpoints considered per round.
@@ -169,7 +180,11 @@ impl Dispatcher {
                 // The server's fault (a wrong encryption key, the database): it does not
                 // count against the endpoint.
                 tracing::error!(error = %format!("{e:#}"), "cannot open an account's signing secret");
-                let at = now_ms() + ms(OWN_FAULT_WAIT);
+                let wait = match e.downcast_ref::<StoreError>() {
+                    Some(StoreError::Database(_)) => DATABASE_WAIT,
+                    _ => OWN_FAULT_WAIT,
+                };
+                let at = now_ms() + ms(wait);
                 let released = self
                     .state
                     .store
@@ -246,7 +261,9 @@ impl Dispatcher {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into()))
             .collect();
+        let id = AttemptId::new();
         let record = AttemptRecord {
+            id: &id,
             attempted_at,
             request_headers: &serde_json::Value::Object(header_log).to_string(),
             response_status: answer.status,
@@ -267,10 +284,21 @@ impl Dispatcher {
                 )
             }),
         };
-        let disabled = state
-            .store
-            .finish_attempt(&delivery.id, &delivery.lease, &record, outcome, disable)
-            .await?;
+        let mut retries = SETTLE_RETRIES.iter();
+        let disabled = loop {
+            let settled = state
+                .store
+                .finish_attempt(&delivery.id, &delivery.lease, &record, outcome, &disable)
+                .await;
+            match (settled, retries.next()) {
+                (Ok(disabled), _) => break disabled,
+                (Err(e), Some(wait)) => {
+                    tracing::warn!(error = %e, delivery = %delivery.id, "settling a webhook attempt failed; trying again");
+                    tokio::time::sleep(*wait).await;
+                }
+                (Err(e), None) => return Err(e.into()),
+            }
+        };
         if let Some(reason) = disabled {
             tell_admins(state, endpoint, &delivery.url, &reason).await?;
         }

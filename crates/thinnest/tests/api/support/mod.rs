@@ -58,6 +58,12 @@ pub async fn installed(program: &str) -> bool {
 
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The servers' warnings go with the output of the test that ran them, which is
+    // shown when that test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
 }
 
 /// A reqwest client that trusts only the given CA and never follows redirects.
