@@ -149,7 +149,7 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
     let mut response = match &decision {
         Some(decision) if !decision.allowed => refused(decision),
         _ => {
-            request.extensions_mut().insert(Caller::of(key.clone(), ip));
+            request.extensions_mut().insert(Caller::of(key, ip));
             next.run(request).await
         }
     };

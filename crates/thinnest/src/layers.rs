@@ -1,29 +1,35 @@
-//! What wraps everything a listener serves: request id, tracing, panic safety, the
-//! client's address, and the headers that keep responses (some hold secrets) out of
-//! caches, frames and sniffers. Applied once around the whole router, where a router's
-//! own layers would be cloned with its route on every request.
+//! What wraps everything a listener serves: the request id, the request's span, the
+//! client's address, panic safety, waiting for every instance after a change of keys,
+//! and the headers that keep responses (some hold secrets) out of caches, frames and
+//! sniffers. One service does all of it, once around the whole router, with one boxed
+//! future per request: a stack of tower layers re-boxed the body and the future at
+//! each layer (see bench/README.md).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use tower::{Service, ServiceBuilder};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
+use futures_util::FutureExt;
+use tower::Service;
+use tracing::Instrument;
 
 use crate::error::Error;
-use crate::request_context;
+use crate::net::Client;
 use crate::state::AppState;
+use crate::store::key_changes::noting_changes;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
 
@@ -90,67 +96,115 @@ impl RequestIds {
             AtomicU64::new(0),
         )))
     }
-}
 
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+    fn next(&self) -> HeaderValue {
         let (high, low, next) = &*self.0;
         let n = next.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:016x}{:016x}", high.hash_one(n), low.hash_one(n));
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        let mut id = [0u8; 32];
+        hex::encode_to_slice(
+            [
+                high.hash_one(n).to_be_bytes(),
+                low.hash_one(n).to_be_bytes(),
+            ]
+            .concat(),
+            &mut id,
+        )
+        .expect("32 hex digits for 16 bytes");
+        HeaderValue::from_bytes(&id).expect("hex digits are a valid header value")
     }
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-}
-
-fn span(request: &Request) -> tracing::Span {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-}
-
-/// `inner` behind the layers both listeners share; `https` adds HSTS.
-pub fn around<S>(
+/// The service around a listener's router: see the module.
+#[derive(Clone)]
+pub struct Front<S> {
     inner: S,
-    state: &AppState,
+    state: AppState,
+    ids: RequestIds,
+    /// Whether this listener speaks HTTPS (its responses carry HSTS).
     https: bool,
-) -> impl Service<
-    Request<hyper::body::Incoming>,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static
+}
+
+/// `inner` behind what both listeners share; `https` adds HSTS.
+pub fn around<S>(inner: S, state: &AppState, https: bool) -> Front<S> {
+    Front {
+        inner,
+        state: state.clone(),
+        ids: RequestIds::new(),
+        https,
+    }
+}
+
+impl<S> Service<Request<hyper::body::Incoming>> for Front<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    ServiceBuilder::new()
-        .map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new))
-        .map_response(IntoResponse::into_response)
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .layer(TraceLayer::new_for_http().make_span_with(span as fn(&Request) -> tracing::Span))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        // Outside the panic guard: a panic's 500 gets the headers too, and a request that
-        // changed keys before it panicked still waits for every instance.
-        .map_response(move |response: Response| {
-            let mut response = response.into_response();
-            protect(response.headers_mut(), https);
-            response
-        })
-        .layer(from_fn_with_state(
-            state.clone(),
-            request_context::client_context,
-        ))
-        .layer(CatchPanicLayer::custom(
-            panic_response as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
-        ))
-        .service(inner)
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<hyper::body::Incoming>) -> Self::Future {
+        let mut request = request.map(Body::new);
+        // A caller's own id is kept, so that its logs and ours name the request alike.
+        let id = match request.headers().get(&X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.ids.next();
+                request.headers_mut().insert(X_REQUEST_ID, id.clone());
+                id
+            }
+        };
+        let span = tracing::info_span!("request", method = %request.method(),
+            path = %request.uri().path(), request_id = %String::from_utf8_lossy(id.as_bytes()));
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(Ipv4Addr::UNSPECIFIED.into(), |ConnectInfo(peer)| peer.ip());
+        let client = Client::from_parts(&self.state.config.trusted_proxy, peer, request.headers());
+        request.extensions_mut().insert(client);
+        // The service that was made ready answers; its clone waits for the next request.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let state = self.state.clone();
+        let https = self.https;
+        let started = Instant::now();
+        Box::pin(
+            async move {
+                let answer =
+                    AssertUnwindSafe(async move { inner.call(request).await }).catch_unwind();
+                let (answer, changed_keys) = noting_changes(answer).await;
+                let mut response = match answer {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(_) => {
+                        Error::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+                    }
+                };
+                // A request that changed what keys verify as (a revocation, a rotation, a
+                // limit) is answered once every instance's key cache has applied it; after
+                // a panic too.
+                if changed_keys {
+                    state.keys.settle().await;
+                }
+                if response.status().is_server_error() {
+                    tracing::error!(
+                        status = response.status().as_u16(),
+                        latency_ms = started.elapsed().as_millis(),
+                        "answered with a server error"
+                    );
+                }
+                let headers = response.headers_mut();
+                if !headers.contains_key(&X_REQUEST_ID) {
+                    headers.insert(X_REQUEST_ID, id);
+                }
+                protect(headers, https);
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
 }

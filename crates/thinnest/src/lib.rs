@@ -17,7 +17,6 @@ pub mod identity;
 pub mod layers;
 pub mod net;
 pub mod ratelimit;
-pub mod request_context;
 pub mod responder;
 pub mod sealed;
 pub mod secrets;

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use ipnet::IpNet;
 
 /// The request's client, worked out once per request and put into its extensions by
-/// the `request_context` middleware.
+/// the front service (`layers`).
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
     pub ip: IpAddr,

@@ -28,7 +28,6 @@ const FLOORS: &[(&str, u8)] = &[
     ("dashboard", 4),
     ("gate", 4),
     ("guard", 4),
-    ("request_context", 4),
     ("layers", 4),
     ("workers", 4),
     ("cli", 5),

@@ -166,14 +166,14 @@ pub async fn verify(
 
 impl Caller {
     /// The caller of an active key, from this address.
-    pub fn of(key: Key, client_ip: IpAddr) -> Caller {
+    pub fn of(key: &Key, client_ip: IpAddr) -> Caller {
         Caller {
-            account_id: key.account_id,
-            key_id: key.id,
-            key_lineage: key.lineage_id,
+            account_id: key.account_id.clone(),
+            key_id: key.id.clone(),
+            key_lineage: key.lineage_id.clone(),
             key_expires_at: key.expires_at,
-            superseded_by: key.replaced_by,
-            user_id: key.created_by,
+            superseded_by: key.replaced_by.clone(),
+            user_id: key.created_by.clone(),
             role: key.role,
             client_ip,
         }
@@ -190,7 +190,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+        parts.extensions.remove::<Caller>().ok_or_else(|| {
             Error::Internal(anyhow::anyhow!(
                 "{} is routed without the authentication gate",
                 parts.uri.path()

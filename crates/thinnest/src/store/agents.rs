@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::outbox::publish;
+use super::reads::{Arg, ReadRow};
 use super::{StoreError, StoreResult};
 use crate::domain::agents::{Agent, AgentChanges, NewAgent, Voice};
 use crate::domain::events::{Deleted, Event};
@@ -21,6 +22,29 @@ struct AgentRow {
     voice: String,
     created_at: i64,
     updated_at: i64,
+}
+
+impl AgentRow {
+    /// The row from [`agent_columns`]' columns, starting at column `at`.
+    fn from_sqlite_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AgentRow> {
+        Ok(AgentRow {
+            id: row.get(at)?,
+            name: row.get(at + 1)?,
+            description: row.get(at + 2)?,
+            instructions: row.get(at + 3)?,
+            first_message: row.get(at + 4)?,
+            model: row.get(at + 5)?,
+            voice: row.get(at + 6)?,
+            created_at: row.get(at + 7)?,
+            updated_at: row.get(at + 8)?,
+        })
+    }
+}
+
+impl ReadRow for AgentRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
+        AgentRow::from_sqlite_at(row, 0)
+    }
 }
 
 impl TryFrom<AgentRow> for Agent {
@@ -54,6 +78,15 @@ struct OwnedAgentRow {
     agent: AgentRow,
 }
 
+impl ReadRow for OwnedAgentRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<OwnedAgentRow> {
+        Ok(OwnedAgentRow {
+            account_id: row.get(0)?,
+            agent: AgentRow::from_sqlite_at(row, 1)?,
+        })
+    }
+}
+
 /// An agent with the account it belongs to, found by its id alone.
 #[derive(Debug, Clone)]
 pub struct OwnedAgent {
@@ -66,6 +99,7 @@ fn voice_json(voice: &Voice) -> StoreResult<String> {
     serde_json::to_string(voice).map_err(|e| StoreError::Unreadable(e.to_string()))
 }
 
+/// An agent's columns, in the order [`AgentRow::from_sqlite_at`] reads them.
 macro_rules! agent_columns {
     () => {
         "id, name, description, instructions, first_message, model, voice, created_at, updated_at"
@@ -104,44 +138,37 @@ impl Store {
         before: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<Agent>> {
-        let rows: Vec<AgentRow> = sqlx::query_as(concat!(
+        let sql = concat!(
             "SELECT ",
             agent_columns!(),
-            " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
-             ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(account_id)
-        .bind(before.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+            " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC"
+        );
+        let args = [Arg::Text(account_id), Arg::Text(before.unwrap_or(""))];
+        let rows: Vec<AgentRow> = self.read_page(sql, &args, limit).await?;
         rows.into_iter().map(Agent::try_from).collect()
     }
 
     pub async fn get_agent(&self, account_id: &str, id: &str) -> StoreResult<Option<Agent>> {
-        let row: Option<AgentRow> = sqlx::query_as(concat!(
+        let sql = concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND id = $2"
-        ))
-        .bind(account_id)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        );
+        let row: Option<AgentRow> = self
+            .read_one(sql, &[Arg::Text(account_id), Arg::Text(id)])
+            .await?;
         row.map(Agent::try_from).transpose()
     }
 
     /// An agent and its account, for the public widget endpoints, which name an agent
     /// but no account.
     pub async fn agent_with_account(&self, id: &str) -> StoreResult<Option<OwnedAgent>> {
-        let row: Option<OwnedAgentRow> = sqlx::query_as(concat!(
+        let sql = concat!(
             "SELECT account_id, ",
             agent_columns!(),
             " FROM agents WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        );
+        let row: Option<OwnedAgentRow> = self.read_one(sql, &[Arg::Text(id)]).await?;
         row.map(|row| {
             Ok(OwnedAgent {
                 account_id: row.account_id,

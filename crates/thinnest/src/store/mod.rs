@@ -2,7 +2,8 @@
 //!
 //! Queries go through sqlx's `Any` driver with one SQL text for both databases
 //! (`$1` placeholders work on both); each capability has its own module whose
-//! functions take the account id first.
+//! functions take the account id first. Small reads on the request path run in place
+//! on SQLite ([`reads`]).
 
 pub mod accounts;
 pub mod agents;
@@ -16,6 +17,7 @@ pub mod key_changes;
 pub mod keys_made;
 pub mod knowledge;
 pub mod outbox;
+mod reads;
 pub mod security_events;
 pub mod teams;
 pub mod usage;
@@ -23,6 +25,7 @@ pub mod users;
 pub mod webhooks;
 pub mod widget_sessions;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -35,6 +38,9 @@ pub enum StoreError {
     /// The database failed or refused.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// SQLite failed or refused a read run in place.
+    #[error(transparent)]
+    Read(#[from] rusqlite::Error),
     /// A stored value the product cannot read back (settings of another version, a
     /// damaged row) or cannot write (a value that does not serialise).
     #[error("unreadable stored data: {0}")]
@@ -54,9 +60,14 @@ enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's read connections for small reads (none on PostgreSQL or in memory).
+    readers: Option<std::sync::Arc<reads::Readers>>,
     /// Wakes this instance's webhook dispatcher when a change queued an event.
     outbox: std::sync::Arc<tokio::sync::Notify>,
 }
+
+/// A pooled connection idle this long is pinged before it is used again.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -74,10 +85,19 @@ impl Store {
         let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
-            // A ping before every use buys nothing for a local file and costs a round
-            // trip to SQLite's worker thread per query; PostgreSQL keeps it, to replace
-            // connections the server dropped before they fail a request.
-            .test_before_acquire(!sqlite)
+            // A ping before every use would cost a round trip per query. A local file
+            // needs none; a PostgreSQL connection that sat idle for a while is pinged,
+            // so that one the server dropped meanwhile is replaced before it fails a
+            // request.
+            .test_before_acquire(false)
+            .before_acquire(move |connection, meta| {
+                Box::pin(async move {
+                    if sqlite || meta.idle_for < PING_IDLE_AFTER {
+                        return Ok(true);
+                    }
+                    sqlx::Connection::ping(connection).await.map(|()| true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
@@ -91,9 +111,19 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot migrate the database")?;
+        let readers = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                reads::Readers::open(options.get_filename())
+                    .context("cannot open the database for reading")?
+                    .map(std::sync::Arc::new)
+            }
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
+            readers,
             outbox: std::sync::Arc::default(),
         })
     }
@@ -114,6 +144,9 @@ impl Store {
 
     /// True when the database answers.
     pub async fn ping(&self) -> bool {
+        if let Some(readers) = &self.readers {
+            return readers.ping();
+        }
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
