@@ -196,11 +196,17 @@ impl Store {
         let now = now_ms();
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut tx = self.pool().begin().await?;
+        // The rows are chosen once, in a materialised CTE. Inside `IN (…)`, PostgreSQL may
+        // run the subquery again for each row it updates (a nested-loop plan), and each
+        // run skips the rows this statement already updated: then `LIMIT` bounds nothing
+        // and one claim takes every due delivery, past the endpoint's concurrency.
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
+            "WITH chosen AS MATERIALIZED ( \
                SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
                WHERE d.endpoint_id = $4 AND {DUE} \
                ORDER BY d.next_attempt_at, d.id LIMIT $5 {lock}) \
+             UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 \
+             WHERE id IN (SELECT id FROM chosen) \
              AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1)"
         )))
         .bind(now)

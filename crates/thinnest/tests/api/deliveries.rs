@@ -15,7 +15,7 @@ use crate::team::{accept, invite};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// An app that may deliver to local http receivers, with more flags.
-async fn app_with(flags: &[&str]) -> TestApp {
+pub(crate) async fn app_with(flags: &[&str]) -> TestApp {
     let mut all = vec![
         "--allow-private-webhook-targets",
         "--limit-agent-crud=1000",
@@ -33,11 +33,11 @@ async fn signing_secret(app: &TestApp, key: &str) -> String {
 
 /// A receiver with only Python's standard library, holding the account's secret; None
 /// where python3 is missing (and peers are not required).
-async fn python_receiver(app: &TestApp, key: &str) -> Option<Receiver> {
+pub(crate) async fn python_receiver(app: &TestApp, key: &str) -> Option<Receiver> {
     Receiver::start(Kind::PythonStdlib, &signing_secret(app, key).await).await
 }
 
-async fn endpoint(app: &TestApp, key: &str, url: &str, events: Value) -> String {
+pub(crate) async fn endpoint(app: &TestApp, key: &str, url: &str, events: Value) -> String {
     let (status, body) = app
         .post("/webhooks", key, json!({"url": url, "events": events}))
         .await;
@@ -850,7 +850,11 @@ async fn kill_9_in_the_middle_of_deliveries_loses_nothing() {
     receiver.wait_for(2, WAIT).await;
     server.kill().await;
     let before = receiver.received().len();
-    assert!(before < N, "the crash came before the end: {before}");
+    assert!(
+        before < N,
+        "the crash came after the end: {:#?}",
+        receiver.received()
+    );
 
     let restarted = ServerProcess::start_with_env(dir.path(), &db.url, &env).await;
     // The rest may come quickly now.

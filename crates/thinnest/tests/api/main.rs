@@ -17,6 +17,7 @@ mod dashboard;
 mod dashboard_headers;
 mod dashboard_keys;
 mod deliveries;
+mod deliveries_at_once;
 mod errors;
 mod https;
 mod key_cache;
