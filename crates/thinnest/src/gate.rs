@@ -8,7 +8,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{Caller, verify};
+use crate::auth::{Caller, cached, verify};
 use crate::config::Switch;
 use crate::domain::keys::Key;
 use crate::domain::limits::Class;
@@ -106,29 +106,66 @@ impl Gated for OpenApiRouter<AppState> {
     }
 }
 
+/// The budget of an account for one class of requests.
+fn budget_of(key: &Key, class: Class) -> String {
+    format!("budget:{}:{}", key.account_id, class.as_str())
+}
+
 async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let Gate { state, class } = gate;
     let ip = client_ip(&request);
-    // A client that keeps failing to authenticate is slowed down before any lookup.
-    if let Some(refusal) = guard_refusal(&state, ip).await {
-        return refusal;
-    }
-    let verified = match verify(&state.keys, &state.store, state.limits, request.headers()).await {
-        Ok(verified) => verified,
-        Err(error) => {
-            if matches!(error, Error::Unauthorized(_)) {
-                count_failure(&state, ip).await;
+    let limiting = state.config.limits.rate_limiting == Switch::On;
+    let now = now_ms();
+    let (verified, decision) = match cached(&state.keys, request.headers()) {
+        // A key this instance has verified already needs no lookup: the key-guessing
+        // guard and the budget are decided together (one round trip to Redis).
+        Some(verified) if limiting && verified.key.is_active(now) => {
+            let failures = failures_of(ip);
+            let budget = budget_of(&verified.key, class);
+            let (guard, taken) = state
+                .limiter
+                .peek_then_take(
+                    (&failures, state.config.limits.auth_failure_limit),
+                    (&budget, verified.limits.get(class)),
+                )
+                .await;
+            match taken {
+                Some(decision) => (verified, Some(decision)),
+                None => return refused(&guard),
             }
-            return error.into_response();
+        }
+        _ => {
+            // A client that keeps failing to authenticate is slowed down before any lookup.
+            if let Some(refusal) = guard_refusal(&state, ip).await {
+                return refusal;
+            }
+            let verified =
+                match verify(&state.keys, &state.store, state.limits, request.headers()).await {
+                    Ok(verified) => verified,
+                    Err(error) => {
+                        if matches!(error, Error::Unauthorized(_)) {
+                            count_failure(&state, ip).await;
+                        }
+                        return error.into_response();
+                    }
+                };
+            if !verified.key.is_active(now) {
+                count_failure(&state, ip).await;
+                retired_key_used(&state, &verified.key, ip);
+                return Error::Unauthorized(AuthFailure::InvalidKey).into_response();
+            }
+            let decision = match limiting {
+                true => {
+                    let budget = budget_of(&verified.key, class);
+                    let limit = verified.limits.get(class);
+                    Some(state.limiter.decide(&budget, limit, Mode::Take).await)
+                }
+                false => None,
+            };
+            (verified, decision)
         }
     };
-    let now = now_ms();
     let key = &verified.key;
-    if !key.is_active(now) {
-        count_failure(&state, ip).await;
-        retired_key_used(&state, key, ip);
-        return Error::Unauthorized(AuthFailure::InvalidKey).into_response();
-    }
     let mut counted = state.usage.on_drop(UsageEvent {
         account_id: key.account_id.clone(),
         key_id: key.id.clone(),
@@ -137,15 +174,6 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
         client_ip: ip,
         at: now,
     });
-
-    let decision = match state.config.limits.rate_limiting {
-        Switch::On => {
-            let limit = verified.limits.get(class);
-            let budget = format!("budget:{}:{}", key.account_id, class.as_str());
-            Some(state.limiter.decide(&budget, limit, Mode::Take).await)
-        }
-        Switch::Off => None,
-    };
     let mut response = match &decision {
         Some(decision) if !decision.allowed => refused(decision),
         _ => {

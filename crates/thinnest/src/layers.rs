@@ -8,7 +8,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -160,11 +160,22 @@ where
         };
         let span = tracing::info_span!("request", method = %request.method(),
             path = %request.uri().path(), request_id = %String::from_utf8_lossy(id.as_bytes()));
-        let peer = request
+        let Some(ConnectInfo(peer)) = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or(Ipv4Addr::UNSPECIFIED.into(), |ConnectInfo(peer)| peer.ip());
-        let client = Client::from_parts(&self.state.config.trusted_proxy, peer, request.headers());
+            .copied()
+        else {
+            // Served without the peer's address, no client could be told apart.
+            let mut response =
+                Error::Internal(anyhow::anyhow!("served without the peer address")).into_response();
+            protect(response.headers_mut(), self.https);
+            return Box::pin(std::future::ready(Ok(response)));
+        };
+        let client = Client::from_parts(
+            &self.state.config.trusted_proxy,
+            peer.ip(),
+            request.headers(),
+        );
         request.extensions_mut().insert(client);
         // The service that was made ready answers; its clone waits for the next request.
         let ready = self.inner.clone();

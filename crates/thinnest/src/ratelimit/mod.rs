@@ -60,33 +60,69 @@ impl Limiter {
 
     /// Decides for the budget `key` with `limit` requests in any `window_ms`.
     pub async fn decide_over(&self, key: &str, limit: u32, window_ms: i64, mode: Mode) -> Decision {
+        let shared = self.ask_redis(|redis| redis.decide(key, limit, window_ms, mode));
+        match shared.await {
+            Some(decision) => decision,
+            None => self.local.decide(key, limit, window_ms, now_ms(), mode),
+        }
+    }
+
+    /// Looks at the budget `peek` and, only if it has room, spends one request of the
+    /// budget `take` (each a name and a limit per minute), in one round trip to Redis.
+    /// The second decision is `None` when the first refused.
+    pub async fn peek_then_take(
+        &self,
+        peek: (&str, u32),
+        take: (&str, u32),
+    ) -> (Decision, Option<Decision>) {
+        let shared = self.ask_redis(|redis| redis.peek_then_take(peek, take, WINDOW_MS));
+        if let Some(decisions) = shared.await {
+            return decisions;
+        }
         let now = now_ms();
-        if let Some(redis) = &self.redis
-            && now >= self.redis_retry_at.load(Ordering::Relaxed)
-        {
-            match redis.decide(key, limit, window_ms, mode).await {
-                Ok(decision) => {
-                    if self.redis_retry_at.swap(0, Ordering::Relaxed) != 0 {
-                        tracing::info!("Redis answers again: rate limits are shared again");
-                    }
-                    return decision;
+        let peeked = self
+            .local
+            .decide(peek.0, peek.1, WINDOW_MS, now, Mode::Peek);
+        let taken = peeked.allowed.then(|| {
+            self.local
+                .decide(take.0, take.1, WINDOW_MS, now, Mode::Take)
+        });
+        (peeked, taken)
+    }
+
+    /// Redis's answer to `ask`, or `None` when there is no Redis, or it failed lately
+    /// or now (then the in-process limiter decides).
+    async fn ask_redis<'a, T, F>(&'a self, ask: impl FnOnce(&'a RedisWindows) -> F) -> Option<T>
+    where
+        F: std::future::Future<Output = Result<T, String>>,
+    {
+        let now = now_ms();
+        let redis = self.redis.as_ref()?;
+        if now < self.redis_retry_at.load(Ordering::Relaxed) {
+            return None;
+        }
+        match ask(redis).await {
+            Ok(answer) => {
+                if self.redis_retry_at.swap(0, Ordering::Relaxed) != 0 {
+                    tracing::info!("Redis answers again: rate limits are shared again");
                 }
-                Err(error) => {
-                    self.redis_retry_at
-                        .store(now_ms() + RETRY_REDIS_AFTER_MS, Ordering::Relaxed);
-                    let last = self.last_warning.load(Ordering::Relaxed);
-                    if now.saturating_sub(last) >= WARN_EVERY_MS
-                        && self
-                            .last_warning
-                            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        tracing::warn!(%error, "Redis unreachable: limiting in process until it answers");
-                    }
+                Some(answer)
+            }
+            Err(error) => {
+                self.redis_retry_at
+                    .store(now_ms() + RETRY_REDIS_AFTER_MS, Ordering::Relaxed);
+                let last = self.last_warning.load(Ordering::Relaxed);
+                if now.saturating_sub(last) >= WARN_EVERY_MS
+                    && self
+                        .last_warning
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(%error, "Redis unreachable: limiting in process until it answers");
                 }
+                None
             }
         }
-        self.local.decide(key, limit, window_ms, now_ms(), mode)
     }
 
     /// Which limiter decides now, for `/health`.

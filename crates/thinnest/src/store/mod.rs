@@ -25,12 +25,11 @@ pub mod users;
 pub mod webhooks;
 pub mod widget_sessions;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -102,23 +101,25 @@ impl Store {
             .connect(url)
             .await
             .context("cannot connect to the database")?;
+        let mut wal = false;
         if sqlite {
             // WAL lets readers run beside the writer and the bootstrap command
             // write while a server runs; the setting is kept in the file.
-            pool.execute("PRAGMA journal_mode = WAL").await?;
+            let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode = WAL")
+                .fetch_one(&pool)
+                .await?;
+            wal = mode.eq_ignore_ascii_case("wal");
         }
         MIGRATOR
             .run(&pool)
             .await
             .context("cannot migrate the database")?;
-        let readers = match backend {
-            Backend::Sqlite => {
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-                reads::Readers::open(options.get_filename())
-                    .context("cannot open the database for reading")?
-                    .map(std::sync::Arc::new)
-            }
-            Backend::Postgres => None,
+        // Reads in place need WAL, which lets them run beside the writer.
+        let readers = match wal {
+            true => reads::Readers::for_url(url)
+                .context("cannot open the database for reading")?
+                .map(std::sync::Arc::new),
+            false => None,
         };
         Ok(Store {
             pool,
@@ -144,9 +145,6 @@ impl Store {
 
     /// True when the database answers.
     pub async fn ping(&self) -> bool {
-        if let Some(readers) = &self.readers {
-            return readers.ping();
-        }
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use sqlx::ConnectOptions;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreResult};
@@ -40,6 +41,9 @@ pub trait ReadRow: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
+/// The placeholders a read may use, in order.
+const PLACEHOLDERS: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+
 /// How long a read waits for a lock SQLite holds (a reader only meets one while a
 /// crashed writer's journal is recovered); past it, the read goes through sqlx.
 const BUSY_WAIT: Duration = Duration::from_millis(20);
@@ -51,9 +55,24 @@ pub(super) struct Readers {
 }
 
 impl Readers {
-    /// Connections to the database file `path` (already migrated), or `None` for a
-    /// database that only sqlx's own connections can see.
-    pub(super) fn open(path: &Path) -> anyhow::Result<Option<Readers>> {
+    /// Connections to the database of the sqlx URL `url` (already migrated), or `None`
+    /// for one that only sqlx's own connections can see (in memory) or that needs
+    /// sqlx's own file settings (another VFS, an immutable file).
+    pub(super) fn for_url(url: &str) -> anyhow::Result<Option<Readers>> {
+        // Parsed as sqlx parses it, so that both name the same file.
+        let url = url::Url::parse(url)?;
+        let special = url.query_pairs().any(|(name, value)| {
+            (name == "mode" && value == "memory") || name == "vfs" || name == "immutable"
+        });
+        if special {
+            return Ok(None);
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_url(&url)?;
+        Readers::open(options.get_filename())
+    }
+
+    /// Connections to the database file `path`, or `None` for a database in memory.
+    fn open(path: &Path) -> anyhow::Result<Option<Readers>> {
         let name = path.to_string_lossy();
         if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
             return Ok(None);
@@ -97,17 +116,29 @@ impl Readers {
         read(&connection)
     }
 
-    /// True when SQLite answers a query.
-    pub(super) fn ping(&self) -> bool {
-        self.with(|connection| connection.query_row("SELECT 1", [], |_| Ok(())))
-            .is_ok()
-    }
-
     fn all<R: ReadRow>(&self, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<Vec<R>> {
         self.with(|connection| {
             let mut statement = connection.prepare_cached(sql)?;
-            let rows = statement.query_map(rusqlite::params_from_iter(args), R::from_sqlite)?;
-            rows.collect()
+            // By name, as sqlx binds them: SQLite numbers `$n` in their order of first
+            // use, which need not be n.
+            for (arg, name) in args.iter().zip(PLACEHOLDERS) {
+                let at = statement
+                    .parameter_index(name)?
+                    .ok_or(rusqlite::Error::InvalidParameterName(name.to_owned()))?;
+                statement.raw_bind_parameter(at, arg)?;
+            }
+            if args.len() != statement.parameter_count() || args.len() > PLACEHOLDERS.len() {
+                return Err(rusqlite::Error::InvalidParameterCount(
+                    args.len(),
+                    statement.parameter_count(),
+                ));
+            }
+            let mut rows = statement.raw_query();
+            let mut read = Vec::new();
+            while let Some(row) = rows.next()? {
+                read.push(R::from_sqlite(row)?);
+            }
+            Ok(read)
         })
     }
 }
@@ -168,6 +199,17 @@ mod tests {
     use super::*;
     use crate::domain::agents::{NewAgent, Voice};
 
+    fn named(name: &str) -> NewAgent {
+        NewAgent {
+            name: name.to_owned(),
+            description: String::new(),
+            instructions: String::new(),
+            first_message: String::new(),
+            model: "builtin".into(),
+            voice: Voice::default(),
+        }
+    }
+
     async fn store_in(dir: &Path) -> Store {
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
         Store::open(&url).await.expect("open")
@@ -189,15 +231,10 @@ mod tests {
             .unwrap();
         let other = store.create_account("B", &other_user).await.unwrap();
         for i in 0..20 {
-            let new = NewAgent {
-                name: format!("agent {i}"),
-                description: String::new(),
-                instructions: String::new(),
-                first_message: String::new(),
-                model: "builtin".into(),
-                voice: Voice::default(),
-            };
-            let agent = store.insert_agent(account, &new).await.unwrap();
+            let agent = store
+                .insert_agent(account, &named(&format!("agent {i}")))
+                .await
+                .unwrap();
             let listed = store.list_agents(account, None, 100).await.unwrap();
             assert_eq!(listed.len(), i + 1);
             assert_eq!(listed[0].id, agent.id);
@@ -267,12 +304,53 @@ mod tests {
     }
 
     #[test]
-    fn a_database_in_memory_has_no_read_connections() {
-        assert!(Readers::open(Path::new(":memory:")).unwrap().is_none());
-        assert!(
-            Readers::open(Path::new("file:sqlx-in-memory-1"))
-                .unwrap()
-                .is_none()
-        );
+    fn a_database_in_memory_or_with_its_own_file_settings_has_no_read_connections() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://x.db?mode=memory",
+            "sqlite://x.db?vfs=unix-dotfile",
+            "sqlite://x.db?immutable=true",
+        ] {
+            assert!(Readers::for_url(url).unwrap().is_none(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_read_connections_open_the_file_sqlx_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        // `..` resolved as sqlx resolves it (`sub` does not exist): both must name the
+        // same file.
+        let url = format!("sqlite://{}/sub/../t.db?mode=rwc", dir.path().display());
+        let store = Store::open(&url).await.expect("open");
+        let user = store
+            .user_by_email_or_create("a@example.com")
+            .await
+            .unwrap();
+        let account = store.create_account("A", &user).await.unwrap();
+        let agent = store.insert_agent(&account, &named("one")).await.unwrap();
+        let found = store.get_agent(&account, &agent.id).await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(agent.id));
+    }
+
+    #[tokio::test]
+    async fn placeholders_bind_by_their_number_whatever_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path()).await;
+        let readers = store.readers.as_ref().unwrap();
+        let rows: Vec<(String,)> = readers
+            .all(
+                "SELECT $2 || '-' || $1",
+                &[Arg::Text("one"), Arg::Text("two")],
+            )
+            .unwrap();
+        assert_eq!(rows, vec![("two-one".to_owned(),)]);
+        let wrong = readers.all::<(String,)>("SELECT $1 || $2", &[Arg::Text("one")]);
+        assert!(wrong.is_err());
+    }
+
+    impl ReadRow for (String,) {
+        fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String,)> {
+            Ok((row.get(0)?,))
+        }
     }
 }

@@ -193,12 +193,21 @@ async fn many_failed_authentications_from_one_address_get_429_before_any_lookup(
             .header("x-forwarded-for", ip)
     };
     let guesser = "203.0.113.5";
+    let b = app.account("b@example.com").await;
+    // `a`'s key is in the key cache (the guard and the budget are then decided
+    // together); `b`'s has never been used (the guard comes before its lookup).
+    assert_eq!(
+        from("198.51.100.7", &a.key).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     for _ in 0..5 {
         let got = send(from(guesser, "tai_guess")).await;
         assert_error(&got, StatusCode::UNAUTHORIZED, "unauthorized");
     }
     // Now even a valid key is refused from that address: nothing is looked up.
-    assert_rate_limited(from(guesser, &a.key).send().await.unwrap()).await;
+    for key in [&a.key, &b.key] {
+        assert_rate_limited(from(guesser, key).send().await.unwrap()).await;
+    }
     assert_eq!(
         from("198.51.100.7", &a.key).send().await.unwrap().status(),
         StatusCode::OK,
