@@ -19,7 +19,7 @@ use crate::net::{Client, client_bucket};
 use crate::ratelimit::{Decision, Mode, seconds_until, set_headers};
 use crate::state::AppState;
 use crate::store::security_events::{EXPIRED_KEY_USED, REVOKED_KEY_USED};
-use crate::usage::{Outcome, UsageEvent};
+use crate::usage::{CountOnDrop, Outcome, UsageEvent};
 
 fn refused(decision: &Decision) -> Response {
     Error::RateLimited(seconds_until(decision.reset_ms)).into_response()
@@ -111,15 +111,29 @@ fn budget_of(key: &Key, class: Class) -> String {
     format!("budget:{}:{}", key.account_id, class.as_str())
 }
 
+/// The request's use of the account, counted when it ends (abandoned, unless told its
+/// outcome).
+fn use_of(state: &AppState, key: &Key, class: Class, ip: IpAddr, at: i64) -> CountOnDrop {
+    state.usage.on_drop(UsageEvent {
+        account_id: key.account_id.clone(),
+        key_id: key.id.clone(),
+        class,
+        outcome: Outcome::Abandoned,
+        client_ip: ip,
+        at,
+    })
+}
+
 async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let Gate { state, class } = gate;
     let ip = client_ip(&request);
     let limiting = state.config.limits.rate_limiting == Switch::On;
     let now = now_ms();
-    let (verified, decision) = match cached(&state.keys, request.headers()) {
+    let (verified, mut counted, decision) = match cached(&state.keys, request.headers()) {
         // A key this instance has verified already needs no lookup: the key-guessing
         // guard and the budget are decided together (one round trip to Redis).
         Some(verified) if limiting && verified.key.is_active(now) => {
+            let counted = use_of(&state, &verified.key, class, ip, now);
             let failures = failures_of(ip);
             let budget = budget_of(&verified.key, class);
             let (guard, taken) = state
@@ -130,8 +144,12 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
                 )
                 .await;
             match taken {
-                Some(decision) => (verified, Some(decision)),
-                None => return refused(&guard),
+                Some(decision) => (verified, counted, Some(decision)),
+                None => {
+                    // Refused for its address, before it spoke for the account.
+                    counted.forget();
+                    return refused(&guard);
+                }
             }
         }
         _ => {
@@ -149,11 +167,13 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
                         return error.into_response();
                     }
                 };
+            let now = now_ms();
             if !verified.key.is_active(now) {
                 count_failure(&state, ip).await;
                 retired_key_used(&state, &verified.key, ip);
                 return Error::Unauthorized(AuthFailure::InvalidKey).into_response();
             }
+            let counted = use_of(&state, &verified.key, class, ip, now);
             let decision = match limiting {
                 true => {
                     let budget = budget_of(&verified.key, class);
@@ -162,22 +182,15 @@ async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Res
                 }
                 false => None,
             };
-            (verified, decision)
+            (verified, counted, decision)
         }
     };
-    let key = &verified.key;
-    let mut counted = state.usage.on_drop(UsageEvent {
-        account_id: key.account_id.clone(),
-        key_id: key.id.clone(),
-        class,
-        outcome: Outcome::Abandoned,
-        client_ip: ip,
-        at: now,
-    });
     let mut response = match &decision {
         Some(decision) if !decision.allowed => refused(decision),
         _ => {
-            request.extensions_mut().insert(Caller::of(key, ip));
+            request
+                .extensions_mut()
+                .insert(Caller::of(&verified.key, ip));
             next.run(request).await
         }
     };

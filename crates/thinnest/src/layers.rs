@@ -168,6 +168,7 @@ where
             // Served without the peer's address, no client could be told apart.
             let mut response =
                 Error::Internal(anyhow::anyhow!("served without the peer address")).into_response();
+            response.headers_mut().insert(X_REQUEST_ID, id);
             protect(response.headers_mut(), self.https);
             return Box::pin(std::future::ready(Ok(response)));
         };

@@ -100,6 +100,11 @@ impl CountOnDrop {
             event.outcome = outcome;
         }
     }
+
+    /// Counts nothing after all: the request turned out not to be the account's.
+    pub fn forget(mut self) {
+        self.event = None;
+    }
 }
 
 impl Drop for CountOnDrop {

@@ -142,13 +142,13 @@ async fn stored(store: &Store, hash: &KeyHash) -> Result<StoredKey> {
     Ok(stored)
 }
 
-/// What the key presented in these headers verifies as, from the cache when it may be
-/// trusted, else from the store (and then kept). Like [`lookup`], whatever its state.
 /// What the presented key verified as, if this instance's cache holds it: no lookup.
 pub fn cached(cache: &KeyCache, headers: &HeaderMap) -> Option<Arc<Verified>> {
     cache.get(&presented(headers).ok()?.0)
 }
 
+/// What the key presented in these headers verifies as, from the cache when it may be
+/// trusted, else from the store (and then kept). Like [`lookup`], whatever its state.
 pub async fn verify(
     cache: &KeyCache,
     store: &Store,
