@@ -249,7 +249,7 @@ impl Store {
         let id = String::from(KeyId::new());
         let mut tx = self.begin_write().await?;
         if !self
-            .is_current(&mut tx, account_id, key.created_by_key)
+            .is_current(&mut tx, account_id, key.created_by_key, false)
             .await?
         {
             return Ok(None);
@@ -272,19 +272,23 @@ impl Store {
     /// Whether `maker`, the key making a key (if a key does), is still active and not
     /// rotated, in the caller's transaction. On PostgreSQL its row stays share-locked
     /// until the transaction ends, so a revocation of it waits for the new key, and a
-    /// cascade that follows sees it.
+    /// cascade that follows sees it. A maker that will change its own row in this
+    /// transaction (a key rotating itself) is locked for that change at once: two
+    /// share locks, each then waiting for the other to update, would deadlock.
     async fn is_current(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         account_id: &str,
         maker: Option<&str>,
+        changes_itself: bool,
     ) -> StoreResult<bool> {
         let Some(maker) = maker else {
             return Ok(true);
         };
-        let lock = match self.backend {
-            super::Backend::Postgres => " FOR SHARE",
-            super::Backend::Sqlite => "",
+        let lock = match (self.backend, changes_itself) {
+            (super::Backend::Postgres, false) => " FOR SHARE",
+            (super::Backend::Postgres, true) => " FOR NO KEY UPDATE",
+            (super::Backend::Sqlite, _) => "",
         };
         let sql = format!(
             "SELECT id FROM api_keys WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL \
@@ -444,7 +448,11 @@ impl Store {
     ) -> StoreResult<Rotated> {
         let new_id = String::from(KeyId::new());
         let mut tx = self.begin_write().await?;
-        if !self.is_current(&mut tx, account_id, Some(by_key)).await? {
+        let rotates_itself = by_key == old.id;
+        if !self
+            .is_current(&mut tx, account_id, Some(by_key), rotates_itself)
+            .await?
+        {
             return Ok(Rotated::MakerRetired);
         }
         let claimed = sqlx::query(

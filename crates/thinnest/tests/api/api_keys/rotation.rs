@@ -148,3 +148,31 @@ async fn a_key_is_replaced_once_even_when_rotations_race() {
         .await;
     assert_error(&got, StatusCode::CONFLICT, "conflict");
 }
+
+#[tokio::test]
+async fn a_key_rotating_itself_in_parallel_is_replaced_once_without_a_deadlock() {
+    let app = TestApp::spawn().await;
+    for round in 0..20 {
+        let admin = app.account(&format!("a{round}@example.com")).await;
+        let path = format!("/api-keys/{}/rotate", admin.key_id);
+        let rotations = (0..4).map(|_| app.call(Method::POST, &path, &admin.key, None));
+        let statuses: Vec<StatusCode> = futures_util::future::join_all(rotations)
+            .await
+            .into_iter()
+            .map(|(status, _)| status)
+            .collect();
+        let made = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
+        assert_eq!(made, 1, "{statuses:?}");
+        // The others lost the race: the key was rotated while they ran (409), or before
+        // they were authenticated, ending it at once (401). Never a deadlock's 500.
+        let lost = [
+            StatusCode::CREATED,
+            StatusCode::CONFLICT,
+            StatusCode::UNAUTHORIZED,
+        ];
+        assert!(statuses.iter().all(|s| lost.contains(s)), "{statuses:?}");
+    }
+}
