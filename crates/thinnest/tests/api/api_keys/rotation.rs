@@ -6,6 +6,17 @@ use serde_json::json;
 use super::{key_id, names};
 use crate::support::{TestApp, assert_error};
 
+/// The statuses of `n` rotations of the key `id` sent at once with `by`.
+async fn rotations_at_once(app: &TestApp, id: &str, by: &str, n: usize) -> Vec<StatusCode> {
+    let path = format!("/api-keys/{id}/rotate");
+    let rotations = (0..n).map(|_| app.call(Method::POST, &path, by, None));
+    futures_util::future::join_all(rotations)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect()
+}
+
 #[tokio::test]
 async fn rotation_without_grace_replaces_the_key_at_once() {
     let app = TestApp::spawn().await;
@@ -102,13 +113,7 @@ async fn a_key_is_replaced_once_even_when_rotations_race() {
     let admin = app.account("a@example.com").await;
     app.key_with_role(&admin, "viewer").await;
     let id = key_id(&app, &admin, "viewer").await;
-    let path = format!("/api-keys/{id}/rotate");
-    let rotations = (0..6).map(|_| app.call(Method::POST, &path, &admin.key, None));
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(rotations)
-        .await
-        .into_iter()
-        .map(|(status, _)| status)
-        .collect();
+    let statuses = rotations_at_once(&app, &id, &admin.key, 6).await;
     assert_eq!(
         statuses
             .iter()
@@ -154,13 +159,7 @@ async fn a_key_rotating_itself_in_parallel_is_replaced_once_without_a_deadlock()
     let app = TestApp::spawn().await;
     for round in 0..20 {
         let admin = app.account(&format!("a{round}@example.com")).await;
-        let path = format!("/api-keys/{}/rotate", admin.key_id);
-        let rotations = (0..4).map(|_| app.call(Method::POST, &path, &admin.key, None));
-        let statuses: Vec<StatusCode> = futures_util::future::join_all(rotations)
-            .await
-            .into_iter()
-            .map(|(status, _)| status)
-            .collect();
+        let statuses = rotations_at_once(&app, &admin.key_id, &admin.key, 4).await;
         let made = statuses
             .iter()
             .filter(|s| **s == StatusCode::CREATED)
