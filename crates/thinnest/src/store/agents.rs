@@ -2,7 +2,7 @@
 
 use super::Store;
 use super::outbox::publish;
-use super::reads::{Arg, ReadRow};
+use super::reads::ReadRow;
 use super::{StoreError, StoreResult};
 use crate::domain::agents::{Agent, AgentChanges, NewAgent, Voice};
 use crate::domain::events::{Deleted, Event};
@@ -143,7 +143,7 @@ impl Store {
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC"
         );
-        let args = [Arg::Text(account_id), Arg::Text(before.unwrap_or(""))];
+        let args = [account_id, before.unwrap_or("")];
         let rows: Vec<AgentRow> = self.read_page(sql, &args, limit).await?;
         rows.into_iter().map(Agent::try_from).collect()
     }
@@ -154,9 +154,7 @@ impl Store {
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND id = $2"
         );
-        let row: Option<AgentRow> = self
-            .read_one(sql, &[Arg::Text(account_id), Arg::Text(id)])
-            .await?;
+        let row: Option<AgentRow> = self.read_one(sql, &[account_id, id]).await?;
         row.map(Agent::try_from).transpose()
     }
 
@@ -168,7 +166,7 @@ impl Store {
             agent_columns!(),
             " FROM agents WHERE id = $1"
         );
-        let row: Option<OwnedAgentRow> = self.read_one(sql, &[Arg::Text(id)]).await?;
+        let row: Option<OwnedAgentRow> = self.read_one(sql, &[id]).await?;
         row.map(|row| {
             Ok(OwnedAgent {
                 account_id: row.account_id,

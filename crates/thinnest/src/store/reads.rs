@@ -16,32 +16,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::types::ToSqlOutput;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use sqlx::ConnectOptions;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreResult};
 
-/// A value bound to a query, on either driver (`$1`, `$2`… in order of first use).
-#[derive(Clone, Copy)]
-pub enum Arg<'a> {
-    Text(&'a str),
-}
-
-impl rusqlite::ToSql for Arg<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        let Arg::Text(text) = self;
-        text.to_sql()
-    }
-}
-
 /// A row both drivers can read.
 pub trait ReadRow: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
-/// The placeholders a read may use, in order.
+/// The placeholders a read may use (all text values), in order.
 const PLACEHOLDERS: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
 
 /// How long a read waits for a lock SQLite holds (a reader only meets one while a
@@ -116,22 +102,22 @@ impl Readers {
         read(&connection)
     }
 
-    fn all<R: ReadRow>(&self, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<Vec<R>> {
+    fn all<R: ReadRow>(&self, sql: &str, args: &[&str]) -> rusqlite::Result<Vec<R>> {
         self.with(|connection| {
             let mut statement = connection.prepare_cached(sql)?;
-            // By name, as sqlx binds them: SQLite numbers `$n` in their order of first
+            if args.len() != statement.parameter_count() || args.len() > PLACEHOLDERS.len() {
+                return Err(rusqlite::Error::InvalidParameterCount(
+                    args.len(),
+                    statement.parameter_count(),
+                ));
+            }
+            // By number, as sqlx binds them: SQLite numbers `$n` in their order of first
             // use, which need not be n.
             for (arg, name) in args.iter().zip(PLACEHOLDERS) {
                 let at = statement
                     .parameter_index(name)?
                     .ok_or(rusqlite::Error::InvalidParameterName(name.to_owned()))?;
                 statement.raw_bind_parameter(at, arg)?;
-            }
-            if args.len() != statement.parameter_count() || args.len() > PLACEHOLDERS.len() {
-                return Err(rusqlite::Error::InvalidParameterCount(
-                    args.len(),
-                    statement.parameter_count(),
-                ));
             }
             let mut rows = statement.raw_query();
             let mut read = Vec::new();
@@ -158,7 +144,7 @@ impl Store {
     pub(super) async fn read_all<R: ReadRow>(
         &self,
         sql: &str,
-        args: &[Arg<'_>],
+        args: &[&str],
     ) -> StoreResult<Vec<R>> {
         if let Some(readers) = &self.readers {
             match readers.all(sql, args) {
@@ -168,8 +154,7 @@ impl Store {
         }
         let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
         for arg in args {
-            let Arg::Text(text) = *arg;
-            query = query.bind(text);
+            query = query.bind(*arg);
         }
         Ok(query.fetch_all(self.pool()).await?)
     }
@@ -178,7 +163,7 @@ impl Store {
     pub(super) async fn read_page<R: ReadRow>(
         &self,
         sql: &'static str,
-        args: &[Arg<'_>],
+        args: &[&str],
         limit: i64,
     ) -> StoreResult<Vec<R>> {
         self.read_all(&with_limit(sql, limit), args).await
@@ -188,7 +173,7 @@ impl Store {
     pub(super) async fn read_one<R: ReadRow>(
         &self,
         sql: &'static str,
-        args: &[Arg<'_>],
+        args: &[&str],
     ) -> StoreResult<Option<R>> {
         Ok(self.read_all(sql, args).await?.into_iter().next())
     }
@@ -264,7 +249,7 @@ mod tests {
             "SELECT id FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC";
         let readers = store.readers.as_ref().unwrap();
         for before in ["", "agent_9", "agent_5", ""] {
-            let args = [Arg::Text("acct_1"), Arg::Text(before)];
+            let args = ["acct_1", before];
             let rows: Vec<String> = readers
                 .with(|c| {
                     let mut statement = c.prepare_cached(&with_limit(sql, 20))?;
@@ -338,13 +323,10 @@ mod tests {
         let store = store_in(dir.path()).await;
         let readers = store.readers.as_ref().unwrap();
         let rows: Vec<(String,)> = readers
-            .all(
-                "SELECT $2 || '-' || $1",
-                &[Arg::Text("one"), Arg::Text("two")],
-            )
+            .all("SELECT $2 || '-' || $1", &["one", "two"])
             .unwrap();
         assert_eq!(rows, vec![("two-one".to_owned(),)]);
-        let wrong = readers.all::<(String,)>("SELECT $1 || $2", &[Arg::Text("one")]);
+        let wrong = readers.all::<(String,)>("SELECT $1 || $2", &["one"]);
         assert!(wrong.is_err());
     }
 
