@@ -15,7 +15,7 @@ use crate::domain::limits::Class;
 use crate::domain::time::now_ms;
 use crate::error::AuthFailure;
 use crate::error::Error;
-use crate::net::{Client, client_bucket};
+use crate::net::{Client, bucket_key, client_bucket};
 use crate::ratelimit::{Decision, Mode, seconds_until, set_headers};
 use crate::state::AppState;
 use crate::store::security_events::{EXPIRED_KEY_USED, REVOKED_KEY_USED};
@@ -36,7 +36,7 @@ pub fn client_ip(request: &Request) -> IpAddr {
 /// The budget of failed authentications of an address. An IPv6 client usually holds
 /// a whole /64, so it is counted as one.
 fn failures_of(ip: IpAddr) -> String {
-    format!("auth-failures:{}", client_bucket(ip))
+    bucket_key("auth-failures:", ip)
 }
 
 /// The key-guessing guard: a refusal when the address failed to authenticate too often.
@@ -108,7 +108,7 @@ impl Gated for OpenApiRouter<AppState> {
 
 /// The budget of an account for one class of requests.
 fn budget_of(key: &Key, class: Class) -> String {
-    format!("budget:{}:{}", key.account_id, class.as_str())
+    ["budget:", key.account_id.as_str(), ":", class.as_str()].concat()
 }
 
 /// The request's use of the account, counted when it ends (abandoned, unless told its

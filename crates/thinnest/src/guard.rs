@@ -5,7 +5,6 @@
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
@@ -17,7 +16,6 @@ use crate::domain::time::now_ms;
 use crate::error::AuthFailure;
 use crate::error::Error;
 use crate::gate::{client_ip, count_failure, guard_refusal};
-use crate::net::Client;
 use crate::store::security_events::KEY_SENT_OVER_HTTP;
 
 /// State of the plain-HTTP listener: the app and the HTTPS port to redirect to.
@@ -62,8 +60,10 @@ async fn key_sent_in_clear(app: &AppState, key: Key, client_ip: IpAddr) {
     }
 }
 
-/// Refuses a request that arrived over plain HTTP.
-async fn refuse(state: &GuardState, request: Request) -> Response {
+/// Refuses a request that arrived over plain HTTP: on the plain listener, and on the
+/// HTTPS listener when a trusted proxy received it over plain HTTP (the front service
+/// asks before routing it).
+pub async fn refuse(state: &GuardState, request: Request) -> Response {
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -100,21 +100,4 @@ async fn refuse(state: &GuardState, request: Request) -> Response {
 /// The whole plain-HTTP listener.
 pub async fn plain_http(State(state): State<GuardState>, request: Request) -> Response {
     refuse(&state, request).await
-}
-
-/// Middleware on the HTTPS listener: refuses requests a trusted proxy received over plain HTTP.
-pub async fn forwarded_https_only(
-    State(state): State<GuardState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let plain = request
-        .extensions()
-        .get::<Client>()
-        .is_some_and(|c| c.forwarded_plain_http);
-    if plain {
-        refuse(&state, request).await
-    } else {
-        next.run(request).await
-    }
 }

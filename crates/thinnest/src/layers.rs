@@ -1,6 +1,6 @@
 //! What wraps everything a listener serves: the request id, the request's span, the
-//! client's address, panic safety, waiting for every instance after a change of keys,
-//! and the headers that keep responses (some hold secrets) out of caches, frames and
+//! client's address, the refusal of what a proxy received over plain HTTP, panic safety,
+//! waiting for every instance after a change of keys, and the headers that keep responses (some hold secrets) out of caches, frames and
 //! sniffers. One service does all of it, once around the whole router, with one boxed
 //! future per request: a stack of tower layers re-boxed the body and the future at
 //! each layer (see bench/README.md).
@@ -25,6 +25,7 @@ use tower::Service;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::guard::{GuardState, refuse};
 use crate::net::Client;
 use crate::state::AppState;
 use crate::store::key_changes::noting_changes;
@@ -120,12 +121,14 @@ pub struct Front<S> {
     inner: S,
     state: AppState,
     ids: RequestIds,
-    /// Whether this listener speaks HTTPS (its responses carry HSTS).
-    https: bool,
+    /// On the HTTPS listener (whose responses carry HSTS): what refuses a request a
+    /// trusted proxy received over plain HTTP.
+    https: Option<GuardState>,
 }
 
-/// `inner` behind what both listeners share; `https` adds HSTS.
-pub fn around<S>(inner: S, state: &AppState, https: bool) -> Front<S> {
+/// `inner` behind what both listeners share; `https` (the HTTPS listener's guard) adds
+/// HSTS and refuses what a proxy received over plain HTTP.
+pub fn around<S>(inner: S, state: &AppState, https: Option<GuardState>) -> Front<S> {
     Front {
         inner,
         state: state.clone(),
@@ -158,8 +161,14 @@ where
                 id
             }
         };
-        let span = tracing::info_span!("request", method = %request.method(),
-            path = %request.uri().path(), request_id = %String::from_utf8_lossy(id.as_bytes()));
+        // The id alone: a span's fields are formatted when it opens, on every request;
+        // the line logged for a server error adds the method and path.
+        let span = match id.to_str() {
+            // As Display: a `str` field is written as Debug, escaping it char by char.
+            Ok(id) => tracing::info_span!("request", request_id = %id),
+            Err(_) => tracing::info_span!("request",
+                request_id = %String::from_utf8_lossy(id.as_bytes())),
+        };
         let Some(ConnectInfo(peer)) = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -169,7 +178,7 @@ where
             let mut response =
                 Error::Internal(anyhow::anyhow!("served without the peer address")).into_response();
             response.headers_mut().insert(X_REQUEST_ID, id);
-            protect(response.headers_mut(), self.https);
+            protect(response.headers_mut(), self.https.is_some());
             return Box::pin(std::future::ready(Ok(response)));
         };
         let client = Client::from_parts(
@@ -177,17 +186,29 @@ where
             peer.ip(),
             request.headers(),
         );
+        let refusing = match &self.https {
+            Some(guard) if client.forwarded_plain_http => Some(guard.clone()),
+            _ => None,
+        };
         request.extensions_mut().insert(client);
         // The service that was made ready answers; its clone waits for the next request.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let state = self.state.clone();
-        let https = self.https;
+        let https = self.https.is_some();
+        // Shared, not copied: kept for the rare line about a server error.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
         let started = Instant::now();
         Box::pin(
             async move {
-                let answer =
-                    AssertUnwindSafe(async move { inner.call(request).await }).catch_unwind();
+                let answer = AssertUnwindSafe(async move {
+                    match refusing {
+                        // Boxed: its state would otherwise be carried by every request's future.
+                        Some(guard) => Ok(Box::pin(refuse(&guard, request)).await),
+                        None => inner.call(request).await,
+                    }
+                })
+                .catch_unwind();
                 let (answer, changed_keys) = noting_changes(answer).await;
                 let mut response = match answer {
                     Ok(Ok(response)) => response,
@@ -204,6 +225,8 @@ where
                 }
                 if response.status().is_server_error() {
                     tracing::error!(
+                        %method,
+                        path = uri.path(),
                         status = response.status().as_u16(),
                         latency_ms = started.elapsed().as_millis(),
                         "answered with a server error"

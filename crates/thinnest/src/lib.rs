@@ -36,7 +36,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::from_fn_with_state;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
@@ -73,12 +72,11 @@ pub struct Running {
     dispatcher: Option<JoinHandle<()>>,
 }
 
-/// What the HTTPS listener serves: the API and the dashboard, with the body limit and
-/// the API's answers for an unknown path or method applying to both.
+/// What the HTTPS listener serves: the API and the dashboard, with the API's answers for
+/// an unknown path or method applying to both.
 fn routes(state: &AppState) -> Router {
     api::router(state.clone())
         .merge(dashboard::router(state.clone()))
-        .layer(DefaultBodyLimit::max(1 << 20))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state.clone())
@@ -158,6 +156,7 @@ impl App {
                 store,
                 limits: state::default_limits(&config.limits),
                 link_base: Arc::default(),
+                openapi: std::sync::OnceLock::new(),
                 config: Arc::new(config),
                 limiter: Arc::new(limiter),
                 usage,
@@ -198,15 +197,13 @@ impl App {
         let mut handles = Vec::new();
         let mut tasks = Vec::new();
 
+        // The body limit once around the router (a router's own layers wrap each route).
         let https_service = layers::around(
             ServiceBuilder::new()
-                .layer(from_fn_with_state(
-                    guard_state.clone(),
-                    guard::forwarded_https_only,
-                ))
+                .layer(DefaultBodyLimit::max(1 << 20))
                 .service(routes(&self.state)),
             &self.state,
-            true,
+            Some(guard_state.clone()),
         );
         let handle = Handle::new();
         let server =
@@ -225,7 +222,7 @@ impl App {
                         .fallback(guard::plain_http)
                         .with_state(guard_state),
                     &self.state,
-                    false,
+                    None,
                 );
                 let handle = Handle::new();
                 let server = axum_server::from_tcp(listener)?.handle(handle.clone());

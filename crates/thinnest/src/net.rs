@@ -21,13 +21,30 @@ pub struct Client {
 /// The address a client is counted by: an IPv4 address, or an IPv6 /64 (the block
 /// one client usually holds, so rotating within it gains nothing).
 pub fn client_bucket(ip: IpAddr) -> String {
+    bucket_key("", ip)
+}
+
+/// `prefix` followed by the client's bucket: the key of a budget per client, built on
+/// every request (so without `format!`).
+pub fn bucket_key(prefix: &str, ip: IpAddr) -> String {
+    let mut key = String::with_capacity(prefix.len() + 24);
+    key.push_str(prefix);
     match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    key.push('.');
+                }
+                key.push_str(digits.format(octet));
+            }
+        }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            key.push_str(&format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]));
         }
     }
+    key
 }
 
 /// A configured range, canonical as addresses are: `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
@@ -205,6 +222,15 @@ mod tests {
             client_bucket(b.parse().unwrap())
         );
         assert_eq!(client_bucket(a.parse().unwrap()), "192.0.2.1");
+    }
+
+    #[test]
+    fn bucket_keys_name_the_address_as_it_is_written() {
+        for ip in ["0.0.0.0", "9.10.99.100", "255.255.255.255", "203.0.113.4"] {
+            assert_eq!(bucket_key("p:", ip.parse().unwrap()), format!("p:{ip}"));
+        }
+        let v6 = "2001:db8:0:12:aa::1".parse().unwrap();
+        assert_eq!(bucket_key("p:", v6), "p:2001:db8:0:12::/64");
     }
 
     #[test]

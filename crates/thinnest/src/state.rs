@@ -58,6 +58,8 @@ pub struct Shared {
     /// Where emailed links point: `--public-url`, else this server's HTTPS address,
     /// known once the listener is bound.
     pub(crate) link_base: Arc<std::sync::OnceLock<String>>,
+    /// The OpenAPI document, serialised once when the API's routes are built.
+    pub(crate) openapi: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl Shared {

@@ -14,9 +14,10 @@ mod usage;
 pub(crate) mod webhooks;
 mod widget;
 
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::Response;
-use axum::{Extension, Json, Router};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -104,15 +105,12 @@ impl Modify for BearerAuth {
 )]
 struct ApiDoc;
 
-/// The OpenAPI document, serialised once at start.
-#[derive(Clone)]
-struct OpenApiJson(std::sync::Arc<serde_json::Value>);
-
 /// The OpenAPI 3.1 description of this API.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Json<serde_json::Value> {
-    Json((*doc.0).clone())
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    let doc = state.openapi.get().cloned().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
 }
 
 /// The answer for a path no route has (`not_found`, in the error envelope).
@@ -154,6 +152,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(widget::router())
         .merge(authenticated)
         .split_for_parts();
-    let doc = serde_json::to_value(&openapi).unwrap_or_default();
-    widget::with_preflights(router).layer(Extension(OpenApiJson(std::sync::Arc::new(doc))))
+    // Kept in the state, not added by a layer: a router's layers wrap each of its routes.
+    let doc = serde_json::to_vec(&openapi).expect("the OpenAPI document serialises");
+    let _ = state.openapi.set(doc.into());
+    widget::with_preflights(router)
 }

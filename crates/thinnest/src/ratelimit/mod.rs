@@ -150,22 +150,38 @@ pub fn set_headers(headers: &mut HeaderMap, class: Class, decision: &Decision) {
     };
     let reset_at = u64::try_from(now_ms() / 1000).unwrap_or(0) + reset;
     let name = class.as_str();
-    let pairs = [
-        ("x-ratelimit-limit", decision.limit.to_string()),
-        ("x-ratelimit-remaining", decision.remaining.to_string()),
-        ("x-ratelimit-reset", reset_at.to_string()),
-        (
-            "ratelimit-policy",
-            format!("\"{name}\";q={};w={}", decision.limit, WINDOW_MS / 1000),
-        ),
-        (
-            "ratelimit",
-            format!("\"{name}\";r={};t={reset}", decision.remaining),
-        ),
+    let window = u64::try_from(WINDOW_MS / 1000).unwrap_or(0);
+    let (limit, remaining) = (u64::from(decision.limit), u64::from(decision.remaining));
+    let fields = [
+        (X_LIMIT, HeaderValue::from(limit)),
+        (X_REMAINING, HeaderValue::from(remaining)),
+        (X_RESET, HeaderValue::from(reset_at)),
+        (POLICY, structured(name, ("q", limit), ("w", window))),
+        (RATELIMIT, structured(name, ("r", remaining), ("t", reset))),
     ];
-    for (header, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(header), value);
-        }
+    for (header, value) in fields {
+        headers.insert(header, value);
     }
+}
+
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// `"name";a=1;b=2`, written straight into the header's bytes (every request carries two).
+fn structured(name: &str, first: (&str, u64), second: (&str, u64)) -> HeaderValue {
+    let mut digits = itoa::Buffer::new();
+    let mut out = Vec::with_capacity(name.len() + 32);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+    for (parameter, value) in [first, second] {
+        out.push(b';');
+        out.extend_from_slice(parameter.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(digits.format(value).as_bytes());
+    }
+    HeaderValue::try_from(out).expect("a class name and digits are a valid header value")
 }

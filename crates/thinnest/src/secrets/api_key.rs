@@ -30,14 +30,15 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-fn checksum(body: &str) -> String {
+/// The base62 CRC32 of a key's body (ASCII).
+fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
     let mut n = crc32fast::hash(body.as_bytes());
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(n % 62) as usize];
         n /= 62;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// `count` characters drawn uniformly from the base62 alphabet (rejection sampling).
@@ -60,7 +61,7 @@ impl ApiKey {
     pub fn generate() -> ApiKey {
         let body = format!("{PREFIX}{}", random_base62(RANDOM_LEN));
         let sum = checksum(&body);
-        ApiKey(body + &sum)
+        ApiKey(body + std::str::from_utf8(&sum).expect("base62 is ASCII"))
     }
 
     /// Accepts a well-formed key: right prefix, length, alphabet and checksum.
@@ -74,11 +75,15 @@ impl ApiKey {
             return None;
         }
         let (body, sum) = text.split_at(KEY_LEN - CHECKSUM_LEN);
-        (checksum(body) == sum).then(|| ApiKey(text.to_owned()))
+        (checksum(body) == sum.as_bytes()).then(|| ApiKey(text.to_owned()))
     }
 
     pub fn hash(&self) -> KeyHash {
-        KeyHash(hex::encode(Sha256::digest(self.0.as_bytes())))
+        // Into a buffer at once: `hex::encode` collects its digits one `char` at a time.
+        let mut digits = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(self.0.as_bytes()), &mut digits)
+            .expect("64 hex digits for 32 bytes");
+        KeyHash(String::from_utf8_lossy(&digits).into_owned())
     }
 
     /// What lists show: the prefix and the last four characters.

@@ -27,7 +27,7 @@ use crate::domain::ids::{AgentId, Id};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::widget::{SESSION_MS, Visitor};
 use crate::error::{Error, Result};
-use crate::net::{Client, client_bucket};
+use crate::net::{Client, bucket_key};
 use crate::ratelimit::seconds_until;
 use crate::secrets::api_key::random_base62;
 use crate::secrets::token::sha256_hex;
@@ -153,7 +153,7 @@ async fn spend(state: &AppState, budget: String, per_minute: u32) -> Result<()> 
 }
 
 async fn per_client(state: &AppState, client: &Client) -> Result<()> {
-    let budget = format!("widget-ip:{}", client_bucket(client.ip));
+    let budget = bucket_key("widget-ip:", client.ip);
     spend(state, budget, state.config.agents.widget_requests_per_ip).await
 }
 
