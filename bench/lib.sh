@@ -60,17 +60,19 @@ next_port() {
 }
 
 # launch NAME URL COMMAND...: runs COMMAND in the background as server NAME, logging to
-# DATA_DIR, and waits until URL answers 200 (trusting the generated CA).
+# DATA_DIR, and waits until URL answers 200 (trusting the generated CA), for up to
+# LAUNCH_SECONDS (30).
 launch() {
   local name="$1" url="$2"; shift 2
   LOGS[$name]="$DATA_DIR/server-$name.log"
   log "starting server '$name' on ${BASES[$name]} (data in $DATA_DIR)"
   "$@" >"${LOGS[$name]}" 2>&1 &
   PIDS[$name]=$!
-  local deadline=$((SECONDS + 30))
+  local limit="${LAUNCH_SECONDS:-30}"
+  local deadline=$((SECONDS + limit))
   until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA" "$url" 2>/dev/null)" == 200 ]]; do
     kill -0 "${PIDS[$name]}" 2>/dev/null || die "server $name exited during start-up"
-    (( SECONDS < deadline )) || die "server $name did not answer $url with 200 within 30 s"
+    (( SECONDS < deadline )) || die "server $name did not answer $url with 200 within $limit s"
     sleep 0.2
   done
 }
