@@ -45,37 +45,48 @@ for ((i = 1; i <= AGENTS; i++)); do
 done
 stop_server seed
 
-# count NAME PATH AUTH COMMAND...: runs COMMAND under callgrind with counting off, loads
-# PATH for 2 s, counts DURATION s of load, and prints "NAME REQUESTS INSTRUCTIONS".
+# count NAME PATH AUTH READY COMMAND...: runs COMMAND under callgrind with counting off,
+# waits until READY answers 200, loads PATH for 2 s, counts DURATION s of load, and adds
+# "NAME REQUESTS INSTRUCTIONS" to ROWS. Not in a subshell: the server must stay known to
+# the cleanup on exit.
 count() {
-  local name="$1" path="$2" auth="$3"; shift 3
+  local name="$1" path="$2" auth="$3" ready="$4"; shift 4
   local out="$OUT_DIR/callgrind-$name.out" args=() pid requests total
   rm -f "$out"*
   [[ "$auth" == no ]] || args=(-H "Authorization: Bearer $KEY")
   next_port
   BASES[$name]="https://$HOST:$NEXT_PORT"
-  launch "$name" "${BASES[$name]}/" valgrind --tool=callgrind --instr-atstart=no \
+  launch "$name" "${BASES[$name]}$ready" valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$out" "$@" --listen "$HOST:$NEXT_PORT"
   pid="${PIDS[$name]}"
   wrk -t1 -c4 -d2s "${args[@]}" "${BASES[$name]}$path" >/dev/null
-  callgrind_control -i on "$pid" >/dev/null
+  control -i on
   wrk -t1 -c4 -d"${DURATION}s" "${args[@]}" "${BASES[$name]}$path" >"$OUT_DIR/callgrind-wrk-$name.txt"
-  callgrind_control -i off "$pid" >/dev/null
-  callgrind_control -d "$pid" >/dev/null
+  control -i off
+  control -d
   stop_server "$name"
-  requests="$(grep -o '[0-9]* requests in' "$OUT_DIR/callgrind-wrk-$name.txt" | cut -d' ' -f1)"
+  requests="$(grep -o '[0-9]* requests in' "$OUT_DIR/callgrind-wrk-$name.txt" | cut -d' ' -f1 || true)"
   [[ -f "$out.1" && -n "$requests" ]] || die "no count for $name"
-  callgrind_annotate --inclusive=yes "$out.1" >"$OUT_DIR/callgrind-$name.txt" 2>/dev/null
-  total="$(grep -m1 'PROGRAM TOTALS' "$OUT_DIR/callgrind-$name.txt" | tr -d , | awk '{print $1}')"
-  echo "$name $requests $total"
+  callgrind_annotate --inclusive=yes "$out.1" >"$OUT_DIR/callgrind-$name.txt" 2>/dev/null \
+    || die "callgrind_annotate failed for $name"
+  total="$(grep -m1 'PROGRAM TOTALS' "$OUT_DIR/callgrind-$name.txt" | tr -d , | awk '{print $1}' || true)"
+  [[ -n "$total" ]] || die "no instruction total for $name"
+  ROWS+=("$name $requests $total")
+}
+
+# control ARGS...: callgrind_control on the current server (its chatter hidden, not its failure).
+control() {
+  local said
+  said="$(callgrind_control "$@" "$pid" 2>&1)" || die "callgrind_control $* failed: $said"
 }
 
 SERVE=("$BIN" serve --data-dir "$DATA_DIR" --http-listen off --limit-agent-crud 1000000000)
 ROWS=()
-ROWS+=("$(count bare / no "$BARE" --data-dir "$DATA_DIR")")
-ROWS+=("$(count liveness /health/live no "${SERVE[@]}")")
-ROWS+=("$(count authenticated /agents/unknown yes "${SERVE[@]}")")
-ROWS+=("$(count agents /agents yes "${SERVE[@]}")")
+LIVE=/health/live
+count bare / no / "$BARE" --data-dir "$DATA_DIR"
+count liveness $LIVE no $LIVE "${SERVE[@]}"
+count authenticated /agents/unknown yes $LIVE "${SERVE[@]}"
+count agents /agents yes $LIVE "${SERVE[@]}"
 
 {
   echo "instructions per request (callgrind, SQLite, wrk -t1 -c4 over keep-alive HTTPS)"

@@ -18,7 +18,8 @@ use crate::error::Error;
 use crate::gate::{client_ip, count_failure, guard_refusal};
 use crate::store::security_events::KEY_SENT_OVER_HTTP;
 
-/// State of the plain-HTTP listener: the app and the HTTPS port to redirect to.
+/// What refuses plain HTTP (the plain listener, and the HTTPS listener's front service
+/// for what a proxy received over plain HTTP): the app and the HTTPS port to redirect to.
 #[derive(Clone)]
 pub struct GuardState {
     pub app: AppState,

@@ -4,6 +4,7 @@
 //! Every address is canonical before it is trusted or counted: on a dual-stack
 //! listener an IPv4 peer arrives as `::ffff:a.b.c.d`, and is an IPv4 client.
 
+use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
@@ -41,7 +42,8 @@ pub fn bucket_key(prefix: &str, ip: IpAddr) -> String {
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            key.push_str(&format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]));
+            // Writing into a String cannot fail.
+            let _ = write!(key, "{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]);
         }
     }
     key

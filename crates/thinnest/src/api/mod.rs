@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use crate::services::found;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 
-use crate::error::{ErrorBody, envelope};
+use crate::error::{Error, ErrorBody, envelope};
 use crate::state::AppState;
 
 /// The error responses an authenticated endpoint can give, for the OpenAPI document.
@@ -109,8 +109,12 @@ struct ApiDoc;
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 async fn openapi_json(State(state): State<AppState>) -> Response {
-    let doc = state.openapi.get().cloned().unwrap_or_default();
-    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+    match state.openapi.get() {
+        Some(doc) => ([(header::CONTENT_TYPE, "application/json")], doc.clone()).into_response(),
+        None => {
+            Error::Internal(anyhow::anyhow!("the OpenAPI document was not built")).into_response()
+        }
+    }
 }
 
 /// The answer for a path no route has (`not_found`, in the error envelope).
@@ -134,7 +138,8 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 /// The API router, with the OpenAPI document built from the same routes. Every
 /// route but `/health`, `/openapi.json` and the widget's sits behind the
 /// [gate](crate::gate), with the rate-limit class its router declares. The crate root
-/// adds the body limit, the fallbacks ([`not_found`], [`method_not_allowed`]) and the state.
+/// adds the fallbacks ([`not_found`], [`method_not_allowed`]) and the state, and the body
+/// limit around the whole router.
 pub fn router(state: AppState) -> Router<AppState> {
     let authenticated = OpenApiRouter::new()
         .merge(agents::router(&state))

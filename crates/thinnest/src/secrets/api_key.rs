@@ -83,7 +83,7 @@ impl ApiKey {
         let mut digits = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(self.0.as_bytes()), &mut digits)
             .expect("64 hex digits for 32 bytes");
-        KeyHash(String::from_utf8_lossy(&digits).into_owned())
+        KeyHash(std::str::from_utf8(&digits).expect("hex digits").to_owned())
     }
 
     /// What lists show: the prefix and the last four characters.

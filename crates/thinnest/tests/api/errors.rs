@@ -85,7 +85,8 @@ async fn unknown_routes_wrong_methods_and_unreadable_bodies_answer_in_json() {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
-    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+    // Over our 1 MiB limit, under axum's own default of 2 MiB.
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 19));
     let bodies = [
         (
             "application/json",
@@ -136,6 +137,26 @@ async fn health_answers_without_credentials_and_every_response_has_a_request_id(
     let plain = app.plain(Method::GET, "/agents").send().await.unwrap();
     assert!(plain.headers().contains_key("x-request-id"));
     let _: Value = plain.json().await.unwrap();
+    // A caller's id is kept when it is one short token, and replaced otherwise.
+    for (sent, kept) in [
+        ("trace-01:ab/c+d=", true),
+        ("two words", false),
+        ("x\"y", false),
+        (&"a".repeat(129), false),
+    ] {
+        let response = app
+            .request(Method::GET, "/health/live")
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id == sent, kept, "{sent:?} answered with id {id:?}");
+        assert!(!id.is_empty() && !id.contains(' '));
+    }
 }
 
 #[tokio::test]

@@ -76,6 +76,22 @@ async fn a_trusted_proxy_reporting_plain_http_is_refused_and_anyone_else_is_igno
         StatusCode::FORBIDDEN,
         "https_required",
     );
+    // Before any route: a path no route has is refused alike, with the headers every
+    // answer carries.
+    let unrouted = trusting
+        .request(Method::GET, "/no/such/path")
+        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert!(unrouted.headers().contains_key("x-request-id"));
+    assert!(unrouted.headers().contains_key("strict-transport-security"));
+    assert_error(
+        &read(unrouted).await,
+        StatusCode::FORBIDDEN,
+        "https_required",
+    );
     let (_, keys) = trusting.get("/api-keys", &admin.key).await;
     let id = keys["data"][0]["id"].as_str().unwrap();
     let (_, detail) = trusting.get(&format!("/api-keys/{id}"), &admin.key).await;
