@@ -35,14 +35,7 @@ mkdir -p "$OUT_DIR"
 
 # The account, its key and the agents, made through a server run without valgrind.
 start_server seed
-KEY="$(timeout 30 "$BIN" bootstrap --data-dir "$DATA_DIR" --email bench@example.com | tail -n 1)"
-[[ -n "$KEY" ]] || die "bootstrap printed no API key"
-for ((i = 1; i <= AGENTS; i++)); do
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA" \
-    -X POST "${BASES[seed]}/agents" -H "Authorization: Bearer $KEY" \
-    -H 'content-type: application/json' -d "{\"name\":\"bench $i\"}")"
-  [[ "$code" == 2?? ]] || die "creating agent $i answered HTTP $code"
-done
+KEY="$(seed seed --data-dir "$DATA_DIR")"
 stop_server seed
 
 # count NAME PATH AUTH READY COMMAND...: runs COMMAND under callgrind with counting off,

@@ -1,6 +1,6 @@
 # Shared by the benchmarks (sourced, not run): messages, and servers on HOST from
 # port PORT on, serving one temporary data directory, stopped on exit. Expects HOST,
-# PORT and BIN to be set.
+# PORT and BIN to be set (and AGENTS for seed).
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -85,4 +85,19 @@ start_server() {
   BASES[$name]="https://$HOST:$NEXT_PORT"
   launch "$name" "${BASES[$name]}/health" \
     "$BIN" serve --data-dir "$DATA_DIR" --listen "$HOST:$NEXT_PORT" --http-listen off "$@"
+}
+
+# seed NAME DATA_ARGS...: an account, its key (printed) and AGENTS agents through server NAME.
+seed() {
+  local name="$1"; shift
+  local key code i
+  key="$(timeout 30 "$BIN" bootstrap "$@" --email bench@example.com | tail -n 1)"
+  [[ -n "$key" ]] || die "bootstrap printed no API key"
+  for ((i = 1; i <= AGENTS; i++)); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA" \
+      -X POST "${BASES[$name]}/agents" -H "Authorization: Bearer $key" \
+      -H 'content-type: application/json' -d "{\"name\":\"bench $i\"}")"
+    [[ "$code" == 2?? ]] || die "creating agent $i answered HTTP $code"
+  done
+  echo "$key"
 }

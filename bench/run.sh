@@ -76,21 +76,6 @@ fi
 
 # --- servers and data ------------------------------------------------------------
 
-# seed NAME DATA_ARGS...: an account, its key (printed) and AGENTS agents through server NAME.
-seed() {
-  local name="$1"; shift
-  local key code i
-  key="$(timeout 30 "$BIN" bootstrap "$@" --email bench@example.com | tail -n 1)"
-  [[ -n "$key" ]] || die "bootstrap printed no API key"
-  for ((i = 1; i <= AGENTS; i++)); do
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA" \
-      -X POST "${BASES[$name]}/agents" -H "Authorization: Bearer $key" \
-      -H 'content-type: application/json' -d "{\"name\":\"bench $i\"}")"
-    [[ "$code" == 2?? ]] || die "creating agent $i answered HTTP $code"
-  done
-  echo "$key"
-}
-
 declare -A KEYS
 CONFIGS=(sqlite)
 start_server sqlite --limit-agent-crud "$HUGE_LIMIT"
