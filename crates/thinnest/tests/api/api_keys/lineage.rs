@@ -350,3 +350,41 @@ async fn keys_minted_while_their_maker_is_cascaded_away_do_not_survive() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_cascade_racing_a_rotation_within_the_lineage_never_deadlocks() {
+    let app = TestApp::spawn().await;
+    let admin = app.account("a@example.com").await;
+    for round in 0..10 {
+        let name = format!("leaked {round}");
+        let leaked = make(&app, &admin.key, json!({"name": name, "role": "admin"})).await;
+        let older = make(&app, secret(&leaked), json!({"name": "older"})).await;
+        let newer = make(&app, secret(&leaked), json!({"name": "newer"})).await;
+        // The older sibling rotates the newer one (a key acts on keys made after it)
+        // while their maker goes with cascade: the two lock the same rows.
+        let rotate = format!("/api-keys/{}/rotate", id(&newer));
+        let revoke = format!("/api-keys/{}?cascade=true", id(&leaked));
+        let ((rotated, replacement), (revoked, body)) = tokio::join!(
+            app.call(Method::POST, &rotate, secret(&older), None),
+            app.call(Method::DELETE, &revoke, &admin.key, None)
+        );
+        assert_eq!(revoked, StatusCode::OK, "{body}");
+        let lost = [StatusCode::UNAUTHORIZED, StatusCode::CONFLICT];
+        assert!(
+            rotated == StatusCode::CREATED || lost.contains(&rotated),
+            "{rotated}: {replacement}"
+        );
+        // Whichever came first, nothing of the lineage works afterwards.
+        let mut lineage = vec![&older, &newer];
+        if rotated == StatusCode::CREATED {
+            lineage.push(&replacement);
+        }
+        for key in lineage {
+            assert_error(
+                &app.get("/agents", secret(key)).await,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            );
+        }
+    }
+}
