@@ -315,7 +315,7 @@ async fn rotate_api_key(
             &old,
             ends_at,
             &new,
-            &caller.key_id,
+            Some(&caller.key_id),
             &caller.actor(),
         )
         .await?

@@ -12,14 +12,14 @@ use utoipa_axum::routes;
 use super::{ApiJson, ApiPath, ApiQuery, ErrorResponses};
 use crate::api::found;
 use crate::auth::Caller;
-use crate::domain::fields::Check;
 use crate::domain::ids::KnowledgeId;
-use crate::domain::knowledge::{Knowledge, MAX_AGENT_CHARS, MAX_TEXT_BYTES, check_document};
+use crate::domain::knowledge::Knowledge;
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::error::{Error, Result};
 use crate::gate::Gated;
 use crate::services::agents::find_agent;
+use crate::services::knowledge::{add, file_text, too_large, unreadable};
 use crate::state::AppState;
 
 /// The routes, behind the gate: uploads spend the `knowledge_upload` budget,
@@ -56,18 +56,6 @@ pub struct AgentQuery {
     pub agent_id: String,
 }
 
-fn too_large() -> Error {
-    Error::coded(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("A document may hold at most {MAX_TEXT_BYTES} bytes of text."),
-    )
-}
-
-fn unreadable(message: impl Into<String>) -> Error {
-    Error::coded(StatusCode::BAD_REQUEST, "bad_request", message)
-}
-
 /// Reads a multipart upload: fields `agent_id`, `file` and, optionally, `title`.
 async fn from_upload(mut form: Multipart) -> Result<AddKnowledge> {
     let (mut agent_id, mut title, mut file) = (None, None, None);
@@ -99,32 +87,7 @@ async fn from_upload(mut form: Multipart) -> Result<AddKnowledge> {
     }
     let (file_name, bytes) =
         file.ok_or_else(|| unreadable("Send the document in a field named file."))?;
-    if bytes.len() > MAX_TEXT_BYTES {
-        return Err(too_large());
-    }
-    let lower = file_name.to_ascii_lowercase();
-    let raw =
-        String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("The file is not UTF-8 text."))?;
-    let text = if lower.ends_with(".json") {
-        let value: serde_json::Value = serde_json::from_str(&raw)
-            .map_err(|e| unreadable(format!("The file is not valid JSON: {e}")))?;
-        // Laid out one field per line, which reads better in passages, unless that
-        // would take a file within the limit over it.
-        let pretty = serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?;
-        if pretty.len() <= MAX_TEXT_BYTES {
-            pretty
-        } else {
-            raw
-        }
-    } else if lower.ends_with(".txt") || lower.ends_with(".md") {
-        raw
-    } else {
-        return Err(Error::coded(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Upload a .txt, .md or .json file.",
-        ));
-    };
+    let text = file_text(&file_name, &bytes)?;
     Ok(AddKnowledge {
         agent_id: agent_id.unwrap_or_default(),
         title: title.unwrap_or(file_name),
@@ -156,30 +119,14 @@ async fn add_knowledge(
         let ApiJson(body) = ApiJson::<AddKnowledge>::from_request(request, &state).await?;
         body
     };
-    if body.text.len() > MAX_TEXT_BYTES {
-        return Err(too_large());
-    }
-    let mut check = Check::new();
-    check_document(&mut check, &body.title, &body.text);
-    check.finish()?;
-    find_agent(&state, &caller.account_id, &body.agent_id).await?;
-    let document = state
-        .store
-        .add_knowledge(
-            &caller.account_id,
-            &body.agent_id,
-            body.title.trim(),
-            &body.text,
-            MAX_AGENT_CHARS,
-        )
-        .await?
-        .ok_or_else(|| {
-            Error::coded(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "This agent's documents would exceed 2 MiB of text together; delete some first.",
-            )
-        })?;
+    let document = add(
+        &state,
+        &caller.account_id,
+        &body.agent_id,
+        &body.title,
+        &body.text,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(document)))
 }
 

@@ -3,13 +3,15 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::agent_tabs::{AgentHead, Tab};
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, form_problem, render, status_with};
 use crate::domain::agents::Agent;
 use crate::domain::embed::{Embed, Verification};
+use crate::domain::ids::Id;
 use crate::domain::roles::Permission;
 use crate::services::agents::find_agent;
 use crate::services::embed::{save, settings};
@@ -19,8 +21,7 @@ use crate::state::AppState;
 #[template(path = "embed.html")]
 struct EmbedPage {
     nav: Nav,
-    agent_id: String,
-    agent_name: String,
+    agent: AgentHead,
     /// Where the script is served from.
     base: String,
     origins: String,
@@ -44,8 +45,7 @@ async fn page(
     };
     let page = EmbedPage {
         nav: signed_in.nav(),
-        agent_id: agent.id.into(),
-        agent_name: agent.name,
+        agent: AgentHead::new(&agent, Tab::Settings),
         base: state.link_base().to_owned(),
         origins: embed.allowed_origins.join("\n"),
         verification: embed.identity_verification.as_str(),
@@ -105,4 +105,10 @@ pub async fn save_embed(
             page(&state, &signed_in, agent, None, Some(error), Some(sent)).await
         }
     }
+}
+
+/// The page's old address: bookmarks and links to it keep working.
+pub async fn moved(Path(id): Path<String>) -> Result<Response, PageError> {
+    let id = crate::domain::ids::AgentId::parse(&id).ok_or(PageError::NotFound)?;
+    Ok(Redirect::permanent(&format!("/app/agents/{id}/settings/embed")).into_response())
 }

@@ -21,7 +21,10 @@ pub struct FormPage {
     pub(super) password_field: bool,
     pub(super) password_autocomplete: &'static str,
     pub(super) password_error: Option<&'static str>,
-    pub(super) token_field: bool,
+    /// The emailed link's token, for forms opened from a link: `Some("")` on the
+    /// first showing (the page's script reads it from the link's fragment), and what
+    /// was sent when the form is shown again after a mistake, so it still works.
+    pub(super) token: Option<String>,
     /// "Continue with …" buttons: provider slug and label.
     pub(super) social: Vec<(&'static str, String)>,
     /// Set on forms posted while signed in.
@@ -42,7 +45,7 @@ impl FormPage {
             password_field: true,
             password_autocomplete: "current-password",
             password_error: None,
-            token_field: false,
+            token: None,
             social: Vec::new(),
             csrf_token: None,
             links: Vec::new(),
@@ -84,7 +87,7 @@ impl FormPage {
     pub(super) fn reset() -> FormPage {
         FormPage {
             email_field: false,
-            token_field: true,
+            token: Some(String::new()),
             password_autocomplete: "new-password",
             ..FormPage::new(
                 "Choose a new password",
@@ -98,7 +101,7 @@ impl FormPage {
         FormPage {
             email_field: false,
             password_field: false,
-            token_field: true,
+            token: Some(String::new()),
             ..FormPage::new(
                 "Join the workspace",
                 "/app/invitations/accept",
@@ -124,7 +127,7 @@ impl FormPage {
     pub(super) fn verify() -> FormPage {
         FormPage {
             email_field: false,
-            token_field: true,
+            token: Some(String::new()),
             notice: Some("Enter the password you chose when you signed up.".to_owned()),
             ..FormPage::new("Confirm your email", "/app/verify-email", "Confirm")
         }

@@ -6,14 +6,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
+use super::view::When;
 use super::{PageError, PageForm, render, status_with};
 use crate::domain::ids::{Id, KeyId};
 use crate::domain::keys::Key;
 use crate::domain::roles::{Permission, Role};
-use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::time::now_ms;
 use crate::secrets::api_key::ApiKey;
 use crate::state::AppState;
-use crate::store::api_keys::{KeyScope, NewKey};
+use crate::store::api_keys::{KeyScope, NewKey, Rotated};
 
 /// A key as the keys page lists it.
 struct KeyLine {
@@ -27,8 +28,12 @@ struct KeyLine {
     made_by_key: Option<String>,
     /// Active keys this one made, transitively: what a cascading revocation ends too.
     made: i64,
-    last_used: String,
+    last_used: Option<When>,
+    /// Set while a rotated key still works: when it stops.
+    ends: Option<When>,
     active: bool,
+    /// Active and not rotated yet.
+    rotatable: bool,
 }
 
 #[derive(Template)]
@@ -37,9 +42,24 @@ struct KeysPage {
     nav: Nav,
     keys: Vec<KeyLine>,
     roles: Vec<&'static str>,
+    default_role: &'static str,
+    graces: &'static [(i64, &'static str)],
     new_key: Option<String>,
+    /// What the new key is: made, or a rotation's replacement.
+    new_key_note: &'static str,
     error: Option<&'static str>,
 }
+
+/// The role a new key gets unless another is chosen: the least that builds agents.
+const DEFAULT_ROLE: Role = Role::Editor;
+
+/// How long a rotated key may keep working, as the rotate form offers it.
+const GRACES: &[(i64, &str)] = &[
+    (0, "Stop the old key now"),
+    (3600, "Keep the old key for 1 hour"),
+    (86_400, "Keep the old key for 24 hours"),
+    (604_800, "Keep the old key for 7 days"),
+];
 
 /// The keys a signed-in person may see: all for an Admin, their own for an Editor.
 fn scope(signed_in: &SignedIn) -> Result<KeyScope<'_>, PageError> {
@@ -54,7 +74,7 @@ fn scope(signed_in: &SignedIn) -> Result<KeyScope<'_>, PageError> {
 async fn keys_page(
     state: &AppState,
     signed_in: &SignedIn,
-    new_key: Option<ApiKey>,
+    new_key: Option<(ApiKey, &'static str)>,
     error: Option<&'static str>,
 ) -> Result<Response, PageError> {
     let rows = state
@@ -82,16 +102,24 @@ async fn keys_page(
                 .as_ref()
                 .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone())),
             made: made.get(&k.id).copied().unwrap_or(0),
+            ends: k
+                .expires_at
+                .filter(|_| k.replaced_by.is_some() && k.is_active(now))
+                .map(When::at_ms),
             active: k.is_active(now),
             status: if k.revoked_at.is_some() {
-                "revoked"
-            } else if k.is_active(now) {
-                "active"
+                "Revoked"
+            } else if !k.is_active(now) {
+                "Expired"
+            } else if k.replaced_by.is_some() {
+                "Rotated"
             } else {
-                "expired"
+                "Active"
             },
+            rotatable: k.is_active(now) && k.replaced_by.is_none(),
             created_by: emails.get(&k.created_by).cloned().unwrap_or(k.created_by),
-            last_used: k.last_used_at.map_or_else(|| "never".to_owned(), rfc3339),
+            last_used: k.last_used_at.map(When::at_ms),
+
             role: k.role.as_str(),
             id: k.id,
             name: k.name,
@@ -108,7 +136,10 @@ async fn keys_page(
         nav: signed_in.nav(),
         keys,
         roles,
-        new_key: new_key.map(|k| k.expose().to_owned()),
+        new_key_note: new_key.as_ref().map_or("", |(_, note)| note),
+        new_key: new_key.map(|(k, _)| k.expose().to_owned()),
+        default_role: DEFAULT_ROLE.as_str(),
+        graces: GRACES,
         error,
     };
     Ok(render(status, &page))
@@ -150,7 +181,8 @@ pub async fn create_api_key(
         .store
         .insert_key(&signed_in.session.account_id, &new, &signed_in.actor())
         .await?;
-    keys_page(&state, &signed_in, Some(secret), None).await
+    let made = (secret, "Your new API key");
+    keys_page(&state, &signed_in, Some(made), None).await
 }
 
 #[derive(Deserialize)]
@@ -181,4 +213,54 @@ pub async fn revoke_api_key(
         .revoke_key(account, &key.id, form.cascade.is_some(), &signed_in.actor())
         .await?;
     Ok(Redirect::to("/app/settings/api-keys").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    csrf_token: String,
+    /// Seconds the old key keeps working: one of [`GRACES`].
+    grace: i64,
+}
+
+/// Replaces a key with a new one of the same name, role and expiry; the old one
+/// stops now or after the grace chosen. The new secret is shown once.
+pub async fn rotate_api_key(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<RotateForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    let account = &signed_in.session.account_id;
+    if KeyId::parse(&id).is_none() {
+        return Err(PageError::NotFound);
+    }
+    let old = state
+        .store
+        .get_key(account, scope(&signed_in)?, &id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    if !GRACES.iter().any(|(seconds, _)| *seconds == form.grace) {
+        return Err(PageError::Unreadable(
+            "Choose how long the old key keeps working.".to_owned(),
+        ));
+    }
+    let user = &signed_in.session.user_id;
+    let (secret, mut new) = NewKey::mint(&old.name, old.role, user, None, old.expires_at);
+    new.created_by_key = old.created_by_key.as_deref();
+    let ends_at = (form.grace > 0).then(|| now_ms() + form.grace * 1000);
+    let rotated = state
+        .store
+        .rotate_key(account, &old, ends_at, &new, None, &signed_in.actor())
+        .await?;
+    match rotated {
+        Rotated::Done(_) => {
+            let made = (secret, "The replacement key");
+            keys_page(&state, &signed_in, Some(made), None).await
+        }
+        Rotated::AlreadyEnded | Rotated::MakerRetired => {
+            let error = Some("This key was revoked, expired or rotated meanwhile; it was not rotated.");
+            keys_page(&state, &signed_in, None, error).await
+        }
+    }
 }

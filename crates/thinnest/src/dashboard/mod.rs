@@ -2,12 +2,15 @@
 //! cookie. Every POST must come from our own origin, and every POST of a
 //! signed-in page carries the session's CSRF token.
 
+mod agent_knowledge;
+mod agent_tabs;
+mod agents;
 mod audit;
 mod billing;
 mod budget;
 mod embed;
 mod form;
-mod home;
+mod integrations;
 mod keys;
 mod recovery;
 mod security;
@@ -17,6 +20,7 @@ mod social;
 mod social_link;
 mod team;
 mod throttle;
+mod view;
 mod webhooks;
 
 use askama::Template;
@@ -77,7 +81,43 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/app/settings/security/identities/{id}/disconnect",
             post(security::disconnect_identity),
         )
-        .route("/app", get(home::home))
+        .route("/app", get(agents::list))
+        .route("/app/agents", post(agents::create))
+        .route("/app/agents/new", get(agents::new_page))
+        .route("/app/agents/{id}", get(agent_tabs::overview))
+        .route("/app/agents/{id}/chat", post(agent_tabs::chat))
+        .route(
+            "/app/agents/{id}/knowledge",
+            get(agent_knowledge::knowledge).post(agent_knowledge::paste),
+        )
+        .route(
+            "/app/agents/{id}/knowledge/upload",
+            post(agent_knowledge::upload),
+        )
+        .route(
+            "/app/agents/{id}/knowledge/{document}/delete",
+            post(agent_knowledge::delete),
+        )
+        .route("/app/agents/{id}/tools", get(agent_tabs::tools))
+        .route(
+            "/app/agents/{id}/conversations",
+            get(agent_tabs::conversations),
+        )
+        .route(
+            "/app/agents/{id}/conversations/{conversation}",
+            get(agent_tabs::transcript),
+        )
+        .route(
+            "/app/agents/{id}/settings",
+            get(agents::settings).post(agents::save),
+        )
+        .route("/app/agents/{id}/delete", post(agents::delete))
+        .route(
+            "/app/agents/{id}/settings/embed",
+            get(embed::embed).post(embed::save_embed),
+        )
+        .route("/app/agents/{id}/embed", get(embed::moved))
+        .route("/app/settings/integrations", get(integrations::integrations))
         .route(
             "/app/settings/api-keys",
             get(keys::api_keys).post(keys::create_api_key),
@@ -85,6 +125,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/app/settings/api-keys/{id}/revoke",
             post(keys::revoke_api_key),
+        )
+        .route(
+            "/app/settings/api-keys/{id}/rotate",
+            post(keys::rotate_api_key),
         )
         .route("/app/settings/security", get(security::security))
         .route(
@@ -119,10 +163,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/app/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(webhooks::redeliver),
-        )
-        .route(
-            "/app/agents/{id}/embed",
-            get(embed::embed).post(embed::save_embed),
         )
         .route("/app/settings/team/invitations", post(team::invite))
         .route(

@@ -145,7 +145,7 @@ pub async fn reset(
             StatusCode::UNPROCESSABLE_ENTITY,
             FormPage {
                 password_error: Some(problem),
-                notice: Some("Open the link from the email again if this page lost it.".to_owned()),
+                token: Some(form.token),
                 ..FormPage::reset()
             },
         ));

@@ -29,6 +29,16 @@ pub struct SignedIn {
     pub client_ip: IpAddr,
     /// Every workspace of the person: id and name.
     workspaces: Vec<(String, String)>,
+    /// The page's path, which the navigation marks as current.
+    path: String,
+}
+
+/// A link of the navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// The page shown is this link's, or one under it (`aria-current`).
+    pub current: bool,
 }
 
 /// What every signed-in page shows in its header.
@@ -37,12 +47,29 @@ pub struct Nav {
     pub workspace: String,
     pub role: &'static str,
     pub csrf_token: String,
-    pub can_manage_keys: bool,
-    pub can_manage_team: bool,
-    pub can_manage_billing: bool,
-    pub can_manage_webhooks: bool,
     /// The workspaces to switch to, when there is more than one: id, name, current.
     pub workspaces: Vec<(String, String, bool)>,
+    /// The sections: Agents, Usage, Settings.
+    pub main: Vec<NavLink>,
+    /// Settings' pages this role may open, when a settings page is shown; else empty.
+    pub settings: Vec<NavLink>,
+}
+
+/// Settings' pages, in their order, and who may open each.
+const SETTINGS: &[(&str, &str, Option<Permission>)] = &[
+    ("/app/settings/api-keys", "API Keys", Some(Permission::ApiKeysOwn)),
+    ("/app/settings/team", "Team", Some(Permission::TeamManage)),
+    ("/app/settings/integrations", "Integrations", None),
+    ("/app/settings/webhooks", "Webhooks", Some(Permission::WebhooksManage)),
+    ("/app/settings/billing", "Billing", Some(Permission::BillingManage)),
+    ("/app/settings/security", "Security", None),
+    ("/app/settings/audit-log", "Audit log", Some(Permission::AuditLogRead)),
+];
+
+/// Whether `path` is the page at `href` or one under it.
+fn under(path: &str, href: &str) -> bool {
+    path.strip_prefix(href)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 impl SignedIn {
@@ -52,10 +79,12 @@ impl SignedIn {
             workspace: self.session.account_name.clone(),
             role: self.session.role.as_str(),
             csrf_token: self.token.derive("csrf"),
-            can_manage_keys: Permission::ApiKeysOwn.allowed_for(self.session.role),
-            can_manage_team: Permission::TeamManage.allowed_for(self.session.role),
-            can_manage_billing: Permission::BillingManage.allowed_for(self.session.role),
-            can_manage_webhooks: Permission::WebhooksManage.allowed_for(self.session.role),
+            main: self.main_links(),
+            settings: if under(&self.path, "/app/settings") {
+                self.settings_links()
+            } else {
+                Vec::new()
+            },
             workspaces: if self.workspaces.len() > 1 {
                 self.workspaces
                     .iter()
@@ -65,6 +94,42 @@ impl SignedIn {
                 Vec::new()
             },
         }
+    }
+
+    fn settings_links(&self) -> Vec<NavLink> {
+        SETTINGS
+            .iter()
+            .filter(|(_, _, needs)| needs.is_none_or(|p| p.allowed_for(self.session.role)))
+            .map(|&(href, label, _)| NavLink {
+                href,
+                label,
+                current: under(&self.path, href),
+            })
+            .collect()
+    }
+
+    fn main_links(&self) -> Vec<NavLink> {
+        let path = self.path.as_str();
+        let mut links = vec![NavLink {
+            href: "/app",
+            label: "Agents",
+            current: path == "/app" || under(path, "/app/agents"),
+        }];
+        if Permission::UsageRead.allowed_for(self.session.role) {
+            links.push(NavLink {
+                href: "/app/usage",
+                label: "Usage",
+                current: under(path, "/app/usage"),
+            });
+        }
+        // Settings opens on its first page this role may see (Security is everyone's).
+        let first = self.settings_links().first().map_or("/app/settings/security", |l| l.href);
+        links.push(NavLink {
+            href: first,
+            label: "Settings",
+            current: under(path, "/app/settings"),
+        });
+        links
     }
 
     /// Accepts a form only with this session's CSRF token (compared in constant time).
@@ -145,6 +210,7 @@ impl FromRequestParts<AppState> for SignedIn {
             token,
             client_ip,
             workspaces,
+            path: parts.uri.path().to_owned(),
         })
     }
 }

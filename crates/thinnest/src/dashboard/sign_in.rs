@@ -158,6 +158,7 @@ pub async fn verify(
         let error = Some("That is not the password chosen with this sign-up.".to_owned());
         let form = FormPage {
             error,
+            token: Some(form.token),
             ..FormPage::verify()
         };
         return Ok(page(StatusCode::UNAUTHORIZED, form));

@@ -36,7 +36,7 @@ pub struct Conversation {
     pub id: ConversationId,
     #[schema(value_type = String)]
     pub agent_id: AgentId,
-    /// `api` or `widget`.
+    /// `api`, `widget`, or `dashboard` (an agent's test chat).
     pub channel: String,
     /// A widget visitor's user id, when the customer's server vouched for it.
     pub user_id: Option<String>,
@@ -65,6 +65,8 @@ pub struct Exchange {
 #[derive(Debug, Clone, Copy)]
 pub enum Channel<'a> {
     Api,
+    /// The test chat on an agent's page in the dashboard.
+    Dashboard,
     /// The widget, for the session with this token hash.
     Widget(&'a str),
 }
@@ -75,7 +77,7 @@ pub enum Channel<'a> {
 pub struct NewConversation {
     pub id: ConversationId,
     pub agent_id: AgentId,
-    /// `api` or `widget`.
+    /// `api`, `widget` or `dashboard`.
     pub channel: &'static str,
     pub visitor: Visitor,
     /// For a widget conversation: the token hash of the session it starts for, which
@@ -90,6 +92,7 @@ impl NewConversation {
     pub fn new(agent_id: AgentId, channel: Channel<'_>, visitor: &Visitor) -> NewConversation {
         let (channel, widget_session) = match channel {
             Channel::Api => ("api", None),
+            Channel::Dashboard => ("dashboard", None),
             Channel::Widget(session) => ("widget", Some(session.to_owned())),
         };
         NewConversation {

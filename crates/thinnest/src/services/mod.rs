@@ -6,6 +6,7 @@ pub mod billing;
 pub mod bootstrap;
 pub mod conversations;
 pub mod embed;
+pub mod knowledge;
 pub mod mail;
 pub mod webhooks;
 

@@ -148,6 +148,34 @@ impl Store {
         rows.into_iter().map(Agent::try_from).collect()
     }
 
+    /// Like [`Store::list_agents`], of the agents whose names contain `text` (in any
+    /// case, for ASCII letters on SQLite).
+    pub async fn search_agents(
+        &self,
+        account_id: &str,
+        text: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Agent>> {
+        let sql = concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
+             AND lower(name) LIKE $3 ESCAPE '!' ORDER BY id DESC"
+        );
+        let mut pattern = String::from("%");
+        for c in text.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '!') {
+                pattern.push('!');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let args = [account_id, before.unwrap_or(""), pattern.as_str()];
+        let rows: Vec<AgentRow> = self.read_page(sql, &args, limit).await?;
+        rows.into_iter().map(Agent::try_from).collect()
+    }
+
     pub async fn get_agent(&self, account_id: &str, id: &str) -> StoreResult<Option<Agent>> {
         let sql = concat!(
             "SELECT ",

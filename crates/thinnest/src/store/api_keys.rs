@@ -443,14 +443,14 @@ impl Store {
         old: &Key,
         old_ends_at: Option<i64>,
         new: &NewKey<'_>,
-        by_key: &str,
+        by_key: Option<&str>,
         actor: &Actor,
     ) -> StoreResult<Rotated> {
         let new_id = String::from(KeyId::new());
         let mut tx = self.begin_write().await?;
-        let rotates_itself = by_key == old.id;
+        let rotates_itself = by_key == Some(old.id.as_str());
         if !self
-            .is_current(&mut tx, account_id, Some(by_key), rotates_itself)
+            .is_current(&mut tx, account_id, by_key, rotates_itself)
             .await?
         {
             return Ok(Rotated::MakerRetired);

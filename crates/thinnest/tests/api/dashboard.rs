@@ -423,3 +423,36 @@ async fn confirmation_email_goes_through_a_real_smtp_server() {
     );
     assert!(app.outbox().is_empty(), "nothing went to the outbox");
 }
+
+#[tokio::test]
+async fn a_mistyped_password_on_the_confirmation_page_keeps_the_link_working() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::new(&app);
+    let email = "typo@example.com";
+    let signup = browser
+        .post("/app/signup", &[("email", email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(signup.status, StatusCode::OK);
+    let token = app.emailed_token(email).await;
+    let wrong = browser
+        .post(
+            "/app/verify-email",
+            &[("token", &token), ("password", "not-the-one-chosen")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("not the password chosen"));
+    // The page shown again holds the token it was sent with, not an empty one.
+    let field = format!("name=\"token\" id=\"token\" value=\"{token}\"");
+    assert!(wrong.body.contains(&field), "{}", wrong.body);
+    let right = browser
+        .post(
+            "/app/verify-email",
+            &[("token", &token), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        (right.status, right.location()),
+        (StatusCode::SEE_OTHER, "/app")
+    );
+}
