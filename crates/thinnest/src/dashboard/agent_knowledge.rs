@@ -106,7 +106,15 @@ pub async fn knowledge(
         _ => None,
     };
     let typed = (String::new(), String::new());
-    page(&state, &signed_in, &agent, Problems::default(), typed, notice).await
+    page(
+        &state,
+        &signed_in,
+        &agent,
+        Problems::default(),
+        typed,
+        notice,
+    )
+    .await
 }
 
 /// A field's label, for its problem.
@@ -209,7 +217,14 @@ pub async fn upload(
     } else {
         title
     };
-    added(&state, &signed_in, &agent, title, file_text(&file_name, &bytes)).await
+    added(
+        &state,
+        &signed_in,
+        &agent,
+        title,
+        file_text(&file_name, &bytes),
+    )
+    .await
 }
 
 pub async fn delete(

@@ -122,7 +122,11 @@ async fn overview_page(
     notice: Option<&'static str>,
 ) -> Result<Response, PageError> {
     let account = &signed_in.session.account_id;
-    let documents = state.store.knowledge_entries(account, &agent.id).await?.len();
+    let documents = state
+        .store
+        .knowledge_entries(account, &agent.id)
+        .await?
+        .len();
     let messages = match &conversation {
         Some(c) => state.store.messages(&c.id).await?,
         None => Vec::new(),
@@ -189,14 +193,21 @@ pub async fn chat(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::AgentsWrite)?;
     let agent = agent_or_404(&state, &signed_in, &id).await?;
-    let ongoing =
-        test_conversation(&state, &signed_in, &agent, Some(&form.conversation)).await?;
+    let ongoing = test_conversation(&state, &signed_in, &agent, Some(&form.conversation)).await?;
     let mut check = Check::new();
     check_message(&mut check, &form.message);
     if let Err(invalid) = check.finish() {
         let problems = Problems::from_error(invalid.into(), |_| "Your message")?;
-        return overview_page(&state, &signed_in, agent, ongoing, problems, form.message, None)
-            .await;
+        return overview_page(
+            &state,
+            &signed_in,
+            agent,
+            ongoing,
+            problems,
+            form.message,
+            None,
+        )
+        .await;
     }
     let thread = match ongoing.clone() {
         Some(conversation) if conversation.ended_at.is_none() => Thread::Ongoing(conversation),
@@ -216,9 +227,19 @@ pub async fn chat(
             code: "engine_unavailable",
             ..
         }) => {
-            let problems =
-                Problems::whole("The agent's language model did not answer. Try again in a moment.");
-            overview_page(&state, &signed_in, agent, ongoing, problems, form.message, None).await
+            let problems = Problems::whole(
+                "The agent's language model did not answer. Try again in a moment.",
+            );
+            overview_page(
+                &state,
+                &signed_in,
+                agent,
+                ongoing,
+                problems,
+                form.message,
+                None,
+            )
+            .await
         }
         Err(e) => Err(PageError::Internal(e.into())),
     }

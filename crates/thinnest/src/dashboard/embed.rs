@@ -13,6 +13,7 @@ use crate::domain::agents::Agent;
 use crate::domain::embed::{Embed, Verification};
 use crate::domain::ids::Id;
 use crate::domain::roles::Permission;
+use crate::error::Error;
 use crate::services::agents::find_agent;
 use crate::services::embed::{save, settings};
 use crate::state::AppState;
@@ -101,7 +102,7 @@ pub async fn save_embed(
     match save(&state.store, account, &agent.id, sent.clone()).await {
         Ok(saved) => page(&state, &signed_in, agent, Some("Saved."), None, Some(saved)).await,
         Err(e) => {
-            let error = form_problem(e)?;
+            let error = in_words(e)?;
             page(&state, &signed_in, agent, None, Some(error), Some(sent)).await
         }
     }
@@ -111,4 +112,22 @@ pub async fn save_embed(
 pub async fn moved(Path(id): Path<String>) -> Result<Response, PageError> {
     let id = crate::domain::ids::AgentId::parse(&id).ok_or(PageError::NotFound)?;
     Ok(Redirect::permanent(&format!("/app/agents/{id}/settings/embed")).into_response())
+}
+
+/// The problems of the origins typed, by line: `allowed_origins[0]` is line 1.
+fn in_words(error: Error) -> Result<String, PageError> {
+    let Error::Invalid { fields, .. } = error else {
+        return form_problem(error);
+    };
+    let lines = fields.into_iter().map(|(field, problem)| {
+        let line = field
+            .strip_prefix("allowed_origins[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|n| n.parse::<usize>().ok());
+        match line {
+            Some(at) => format!("Line {}: {problem}.", at + 1),
+            None => format!("Allowed Origins {problem}."),
+        }
+    });
+    Ok(lines.collect::<Vec<_>>().join(" "))
 }

@@ -259,7 +259,8 @@ pub async fn rotate_api_key(
             keys_page(&state, &signed_in, Some(made), None).await
         }
         Rotated::AlreadyEnded | Rotated::MakerRetired => {
-            let error = Some("This key was revoked, expired or rotated meanwhile; it was not rotated.");
+            let error =
+                Some("This key was revoked, expired or rotated meanwhile; it was not rotated.");
             keys_page(&state, &signed_in, None, error).await
         }
     }

@@ -117,7 +117,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(embed::embed).post(embed::save_embed),
         )
         .route("/app/agents/{id}/embed", get(embed::moved))
-        .route("/app/settings/integrations", get(integrations::integrations))
+        .route(
+            "/app/settings/integrations",
+            get(integrations::integrations),
+        )
         .route(
             "/app/settings/api-keys",
             get(keys::api_keys).post(keys::create_api_key),

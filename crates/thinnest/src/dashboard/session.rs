@@ -57,13 +57,29 @@ pub struct Nav {
 
 /// Settings' pages, in their order, and who may open each.
 const SETTINGS: &[(&str, &str, Option<Permission>)] = &[
-    ("/app/settings/api-keys", "API Keys", Some(Permission::ApiKeysOwn)),
+    (
+        "/app/settings/api-keys",
+        "API Keys",
+        Some(Permission::ApiKeysOwn),
+    ),
     ("/app/settings/team", "Team", Some(Permission::TeamManage)),
     ("/app/settings/integrations", "Integrations", None),
-    ("/app/settings/webhooks", "Webhooks", Some(Permission::WebhooksManage)),
-    ("/app/settings/billing", "Billing", Some(Permission::BillingManage)),
+    (
+        "/app/settings/webhooks",
+        "Webhooks",
+        Some(Permission::WebhooksManage),
+    ),
+    (
+        "/app/settings/billing",
+        "Billing",
+        Some(Permission::BillingManage),
+    ),
     ("/app/settings/security", "Security", None),
-    ("/app/settings/audit-log", "Audit log", Some(Permission::AuditLogRead)),
+    (
+        "/app/settings/audit-log",
+        "Audit log",
+        Some(Permission::AuditLogRead),
+    ),
 ];
 
 /// Whether `path` is the page at `href` or one under it.
@@ -123,7 +139,10 @@ impl SignedIn {
             });
         }
         // Settings opens on its first page this role may see (Security is everyone's).
-        let first = self.settings_links().first().map_or("/app/settings/security", |l| l.href);
+        let first = self
+            .settings_links()
+            .first()
+            .map_or("/app/settings/security", |l| l.href);
         links.push(NavLink {
             href: first,
             label: "Settings",

@@ -30,8 +30,8 @@ pub fn file_text(file_name: &str, bytes: &[u8]) -> Result<String> {
         return Err(too_large());
     }
     let lower = file_name.to_ascii_lowercase();
-    let raw = String::from_utf8(bytes.to_vec())
-        .map_err(|_| unreadable("The file is not UTF-8 text."))?;
+    let raw =
+        String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("The file is not UTF-8 text."))?;
     if lower.ends_with(".json") {
         let value: serde_json::Value = serde_json::from_str(&raw)
             .map_err(|e| unreadable(format!("The file is not valid JSON: {e}")))?;

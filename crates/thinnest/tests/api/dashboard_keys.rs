@@ -13,10 +13,11 @@ fn revoke_path(body: &str, tail: &str) -> String {
         .split("<tr>")
         .find(|row| row.contains(&format!("<code>tai_…{tail}</code>")))
         .expect("the key's row");
-    let start = row
-        .find("/app/settings/api-keys/key_")
-        .expect("a revoke form");
-    row[start..].split('"').next().unwrap().to_owned()
+    let end = row.find("/revoke\"").expect("a revoke form") + "/revoke".len();
+    let start = row[..end]
+        .rfind("/app/settings/api-keys/key_")
+        .expect("the key's path");
+    row[start..end].to_owned()
 }
 
 /// A signed-in owner, a key made on the keys page, and a key that key made.

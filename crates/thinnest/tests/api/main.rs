@@ -16,6 +16,7 @@ mod conversations_engines;
 mod coverage;
 mod dashboard;
 mod dashboard_accounts;
+mod dashboard_agents;
 mod dashboard_headers;
 mod dashboard_keys;
 mod deliveries;

@@ -128,9 +128,15 @@ async fn the_embed_page_shows_the_snippet_and_saves_origins_for_editors_only() {
         .post("/agents", &key, json!({"name": "Concierge"}))
         .await;
     let agent = agent["id"].as_str().unwrap().to_owned();
-    let path = format!("/app/agents/{agent}/embed");
-    let home = admin.get("/app").await;
-    assert!(home.body.contains(&path), "{}", home.body);
+    let path = format!("/app/agents/{agent}/settings/embed");
+    let settings = admin.get(&format!("/app/agents/{agent}/settings")).await;
+    assert!(settings.body.contains(&path), "{}", settings.body);
+    // The page's old address still leads there.
+    let moved = admin.get(&format!("/app/agents/{agent}/embed")).await;
+    assert_eq!(
+        (moved.status, moved.location()),
+        (StatusCode::PERMANENT_REDIRECT, path.as_str())
+    );
     let page = admin.get(&path).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(
@@ -155,7 +161,18 @@ async fn the_embed_page_shows_the_snippet_and_saves_origins_for_editors_only() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-    assert!(bad.body.contains("allowed_origins[0]"), "{}", bad.body);
+    // At the field, by line, with what was typed kept.
+    assert!(
+        bad.body
+            .contains("Line 1: must look like https://example.com."),
+        "{}",
+        bad.body
+    );
+    assert!(
+        bad.body.contains(">shop.example.com</textarea>"),
+        "{}",
+        bad.body
+    );
     let saved = admin
         .post(
             &path,

@@ -137,6 +137,16 @@ impl Browser {
         self.send(request).await
     }
 
+    /// Posts a multipart form (a file upload) from our own origin.
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Page {
+        let request = self
+            .client
+            .request(Method::POST, format!("{}{path}", self.base))
+            .header("origin", &self.base)
+            .multipart(form);
+        self.send(request).await
+    }
+
     /// Posts a form as if from a page of `origin`.
     pub async fn post_from(&self, origin: &str, path: &str, form: &[(&str, &str)]) -> Page {
         let request = self

@@ -29,7 +29,7 @@ async fn the_embed_page_refuses_the_signed_out_weak_roles_strangers_and_bad_form
         stranger,
     } = Workspace::new().await;
     let agent = app.agent(&owner, "Shop helper").await;
-    let embed = format!("/app/agents/{agent}/embed");
+    let embed = format!("/app/agents/{agent}/settings/embed");
 
     // The page and its form, well-formed.
     let actions: Vec<Action> = vec![
@@ -77,10 +77,10 @@ async fn the_embed_page_refuses_the_signed_out_weak_roles_strangers_and_bad_form
                 ("identity_verification", "off"),
             ],
             StatusCode::UNPROCESSABLE_ENTITY,
-            "allowed_origins[0] must start with https:// or http://",
+            "Line 1: must start with https:// or http://.",
         ),
         (
-            "/app/agents/nope/embed".to_owned(),
+            "/app/agents/nope/settings/embed".to_owned(),
             vec![("origins", SHOP), ("identity_verification", "off")],
             StatusCode::NOT_FOUND,
             ELSEWHERE,
