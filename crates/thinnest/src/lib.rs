@@ -77,9 +77,18 @@ pub struct Running {
 fn routes(state: &AppState) -> Router {
     api::router(state.clone())
         .merge(dashboard::router(state.clone()))
-        .fallback(api::not_found)
+        .fallback(not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state.clone())
+}
+
+/// A path nothing serves: under `/app`, the dashboard's page; elsewhere the API's answer.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    if dashboard::owns(uri.path()) {
+        dashboard::not_found()
+    } else {
+        api::not_found(method, uri).await
+    }
 }
 
 /// Every ten minutes, deletes sessions, links and records that can no longer be used,

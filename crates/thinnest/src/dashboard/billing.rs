@@ -6,7 +6,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
+use super::view::When;
 use super::{PageError, PageForm, render, status_with};
+use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::error::Error;
 use crate::services;
@@ -16,7 +18,8 @@ use crate::state::AppState;
 #[template(path = "billing.html")]
 struct BillingPage {
     nav: Nav,
-    period: String,
+    /// Start and end of the month.
+    period: (When, When),
     usage: Vec<(String, i64)>,
     total: i64,
     email: String,
@@ -34,8 +37,19 @@ async fn billing_page(
     let billing = services::billing::billing(&state.store, &signed_in.session.account_id).await?;
     let page = BillingPage {
         nav: signed_in.nav(),
-        period: format!("{} to {}", billing.period.start, billing.period.end),
-        usage: billing.usage.by_class.into_iter().collect(),
+        period: (
+            When::at(&billing.period.start),
+            When::at(&billing.period.end),
+        ),
+        usage: billing
+            .usage
+            .by_class
+            .into_iter()
+            .map(|(class, n)| {
+                let label = Class::parse(&class).map_or(class, |c| c.label().to_owned());
+                (label, n)
+            })
+            .collect(),
         total: billing.usage.requests,
         email: billing.billing_email.unwrap_or_default(),
         notice,

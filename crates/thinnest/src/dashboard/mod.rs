@@ -20,6 +20,7 @@ mod social;
 mod social_link;
 mod team;
 mod throttle;
+mod usage;
 mod view;
 mod webhooks;
 
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(embed::embed).post(embed::save_embed),
         )
         .route("/app/agents/{id}/embed", get(embed::moved))
+        .route("/app/usage", get(usage::usage))
         .route(
             "/app/settings/integrations",
             get(integrations::integrations),
@@ -190,6 +192,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/app/workspaces/switch", post(team::switch))
         .layer(from_fn_with_state(state, same_origin))
+}
+
+/// Whether `path` is the dashboard's, so that a page not found there is a page.
+pub fn owns(path: &str) -> bool {
+    path == "/app" || path.starts_with("/app/")
+}
+
+/// The page for an address under `/app` that leads nowhere.
+pub fn not_found() -> Response {
+    PageError::NotFound.into_response()
 }
 
 /// A page that says one thing.

@@ -27,6 +27,17 @@ impl Class {
         Class::Other,
     ];
 
+    /// The class in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Class::AgentCrud => "Agents",
+            Class::Conversation => "Conversations",
+            Class::CallTrigger => "Call triggers",
+            Class::KnowledgeUpload => "Knowledge uploads",
+            Class::Other => "Everything else",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Class::AgentCrud => "agent_crud",

@@ -262,3 +262,25 @@ async fn keys_default_to_editor_and_rotate_from_the_page_with_a_grace() {
     let (status, _) = app.get("/agents", &new).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_address_under_app_that_leads_nowhere_is_a_page_and_elsewhere_json() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::new(&app);
+    let page = browser.get("/app/no-such-page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("<h1>Not found</h1>"), "{}", page.body);
+    let api = browser.get("/no-such-endpoint").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(
+        api.body.starts_with("{\"error\":\"not_found\""),
+        "{}",
+        api.body
+    );
+}

@@ -19,6 +19,7 @@ mod dashboard_accounts;
 mod dashboard_agents;
 mod dashboard_headers;
 mod dashboard_keys;
+mod dashboard_usage;
 mod deliveries;
 mod deliveries_at_once;
 mod deliveries_durable;
