@@ -94,6 +94,18 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "widget_session",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token `POST /widget/sessions` returned, from a page of one of \
+                         the agent's Allowed Origins: `Authorization: Bearer <token>`",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

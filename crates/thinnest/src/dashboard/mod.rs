@@ -13,6 +13,7 @@ mod form;
 mod integrations;
 mod keys;
 mod recovery;
+mod reference;
 mod security;
 mod session;
 mod sign_in;
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/app/agents/{id}/embed", get(embed::moved))
         .route("/app/usage", get(usage::usage))
+        .route("/docs", get(reference::reference))
         .route(
             "/app/settings/integrations",
             get(integrations::integrations),

@@ -67,6 +67,24 @@ async fn the_openapi_document_is_3_1_and_names_every_endpoint_and_the_bearer_sch
         "bearer"
     );
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    // Every scheme an operation names is declared.
+    let declared = doc["components"]["securitySchemes"].as_object().unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for requirement in operation["security"].as_array().into_iter().flatten() {
+                for scheme in requirement.as_object().unwrap().keys() {
+                    assert!(
+                        declared.contains_key(scheme),
+                        "{method} {path} names {scheme}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["widget_session"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test]
@@ -181,4 +199,24 @@ async fn the_openapi_document_lists_every_webhook_event_type() {
         assert!(text.contains(&format!("\"{kind}\"")), "{kind} in {event:#}");
     }
     assert_eq!(event["example"]["type"], "agent.deleted", "{event:#}");
+}
+
+#[tokio::test]
+async fn docs_render_the_openapi_document_as_a_reference_from_this_server() {
+    let app = TestApp::spawn().await;
+    let page = app.request(Method::GET, "/docs").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    let body = page.text().await.unwrap();
+    for words in [
+        "<code>POST /agents</code> Create an agent.",
+        "<code>POST /widget/messages</code>",
+        "The token `POST /widget/sessions` returned",
+        "id=\"schema-ErrorBody\"",
+    ] {
+        assert!(body.contains(words), "{words}");
+    }
+    // Nothing is loaded from another host.
+    assert!(!body.contains("src=\"http") && !body.contains("href=\"http"));
 }

@@ -5,23 +5,44 @@
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const [base, outbox, shots, ca, idpControl, receiverUrl] = process.argv.slice(2);
 const PASSWORD = 'lantern-quarry-88';
 mkdirSync(shots, { recursive: true });
 
 let step = 0;
-/** Full-page screenshots of the page as it is now, at 1280 and at 375 pixels wide. */
+/** Pages wider than their viewport, and serious or critical accessibility violations. */
+const overflows = [];
+const inaccessible = [];
+/**
+ * Full-page screenshots of the page as it is now, at 1280 and at 375 pixels wide; at
+ * each width the page must fit and axe-core must find nothing serious or critical.
+ */
 async function shot(page, name) {
   step += 1;
   const size = page.viewportSize();
   for (const width of [1280, 375]) {
     await page.setViewportSize({ width, height: 800 });
     await page.screenshot({ path: join(shots, `${String(step).padStart(2, '0')}-${name}-${width}.png`), fullPage: true });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > width) overflows.push(`${name} is ${wide} px wide at ${width} px`);
+    await page.evaluate(axeSource);
+    const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`));
+    for (const violation of found) inaccessible.push(`${name} at ${width} px: ${violation}`);
   }
   await page.setViewportSize(size);
+}
+
+/** The actions of the page's POST forms. */
+async function postForms(page) {
+  return page.locator('form[method=post]').evaluateAll((fs) => fs.map((f) => f.getAttribute('action')));
 }
 
 /** Every message a page logs about its Content-Security-Policy, and every script error. */
@@ -83,8 +104,10 @@ const browser = await chromium.launch({
 try {
   // Sign up, confirm, sign out, sign in.
   const owner = watch(await browser.newContext({ ignoreHTTPSErrors: true }));
+  await owner.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   let page = await signUp(owner, 'owner@example.com', 'owner');
   assert.match(await page.textContent('main'), /No agents yet/);
+  assert.match(await page.textContent('main'), /Get started/);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${base}/app/login`);
   await shot(page, 'login');
@@ -93,48 +116,91 @@ try {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/app`);
 
-  // Generate a key: shown once, works with curl.
-  await page.getByRole('link', { name: 'API keys' }).click();
+  // Settings > API Keys > Generate > copy > use with curl > Revoke.
+  const curl = (key, ...args) => execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca,
+    ...args, '-H', `Authorization: Bearer ${key}`]).toString();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'API Keys' }).click();
   await shot(page, 'api-keys-empty');
+  assert.equal(await page.inputValue('#role'), 'editor', 'a new key is an Editor key unless chosen otherwise');
   await page.getByLabel('Name').fill('laptop');
   await page.getByLabel('Role').selectOption('viewer');
   await page.getByRole('button', { name: 'Generate API key' }).click();
   await page.getByText('will not be shown again').waitFor();
   await shot(page, 'api-key-shown-once');
-  const key = await page.inputValue('#new-key');
+  await page.getByRole('button', { name: 'Copy' }).click();
+  const key = await page.evaluate(() => navigator.clipboard.readText());
   assert.match(key, /^tai_[A-Za-z0-9]{38}$/);
-  const status = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca,
-    `${base}/agents`, '-H', `Authorization: Bearer ${key}`]).toString();
-  assert.equal(status, '200');
+  assert.equal(curl(key, `${base}/agents`), '200');
   await page.goto(`${base}/app/settings/api-keys`);
-  await shot(page, 'api-keys-list');
   assert.equal(await page.locator('tbody tr').count(), 1, 'one key made');
   assert.ok(!(await page.content()).includes(key), 'the key is shown once');
   assert.ok((await page.content()).includes(`tai_…${key.slice(-4)}`));
+  await shot(page, 'api-keys-list');
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Revoke laptop' }).click();
+  await page.getByText('Revoked').waitFor();
+  assert.equal(curl(key, `${base}/agents`), '401');
 
-  // An agent made over the API with an editor key, then its website chat page:
-  // the snippet, and Allowed Origins saved normalised.
+  // An agent made over the API with an editor key, and a key made by that key: the
+  // list says who made it, and revoking the maker can take it too.
   await page.getByLabel('Name').fill('agent maker');
-  await page.getByLabel('Role').selectOption('editor');
   await page.getByRole('button', { name: 'Generate API key' }).click();
   await page.getByText('will not be shown again').waitFor();
   const editorKey = await page.inputValue('#new-key');
-  execFileSync('curl', ['-s', '-f', '-o', '/dev/null', '--cacert', ca, `${base}/agents`,
-    '-H', `Authorization: Bearer ${editorKey}`, '-H', 'Content-Type: application/json',
-    '-d', '{"name":"Concierge","first_message":"Hello!"}']);
-  // A key made by that key: the list says who made it, and revoking the maker can take it too.
-  execFileSync('curl', ['-s', '-f', '-o', '/dev/null', '--cacert', ca, `${base}/api-keys`,
-    '-H', `Authorization: Bearer ${editorKey}`, '-H', 'Content-Type: application/json',
-    '-d', '{"name":"made by agent maker"}']);
+  assert.equal(curl(editorKey, `${base}/agents`, '-H', 'Content-Type: application/json',
+    '-d', '{"name":"Concierge","first_message":"Hello!"}'), '201');
+  assert.equal(curl(editorKey, `${base}/api-keys`, '-H', 'Content-Type: application/json',
+    '-d', '{"name":"made by agent maker"}'), '201');
   await page.goto(`${base}/app/settings/api-keys`);
   assert.match(await page.textContent('main'), /with the key agent maker/);
   await page.getByText('also the 1 key it made').waitFor();
   await shot(page, 'api-keys-made-by-a-key');
 
-  await page.getByRole('link', { name: 'Agents' }).click();
-  await page.getByRole('link', { name: 'Embed Concierge on a website' }).click();
+  // Create an agent here, give it a document, ask the test chat what it answers.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
+  await page.getByRole('link', { name: 'New agent' }).click();
+  await page.getByRole('button', { name: 'Create agent' }).click();
+  await page.getByText('Name must not be empty.').waitFor();
+  await shot(page, 'agent-new-with-a-problem');
+  await page.getByLabel('Name').fill('Shop helper');
+  await page.getByLabel('First message').fill('Hi! Ask me about the shop.');
+  await page.getByRole('button', { name: 'Create agent' }).click();
+  await page.getByText('Agent created.').waitFor();
+  await page.getByRole('link', { name: 'Knowledge' }).click();
+  await page.getByLabel('Title', { exact: true }).fill('Returns');
+  await page.getByLabel('Text', { exact: true }).fill('Returns are accepted within 30 days of delivery, with the receipt.');
+  await page.getByRole('button', { name: 'Add document' }).click();
+  await page.getByText('Document added.').waitFor();
+  await page.getByLabel('File (.txt, .md or .json)').setInputFiles({ name: 'hours.txt', mimeType: 'text/plain',
+    buffer: Buffer.from('The shop opens at 9:00 and closes at 18:00 on weekdays.') });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByRole('cell', { name: 'hours.txt' }).waitFor();
+  await shot(page, 'agent-knowledge');
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByLabel('Your message').fill('How many days do I have for returns?');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('.bubble.agent', { hasText: '30 days' }).waitFor();
+  await shot(page, 'agent-test-chat');
+  await page.getByRole('link', { name: 'Conversations' }).click();
+  await page.getByRole('cell', { name: 'Test chat' }).waitFor();
+  await shot(page, 'agent-conversations');
+  await page.getByRole('link', { name: 'Tools' }).click();
+  await shot(page, 'agent-tools');
+
+  // The agent's Settings > Embed > Allowed Origins > Save.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
+  await shot(page, 'agents');
+  await page.getByRole('link', { name: 'Concierge' }).click();
+  await page.getByRole('navigation', { name: 'Agent' }).getByRole('link', { name: 'Settings' }).click();
+  await shot(page, 'agent-settings');
+  await page.getByRole('link', { name: 'Embed' }).click();
   assert.match(await page.inputValue('#snippet'), /<script src="https:\/\/[^"]+\/embed\.js" data-agent-id="agent_[0-9a-f]{32}" async><\/script>/);
   await shot(page, 'agent-embed');
+  await page.getByLabel('Allowed Origins, one per line').fill('ftp://shop.example.com');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Line 1:').waitFor();
+  await shot(page, 'agent-embed-with-a-problem');
   await page.getByLabel('Allowed Origins, one per line').fill('HTTPS://Shop.Example.com/\nhttps://*.example.org');
   await page.getByLabel(/Required: only visitors/).check();
   await page.getByRole('button', { name: 'Save' }).click();
@@ -142,8 +208,9 @@ try {
   assert.equal(await page.inputValue('#origins'), 'https://*.example.org\nhttps://shop.example.com');
   await shot(page, 'agent-embed-saved');
 
-  // Webhooks: reveal the secret, add an endpoint, send a test event, read the
-  // delivery's request and response, redeliver, rotate the secret.
+  // Settings > Webhooks: reveal the secret, add an endpoint, send a test event, read
+  // the delivery's request and response, redeliver, rotate the secret.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
   await page.getByRole('link', { name: 'Webhooks' }).click();
   await shot(page, 'webhooks-empty');
   await page.getByText('Reveal the signing secret').click();
@@ -171,15 +238,26 @@ try {
   await page.getByText('New signing secret made').waitFor();
   await shot(page, 'webhooks-rotated');
 
-  // Invite a viewer, who signs up and accepts.
+  // Settings > Team > Invite Member, with each role; the Viewer signs up and accepts.
   await page.getByRole('link', { name: 'Team' }).click();
-  const beforeInvite = outboxSize();
-  await page.getByLabel('Invite by email').fill('viewer@example.com');
-  await page.getByLabel('Role', { exact: true }).selectOption('viewer');
-  await page.getByRole('button', { name: 'Invite member' }).click();
-  await page.getByText('Invitation sent to viewer@example.com').waitFor();
+  let invitation = '';
+  for (const role of ['admin', 'editor', 'viewer']) {
+    const beforeInvite = outboxSize();
+    await page.getByLabel('Invite by email').fill(`${role}@example.com`);
+    await page.getByLabel('Role', { exact: true }).selectOption(role);
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    await page.getByText(`Invitation sent to ${role}@example.com`).waitFor();
+    invitation = await emailedLink(`${role}@example.com`, beforeInvite);
+  }
   await shot(page, 'team-invited');
-  const invitation = await emailedLink('viewer@example.com', beforeInvite);
+  for (const [link, name] of [['Integrations', 'integrations'], ['Billing', 'billing'], ['Security', 'security'], ['Audit log', 'audit-log']]) {
+    await page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: link }).click();
+    assert.equal(await page.getByRole('navigation', { name: 'Settings' }).locator('[aria-current=page]').textContent(), link);
+    await shot(page, name);
+  }
+  await page.getByRole('link', { name: 'Usage' }).click();
+  await page.getByRole('img', { name: /Requests per hour/ }).waitFor();
+  await shot(page, 'usage');
 
   const guest = watch(await browser.newContext({ ignoreHTTPSErrors: true }));
   const guestPage = await signUp(guest, 'viewer@example.com', 'viewer');
@@ -190,15 +268,29 @@ try {
   await shot(guestPage, 'viewer-in-workspace');
   assert.match(await guestPage.textContent('header'), /owner's workspace \(viewer\)/);
 
-  // A Viewer sees no write controls: no key or team pages, no forms but the
-  // workspace switcher (it now has two) and sign-out.
-  assert.equal(await guestPage.getByRole('link', { name: 'API keys' }).count(), 0);
-  assert.equal(await guestPage.getByRole('link', { name: 'Team' }).count(), 0);
-  const forms = await guestPage.locator('form').evaluateAll((fs) => fs.map((f) => f.getAttribute('action')));
-  assert.deepEqual(forms, ['/app/workspaces/switch', '/app/logout']);
+  // A Viewer sees every page of the workspace without write controls: no form that
+  // posts but the workspace switcher (there are two now) and sign-out.
+  assert.equal(await guestPage.getByRole('link', { name: 'New agent' }).count(), 0);
+  await guestPage.getByRole('link', { name: 'Shop helper' }).click();
+  const agentUrl = guestPage.url();
+  for (const tab of ['', '/knowledge', '/tools', '/conversations', '/settings', '/settings/embed']) {
+    await guestPage.goto(`${agentUrl}${tab}`);
+    assert.deepEqual(await postForms(guestPage), ['/app/workspaces/switch', '/app/logout'], `viewer on ${tab}`);
+    if (tab === '' || tab === '/settings') await shot(guestPage, `viewer-agent${tab.replace('/', '-')}`);
+  }
+  await guestPage.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+  const settings = await guestPage.getByRole('navigation', { name: 'Settings' }).getByRole('link').allTextContents();
+  assert.deepEqual(settings, ['Integrations', 'Security']);
   const refused = await guestPage.goto(`${base}/app/settings/api-keys`);
   assert.equal(refused.status(), 403);
   await shot(guestPage, 'viewer-forbidden');
+  const missing = await guestPage.goto(`${base}/app/no-such-page`);
+  assert.equal(missing.status(), 404);
+  await shot(guestPage, 'not-found');
+  await guestPage.goto(`${base}/app`);
+  await guestPage.getByRole('link', { name: 'API reference' }).click();
+  await guestPage.locator('summary', { hasText: 'POST /agents' }).first().click();
+  await shot(guestPage, 'api-reference');
 
   // Sign in with Google (the local provider signs its user in at once), then see
   // the connection on the security page.
@@ -221,6 +313,8 @@ try {
   assert.equal(await socialPage.getByRole('button', { name: /^Disconnect Google/ }).count(), 1);
 
   assert.deepEqual(violations, [], 'no page breaks its Content-Security-Policy');
+  assert.deepEqual(overflows, [], 'no page is wider than its viewport');
+  assert.deepEqual(inaccessible, [], 'axe-core finds nothing serious or critical');
   console.log(`browser flows passed; ${step * 2} screenshots in ${shots}`);
 } finally {
   await browser.close();
