@@ -9,10 +9,11 @@ use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::throttle::{Attempt, attempt_password};
+use super::view::{When, browser_name};
 use super::{CsrfForm, PageError, PageForm, render, status_with};
 use crate::auth::password::Password;
 use crate::domain::ids::{Id, IdentityId};
-use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::time::now_ms;
 use crate::net::Client;
 use crate::ratelimit::seconds_until;
 use crate::services::mail::notify;
@@ -23,10 +24,11 @@ use crate::store::identities::Unlinked;
 #[template(path = "security.html")]
 struct SecurityPage {
     nav: Nav,
-    /// Signed in, last active, address, browser, whether it is this session.
-    sessions: Vec<(String, String, String, String, bool)>,
+    /// Signed in, last active, address, browser in words and in full, whether it is
+    /// this session.
+    sessions: Vec<(When, When, String, String, String, bool)>,
     /// Connected providers: id, provider name, email, connected at, last used.
-    identities: Vec<(String, String, String, String, String)>,
+    identities: Vec<(String, String, String, When, Option<When>)>,
     /// Every configured provider: slug and name.
     providers: Vec<(&'static str, String)>,
     has_password: bool,
@@ -56,8 +58,8 @@ pub async fn security_page(
                 i.id,
                 label(&i.provider),
                 i.email.unwrap_or_default(),
-                rfc3339(i.created_at),
-                i.last_used_at.map(rfc3339).unwrap_or_default(),
+                When::at_ms(i.created_at),
+                i.last_used_at.map(When::at_ms),
             )
         })
         .collect();
@@ -74,9 +76,10 @@ pub async fn security_page(
         .map(|s| {
             let this = s.id == signed_in.session.id;
             (
-                rfc3339(s.created_at),
-                rfc3339(s.last_seen_at),
+                When::at_ms(s.created_at),
+                When::at_ms(s.last_seen_at),
                 s.client_ip,
+                browser_name(&s.user_agent),
                 s.user_agent,
                 this,
             )

@@ -46,6 +46,8 @@ const WIDTH: i64 = 720;
 const HEIGHT: i64 = 200;
 const LEFT: i64 = 44;
 const BOTTOM: i64 = 22;
+/// Room above the tallest bar for its gridline's label.
+const TOP: i64 = 10;
 
 /// One drawn rectangle: a series' part of one bar.
 pub struct Rect {
@@ -261,7 +263,7 @@ fn chart(buckets: &[Row]) -> Chart {
             if *count == 0 {
                 continue;
             }
-            let h = (count * plot / top).max(1);
+            let h = (count * (plot - TOP) / top).max(1);
             y -= h;
             rects.push(Rect {
                 x,
@@ -278,7 +280,7 @@ fn chart(buckets: &[Row]) -> Chart {
     }
     let grid = [top, top / 2, 0]
         .into_iter()
-        .map(|v| (plot - v * plot / top, v))
+        .map(|v| (plot - v * (plot - TOP) / top, v))
         .collect();
     (rects, ticks, grid)
 }

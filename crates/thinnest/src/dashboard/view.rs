@@ -47,6 +47,39 @@ impl fmt::Display for When {
     }
 }
 
+/// A browser's `User-Agent` in words, such as "Firefox on Linux".
+pub fn browser_name(user_agent: &str) -> String {
+    const BROWSERS: &[(&str, &str)] = &[
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ];
+    const SYSTEMS: &[(&str, &str)] = &[
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |list: &[(&str, &'static str)]| {
+        list.iter()
+            .find(|(marker, _)| user_agent.contains(marker))
+            .map(|(_, name)| *name)
+    };
+    match (find(BROWSERS), find(SYSTEMS)) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        (None, Some(system)) => format!("A browser on {system}"),
+        (None, None) if user_agent.is_empty() => "Unknown".to_owned(),
+        (None, None) => user_agent.chars().take(40).collect(),
+    }
+}
+
 /// What was wrong with a form, by field name, in words for people.
 #[derive(Default)]
 pub struct Problems {
@@ -117,5 +150,18 @@ mod tests {
             "<time datetime=\"1970-01-01T00:00:00.000Z\">1970-01-01 00:00 UTC</time>"
         );
         assert_eq!(When::at("<b>").to_string(), "&#60;b&#62;");
+    }
+
+    #[test]
+    fn a_user_agent_reads_as_a_browser_on_a_system() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(browser_name(firefox), "Firefox on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(browser_name(safari), "Safari on iOS");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                    Chrome/120.0 Safari/537.36 Edg/120.0";
+        assert_eq!(browser_name(edge), "Edge on Windows");
+        assert_eq!(browser_name(""), "Unknown");
     }
 }

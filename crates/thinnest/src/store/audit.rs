@@ -9,6 +9,15 @@ use crate::domain::time::{now_ms, rfc3339};
 
 pub use crate::domain::actors::Actor;
 
+/// Which entries to list: empty texts match every action and actor.
+pub struct AuditFilter<'a> {
+    pub action: &'a str,
+    pub actor_id: &'a str,
+    /// Unix ms, inclusive and exclusive.
+    pub since: i64,
+    pub until: i64,
+}
+
 /// One change: what happened to which object, with details as a JSON object.
 pub struct Change<'a> {
     pub action: &'static str,
@@ -157,6 +166,31 @@ impl Store {
             .await?;
         }
         Ok(tx.commit().await?)
+    }
+
+    /// Like [`Store::audit_entries`], of the entries that match `filter`.
+    pub async fn find_audit_entries(
+        &self,
+        account_id: &str,
+        filter: &AuditFilter<'_>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, actor_type, actor_id, action, target_type, target_id, client_ip, detail, repeats, created_at \
+             FROM audit_log WHERE account_id = $1 AND ($2 = '' OR id < $2) AND ($3 = '' OR action = $3) \
+             AND ($4 = '' OR actor_id = $4) AND created_at >= $5 AND created_at < $6 ORDER BY id DESC LIMIT $7",
+        )
+        .bind(account_id)
+        .bind(before.unwrap_or(""))
+        .bind(filter.action)
+        .bind(filter.actor_id)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
     /// Newest first; `before` is the id of the last entry of the previous page.

@@ -206,7 +206,10 @@ async fn docs_render_the_openapi_document_as_a_reference_from_this_server() {
     let app = TestApp::spawn().await;
     let page = app.request(Method::GET, "/docs").send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(policy.starts_with("default-src 'none'"), "{policy}");
     let body = page.text().await.unwrap();
     for words in [

@@ -329,9 +329,35 @@ async fn admins_read_the_audit_log_page_and_others_cannot() {
     accept(&member, &token).await;
     let log = admin.get("/app/settings/audit-log").await;
     assert_eq!(log.status, StatusCode::OK);
-    for action in ["member.invited", "member.joined", "user.signed_in"] {
-        assert!(log.body.contains(action), "{action}: {}", log.body);
+    // Actions, people and details in words.
+    for words in [
+        "<td>Invited a member</td>",
+        "<td>Joined the workspace</td>",
+        "<td>Signed in</td>",
+        "<td>auditor@example.com</td>",
+        "<span class=\"muted\">role:</span> editor",
+    ] {
+        assert!(log.body.contains(words), "{words}: {}", log.body);
     }
+    // Filtered by action, by person and by date.
+    let invites = admin
+        .get("/app/settings/audit-log?action=member.invited")
+        .await;
+    assert!(invites.body.contains("<td>Invited a member</td>"));
+    assert!(!invites.body.contains("<td>Joined the workspace</td>"));
+    let marker = "\">member@example.com</option>";
+    let end = log.body.find(marker).expect("the member among the people");
+    let start = log.body[..end].rfind("value=\"").unwrap() + "value=\"".len();
+    let member_id = &log.body[start..end];
+    let theirs = admin
+        .get(&format!("/app/settings/audit-log?person={member_id}"))
+        .await;
+    assert!(theirs.body.contains("<td>Joined the workspace</td>"));
+    assert!(!theirs.body.contains("<td>Invited a member</td>"));
+    let later = admin.get("/app/settings/audit-log?from=2999-01-01").await;
+    assert!(later.body.contains("Nothing matches this filter."));
+    let not_a_date = admin.get("/app/settings/audit-log?from=soon").await;
+    assert!(not_a_date.body.contains("<td>Joined the workspace</td>"));
     assert_eq!(
         member.get("/app/settings/audit-log").await.status,
         StatusCode::FORBIDDEN

@@ -175,7 +175,7 @@ try {
   await page.getByLabel('File (.txt, .md or .json)').setInputFiles({ name: 'hours.txt', mimeType: 'text/plain',
     buffer: Buffer.from('The shop opens at 9:00 and closes at 18:00 on weekdays.') });
   await page.getByRole('button', { name: 'Upload' }).click();
-  await page.getByRole('cell', { name: 'hours.txt' }).waitFor();
+  await page.getByRole('cell', { name: 'hours.txt', exact: true }).waitFor();
   await shot(page, 'agent-knowledge');
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.getByLabel('Your message').fill('How many days do I have for returns?');
@@ -183,7 +183,7 @@ try {
   await page.locator('.bubble.agent', { hasText: '30 days' }).waitFor();
   await shot(page, 'agent-test-chat');
   await page.getByRole('link', { name: 'Conversations' }).click();
-  await page.getByRole('cell', { name: 'Test chat' }).waitFor();
+  await page.getByRole('cell', { name: 'Test chat', exact: true }).waitFor();
   await shot(page, 'agent-conversations');
   await page.getByRole('link', { name: 'Tools' }).click();
   await shot(page, 'agent-tools');
