@@ -108,7 +108,39 @@ impl Gated for OpenApiRouter<AppState> {
 
 /// The budget of an account for one class of requests.
 fn budget_of(key: &Key, class: Class) -> String {
-    ["budget:", key.account_id.as_str(), ":", class.as_str()].concat()
+    account_budget(&key.account_id, class)
+}
+
+/// The budget of an account for one class of requests, whoever spends it: its keys
+/// through the API, its members through the dashboard.
+pub fn account_budget(account_id: &str, class: Class) -> String {
+    ["budget:", account_id, ":", class.as_str()].concat()
+}
+
+/// Spends one request of the account's budget for `class` (its overrides applied),
+/// as the API does for its keys; when the budget is spent, the seconds until a slot
+/// frees.
+pub async fn spend(state: &AppState, account_id: &str, class: Class) -> Result<(), u64> {
+    if state.config.limits.rate_limiting != Switch::On {
+        return Ok(());
+    }
+    let overrides = state
+        .store
+        .rate_limit_overrides(account_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let limit = state.limits.with_overrides(&overrides).get(class);
+    let decision = state
+        .limiter
+        .decide(&account_budget(account_id, class), limit, Mode::Take)
+        .await;
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(seconds_until(decision.reset_ms))
+    }
 }
 
 /// The request's use of the account, counted when it ends (abandoned, unless told its

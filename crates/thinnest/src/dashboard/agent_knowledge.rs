@@ -13,6 +13,7 @@ use super::view::{Problems, When};
 use super::{CsrfForm, PageError, PageForm, render};
 use crate::domain::agents::Agent;
 use crate::domain::ids::{Id, KnowledgeId};
+use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::error::Error;
 use crate::services::knowledge::{add, file_text};
@@ -135,6 +136,10 @@ async fn added(
     text: Result<String, Error>,
 ) -> Result<Response, PageError> {
     let account = &signed_in.session.account_id;
+    // The account's upload budget, which its API keys spend too.
+    crate::gate::spend(state, account, Class::KnowledgeUpload)
+        .await
+        .map_err(PageError::Limited)?;
     let outcome = match text {
         Ok(text) => add(state, account, &agent.id, &title, &text)
             .await
@@ -188,23 +193,24 @@ pub async fn upload(
     let mut form = Multipart::from_request(request, &state)
         .await
         .map_err(|e| PageError::Unreadable(e.body_text()))?;
-    let (mut csrf, mut title, mut file) = (None, String::new(), None);
+    // The token comes first and is checked before anything else is read.
+    let first = form.next_field().await.map_err(unreadable)?;
+    let Some(first) = first.filter(|f| f.name() == Some("csrf_token")) else {
+        return Err(PageError::BadForm);
+    };
+    let token = first.text().await.map_err(unreadable)?;
+    signed_in.check_csrf(&token)?;
+    let (mut title, mut file) = (String::new(), None);
     while let Some(field) = form.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(unreadable)?;
         match name.as_str() {
-            "csrf_token" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
             "title" => title = String::from_utf8_lossy(&bytes).trim().to_owned(),
             "file" => file = Some((file_name, bytes)),
             _ => {}
         }
-        if csrf.is_none() {
-            // The token comes first; anything before it is refused unread.
-            return Err(PageError::BadForm);
-        }
     }
-    signed_in.check_csrf(csrf.as_deref().unwrap_or_default())?;
     signed_in.require(Permission::AgentsWrite)?;
     let agent = agent_or_404(&state, &signed_in, &id).await?;
     let Some((file_name, bytes)) = file.filter(|(name, _)| !name.is_empty()) else {

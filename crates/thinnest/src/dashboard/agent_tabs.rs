@@ -17,6 +17,7 @@ use crate::domain::conversations::{
 };
 use crate::domain::fields::Check;
 use crate::domain::ids::{ConversationId, Id};
+use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
 use crate::domain::widget::Visitor;
 use crate::error::Error;
@@ -209,6 +210,10 @@ pub async fn chat(
         )
         .await;
     }
+    // The account's conversation budget, which its API keys spend too.
+    crate::gate::spend(&state, &signed_in.session.account_id, Class::Conversation)
+        .await
+        .map_err(PageError::Limited)?;
     let thread = match ongoing.clone() {
         Some(conversation) if conversation.ended_at.is_none() => Thread::Ongoing(conversation),
         _ => Thread::New(NewConversation::new(

@@ -11,7 +11,8 @@ use super::agent_tabs::{AgentHead, Tab};
 use super::session::{Nav, SignedIn};
 use super::view::{Problems, When};
 use super::{CsrfForm, PageError, PageForm, render};
-use crate::domain::agents::{Agent, CreateAgent, UpdateAgent, Voice};
+use crate::domain::agents::{Agent, AgentName, CreateAgent, UpdateAgent, Voice};
+use crate::domain::fields::TextField;
 use crate::domain::ids::{AgentId, Id};
 use crate::domain::roles::Permission;
 use crate::services::agents::find_agent;
@@ -67,7 +68,12 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let account = &signed_in.session.account_id;
+    // No name is longer than its limit, so neither is a search worth running.
     let text = query.q.trim();
+    let text = match text.char_indices().nth(AgentName::MAX) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    };
     let before = query
         .before
         .as_deref()
@@ -80,7 +86,7 @@ pub async fn list(
         rows.truncate(usize::try_from(PAGE).unwrap_or(usize::MAX));
         rows.last().map(|a| a.id.to_string()).unwrap_or_default()
     });
-    let steps = checklist(&state, &signed_in, !rows.is_empty() || before.is_some()).await?;
+    let steps = checklist(&state, &signed_in).await?;
     let page = AgentsPage {
         nav: signed_in.nav(),
         agents: rows
@@ -108,25 +114,24 @@ pub async fn list(
 /// The getting-started steps, while any is left: make an agent, make a key, talk to
 /// the agent (through the widget or the API). Empty once all are done, and for a
 /// Viewer, who can do none of them.
-async fn checklist(
-    state: &AppState,
-    signed_in: &SignedIn,
-    has_agent: bool,
-) -> Result<Vec<Step>, PageError> {
+async fn checklist(state: &AppState, signed_in: &SignedIn) -> Result<Vec<Step>, PageError> {
     if !Permission::AgentsWrite.allowed_for(signed_in.role()) {
         return Ok(Vec::new());
     }
     let account = &signed_in.session.account_id;
+    let has_agent = !state.store.list_agents(account, None, 1).await?.is_empty();
     let has_key = !state
         .store
         .list_keys(account, KeyScope::All)
         .await?
         .is_empty();
-    let talked = !state
+    // A test chat in the dashboard does not count: the step is talking from outside.
+    let talked = state
         .store
-        .conversations(account, "", None, 1)
+        .conversations(account, "", None, 50)
         .await?
-        .is_empty();
+        .iter()
+        .any(|c| c.channel != "dashboard");
     if has_agent && has_key && talked {
         return Ok(Vec::new());
     }

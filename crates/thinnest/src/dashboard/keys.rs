@@ -245,8 +245,9 @@ pub async fn rotate_api_key(
             "Choose how long the old key keeps working.".to_owned(),
         ));
     }
-    let user = &signed_in.session.user_id;
-    let (secret, mut new) = NewKey::mint(&old.name, old.role, user, None, old.expires_at);
+    // The replacement is the old key's maker's, as the key was: it stays on their page.
+    let (secret, mut new) =
+        NewKey::mint(&old.name, old.role, &old.created_by, None, old.expires_at);
     new.created_by_key = old.created_by_key.as_deref();
     let ends_at = (form.grace > 0).then(|| now_ms() + form.grace * 1000);
     let rotated = state

@@ -317,6 +317,8 @@ pub enum PageError {
     NotFound,
     /// Every password hasher is busy: retry in a moment.
     Busy,
+    /// The workspace spent its budget for this kind of request: retry in these seconds.
+    Limited(u64),
     Internal(anyhow::Error),
 }
 
@@ -370,6 +372,20 @@ impl IntoResponse for PageError {
                     header::RETRY_AFTER,
                     axum::http::HeaderValue::from_static(BUSY_RETRY_AFTER),
                 );
+                return response;
+            }
+            PageError::Limited(seconds) => {
+                let text = format!(
+                    "This workspace reached its limit for this kind of request (the API's keys \
+                     share it). Try again in {seconds} seconds."
+                );
+                let mut response = render(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &MessagePage::new("Slow down", &text),
+                );
+                if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
                 return response;
             }
             PageError::Internal(e) => {

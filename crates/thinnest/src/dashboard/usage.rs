@@ -85,7 +85,8 @@ struct UsagePage {
     buckets: Vec<Row>,
     /// By kind of request, and by key: title, first column, rows.
     tables: [(&'static str, &'static str, Vec<Row>); 2],
-    /// Retired keys presented (401): key name, times, last time.
+    /// Retired keys presented (401), since the server started counting: key name,
+    /// times, when it was retired.
     refused: Vec<(String, i64, When)>,
     total: i64,
 }
@@ -175,10 +176,11 @@ pub async fn usage(
         })
         .collect();
     let (rects, ticks, grid) = chart(&bucket_rows);
-    let event_counts = state.store.key_event_counts(account).await?;
+    let event_counts = state.store.retired_key_uses(account).await?;
     let refused = keys
         .iter()
         .filter(|k| only.as_ref().is_none_or(|(id, _)| *id == k.id))
+        .filter(|k| !k.is_active(now))
         .filter_map(|k| {
             let n = *event_counts.get(&k.id)?;
             let last = k.revoked_at.or(k.expires_at).unwrap_or(k.created_at);

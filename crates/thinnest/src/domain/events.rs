@@ -57,7 +57,7 @@ pub fn is_event_type(name: &str) -> bool {
 pub struct MessageCompleted {
     pub conversation_id: String,
     pub agent_id: String,
-    /// `api` or `widget`.
+    /// `api`, `widget`, or `dashboard` (an agent's test chat in the dashboard).
     pub channel: String,
     /// The widget visitor's verified user id, if any.
     pub user_id: Option<String>,

@@ -148,8 +148,8 @@ impl Store {
         rows.into_iter().map(Agent::try_from).collect()
     }
 
-    /// Like [`Store::list_agents`], of the agents whose names contain `text` (in any
-    /// case, for ASCII letters on SQLite).
+    /// Like [`Store::list_agents`], of the agents whose names contain `text`, in any
+    /// case as the database folds it (both sides alike: ASCII letters on SQLite).
     pub async fn search_agents(
         &self,
         account_id: &str,
@@ -161,10 +161,10 @@ impl Store {
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE account_id = $1 AND ($2 = '' OR id < $2) \
-             AND lower(name) LIKE $3 ESCAPE '!' ORDER BY id DESC"
+             AND lower(name) LIKE lower($3) ESCAPE '!' ORDER BY id DESC"
         );
         let mut pattern = String::from("%");
-        for c in text.to_lowercase().chars() {
+        for c in text.chars() {
             if matches!(c, '%' | '_' | '!') {
                 pattern.push('!');
             }

@@ -83,6 +83,25 @@ impl Store {
         Ok(rows.into_iter().map(SecurityEvent::from).collect())
     }
 
+    /// How many times each key of the account was presented after it was revoked or
+    /// expired (refused with 401), repeats included.
+    pub async fn retired_key_uses(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT api_key_id, CAST(SUM(repeats) AS BIGINT) FROM security_events \
+             WHERE account_id = $1 AND api_key_id IS NOT NULL AND kind IN ($2, $3) \
+             GROUP BY api_key_id",
+        )
+        .bind(account_id)
+        .bind(REVOKED_KEY_USED)
+        .bind(EXPIRED_KEY_USED)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// How many events each key of the account has had, repeats included.
     pub async fn key_event_counts(
         &self,

@@ -284,3 +284,16 @@ async fn an_address_under_app_that_leads_nowhere_is_a_page_and_elsewhere_json() 
         api.body
     );
 }
+
+#[tokio::test]
+async fn a_search_finds_names_typed_as_they_are_and_a_huge_one_finds_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "owner@example.com").await;
+    made_in_dashboard(&admin, "Émile's desk", "Bonjour").await;
+    let found = admin.get("/app?q=%C3%89mile").await;
+    assert!(found.body.contains("Émile&#39;s desk"), "{}", found.body);
+    let huge = format!("/app?q={}", "a".repeat(8_000));
+    let page = admin.get(&huge).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No agent's name contains"));
+}

@@ -63,3 +63,70 @@ async fn the_usage_page_shows_a_keys_429s_after_it_goes_past_its_limit() {
     let home = editor.get("/app").await;
     assert!(!home.body.contains("href=\"/app/usage\""));
 }
+
+#[tokio::test]
+async fn the_test_chat_and_uploads_spend_the_budgets_the_api_keys_spend() {
+    let app =
+        TestApp::with_flags(&["--limit-conversation", "2", "--limit-knowledge-upload", "1"]).await;
+    let admin = signed_up(&app, "owner@example.com").await;
+    let key = dashboard_key(&admin, "server", "editor").await;
+    let (_, agent) = app
+        .post("/agents", &key, serde_json::json!({"name": "Helper"}))
+        .await;
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    // One conversation request through the API, one through the test chat: the
+    // budget of two is spent, so the next test chat message waits.
+    let (status, _) = app
+        .post(
+            "/conversations",
+            &key,
+            serde_json::json!({"agent_id": agent, "message": "hi"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = admin.get(&format!("/app/agents/{agent}")).await;
+    let chat = |message: &'static str| {
+        let csrf = page.csrf();
+        let admin = &admin;
+        let path = format!("/app/agents/{agent}/chat");
+        async move {
+            admin
+                .post(
+                    &path,
+                    &[("csrf_token", csrf.as_str()), ("message", message)],
+                )
+                .await
+        }
+    };
+    assert_eq!(chat("hello").await.status, StatusCode::SEE_OTHER);
+    let refused = chat("again").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("reached its limit"));
+    assert!(refused.headers.contains_key("retry-after"));
+    // Uploads likewise.
+    let path = format!("/app/agents/{agent}/knowledge");
+    let form = |title: &'static str| {
+        [
+            ("csrf_token", page.csrf()),
+            ("title", title.to_owned()),
+            ("text", "Open at 9.".to_owned()),
+        ]
+    };
+    let first = form("Hours");
+    let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        admin.post(&path, &first).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let second = form("More hours");
+    let second: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        admin.post(&path, &second).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
