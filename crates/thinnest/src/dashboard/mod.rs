@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/app/settings/webhooks/rotate", post(webhooks::rotate))
         .route("/app/settings/webhooks/{id}", get(webhooks::endpoint))
+        .route("/app/settings/webhooks/{id}/edit", post(webhooks::edit))
         .route(
             "/app/settings/webhooks/{id}/test",
             post(webhooks::send_test),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::session::{Nav, SignedIn};
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
 use crate::domain::deliveries::{Attempt, LoggedDelivery};
+use crate::domain::events::EVENT_TYPES;
 use crate::domain::fields::Check;
 use crate::domain::roles::Permission;
 use crate::domain::time::rfc3339;
@@ -188,6 +189,9 @@ struct EndpointPage {
     nav: Nav,
     secret: String,
     endpoint: Endpoint,
+    /// Every event type, and whether the endpoint takes it (named, not through `*`).
+    events: Vec<(&'static str, bool)>,
+    every: bool,
     deliveries: Vec<DeliveryView>,
     notice: Option<String>,
     error: Option<String>,
@@ -241,12 +245,48 @@ async fn endpoint_page(
             .current
             .expose()
             .to_owned(),
+        events: EVENT_TYPES
+            .iter()
+            .map(|t| (*t, endpoint.events.iter().any(|e| e == t)))
+            .collect(),
+        every: endpoint.events.iter().any(|e| e == "*"),
         endpoint,
         deliveries,
         notice,
         error,
     };
     Ok(render(status, &page))
+}
+
+/// Changes an endpoint's URL, description and events. The events come as repeated
+/// `event` fields (one per box ticked), which is why the body is read as pairs.
+pub async fn edit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let (mut csrf, mut url, mut description, mut events) = (String::new(), None, None, Vec::new());
+    for (name, value) in url::form_urlencoded::parse(&body) {
+        match &*name {
+            "csrf_token" => csrf = value.into_owned(),
+            "url" => url = Some(value.trim().to_owned()),
+            "description" => description = Some(value.trim().to_owned()),
+            "event" => events.push(value.into_owned()),
+            _ => {}
+        }
+    }
+    signed_in.check_csrf(&csrf)?;
+    signed_in.require(Permission::WebhooksManage)?;
+    let body = UpdateEndpoint {
+        url,
+        description,
+        events: Some(events),
+        enabled: None,
+    };
+    let account = &signed_in.session.account_id;
+    let outcome = api::update(&state, account, &signed_in.actor(), &id, body).await;
+    settle(&state, &signed_in, &id, outcome.map(|_| "Changes saved.")).await
 }
 
 pub async fn endpoint(

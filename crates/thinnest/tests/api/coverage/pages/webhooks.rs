@@ -49,6 +49,14 @@ async fn the_webhooks_pages_refuse_the_signed_out_weak_roles_strangers_and_bad_f
             vec![("enabled", "false")],
         ),
         (Method::POST, redeliver.clone(), vec![]),
+        (
+            Method::POST,
+            format!("{base}/edit"),
+            vec![
+                ("url", "https://hooks.example.com/z"),
+                ("event", "agent.created"),
+            ],
+        ),
         (Method::POST, format!("{base}/delete"), vec![]),
     ];
     expect_sign_in(&app, &actions).await;
@@ -119,6 +127,12 @@ async fn the_webhooks_pages_refuse_the_signed_out_weak_roles_strangers_and_bad_f
             StatusCode::UNPROCESSABLE_ENTITY,
             "missing field `enabled`",
         ),
+        (
+            format!("{base}/edit"),
+            vec![("url", "https://hooks.example.com/x")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "events must name at least one event type",
+        ),
         (redeliver.clone(), vec![], StatusCode::NOT_FOUND, ELSEWHERE),
         (
             format!("{base}/deliveries/nope/redeliver"),
@@ -152,6 +166,31 @@ async fn the_webhooks_pages_refuse_the_signed_out_weak_roles_strangers_and_bad_f
     expect_bad_forms(&admin, &token, &bad_forms).await;
     let (_, after) = app.get(&format!("/webhooks/{id}"), &key).await;
     assert_eq!(after["enabled"], true, "no bad form changed the endpoint");
+    assert_eq!(
+        after["events"],
+        json!(["*"]),
+        "no bad form changed the endpoint"
+    );
+
+    // The edit form: URL, description and the events ticked.
+    let edited = submit(
+        &admin,
+        &Method::POST,
+        &format!("{base}/edit"),
+        &[
+            ("url", "https://hooks.example.com/x"),
+            ("description", "orders"),
+            ("event", "api_key.revoked"),
+            ("event", "agent.created"),
+        ],
+        &token,
+    )
+    .await;
+    expect_page(&edited, StatusCode::OK, "Changes saved.", "edit");
+    assert!(edited.body.contains("value=\"agent.created\" checked"));
+    let (_, after) = app.get(&format!("/webhooks/{id}"), &key).await;
+    assert_eq!(after["events"], json!(["agent.created", "api_key.revoked"]));
+    assert_eq!(after["description"], "orders");
 
     // A test event to a disabled endpoint: the page says why (422), not a 500.
     let off = submit(
