@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use super::form::{FormPage, page};
 use super::session::{Nav, SignedIn};
+use super::view::When;
 use super::{CsrfForm, MessagePage, PageError, PageForm, render, status_with};
 use crate::domain::ids::{Id, InvitationId};
 use crate::domain::people::normalise_email;
 use crate::domain::roles::{Permission, Role};
-use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::time::now_ms;
 use crate::secrets::token::Token;
 use crate::services::mail::{MailCause, mail_link, may_mail};
 use crate::state::AppState;
@@ -32,7 +33,7 @@ struct InvitationLine {
     id: String,
     email: String,
     role: &'static str,
-    expires: String,
+    expires: When,
 }
 
 #[derive(Template)]
@@ -75,7 +76,7 @@ async fn team_page(
             id: i.id,
             email: i.email,
             role: i.role.as_str(),
-            expires: rfc3339(i.expires_at),
+            expires: When::at_ms(i.expires_at),
         })
         .collect();
     let status = status_with(&error);

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
+use super::view::When;
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
 use crate::domain::deliveries::{Attempt, LoggedDelivery};
 use crate::domain::events::EVENT_TYPES;
 use crate::domain::fields::Check;
 use crate::domain::roles::Permission;
-use crate::domain::time::rfc3339;
+
 use crate::domain::webhooks::{CreateEndpoint, Endpoint, MAX_GRACE_SECONDS, UpdateEndpoint};
 use crate::error::Error;
 use crate::services::webhooks as api;
@@ -25,7 +26,7 @@ use crate::state::AppState;
 struct WebhooksPage {
     nav: Nav,
     secret: String,
-    previous_until: Option<String>,
+    previous_until: Option<When>,
     endpoints: Vec<Endpoint>,
     notice: Option<String>,
     error: Option<String>,
@@ -45,7 +46,7 @@ async fn webhooks_page(
     let page = WebhooksPage {
         nav: signed_in.nav(),
         secret: secrets.current.expose().to_owned(),
-        previous_until: secrets.previous.map(|(_, until)| rfc3339(until)),
+        previous_until: secrets.previous.map(|(_, until)| When::at_ms(until)),
         endpoints,
         notice,
         error,
@@ -140,7 +141,7 @@ pub struct DeliveryView {
     pub event_type: String,
     pub event_id: String,
     pub status: String,
-    pub created_at: String,
+    pub created_at: When,
     pub request_body: String,
     pub attempts: Vec<AttemptView>,
 }
@@ -150,7 +151,7 @@ const RECENT: i64 = 20;
 
 /// One attempt as the page shows it.
 pub struct AttemptView {
-    pub at: String,
+    pub at: When,
     /// The request headers, one per line.
     pub headers: String,
     /// The answer's status, or the error when no answer came.
@@ -163,7 +164,7 @@ pub struct AttemptView {
 impl From<Attempt> for AttemptView {
     fn from(a: Attempt) -> Self {
         AttemptView {
-            at: a.attempted_at,
+            at: When::at(&a.attempted_at),
             headers: a
                 .request_headers
                 .as_object()
@@ -233,7 +234,7 @@ async fn endpoint_page(
             event_type: delivery.event_type,
             event_id: delivery.event_id,
             status: delivery.status,
-            created_at: delivery.created_at,
+            created_at: When::at(&delivery.created_at),
             request_body: payload,
         })
         .collect();
