@@ -3,7 +3,6 @@
 
 use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -70,11 +69,7 @@ async fn page(
             added: When::at(&k.created_at),
         })
         .collect();
-    let status = if problems.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     let page = KnowledgePage {
         nav: signed_in.nav(),
         agent: AgentHead::new(agent, Tab::Knowledge),

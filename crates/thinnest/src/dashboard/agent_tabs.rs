@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::view::{Problems, When};
+use super::view::{Problems, When, page_of};
 use super::{PageError, PageForm, render};
 use crate::domain::agents::Agent;
 use crate::domain::conversations::{
@@ -132,11 +132,7 @@ async fn overview_page(
         Some(c) => state.store.messages(&c.id).await?,
         None => Vec::new(),
     };
-    let status = if problems.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     let page = OverviewPage {
         nav: signed_in.nav(),
         agent: AgentHead::new(&agent, Tab::Overview),
@@ -325,10 +321,7 @@ pub async fn conversations(
         .store
         .conversations(&signed_in.session.account_id, &agent.id, before, fetch)
         .await?;
-    let older = (rows.len() > PAGE).then(|| {
-        rows.truncate(PAGE);
-        rows.last().map(|c| c.id.to_string()).unwrap_or_default()
-    });
+    let older = page_of(&mut rows, PAGE, |c| c.id.to_string());
     let conversations = rows
         .into_iter()
         .map(|c| ConversationLine {

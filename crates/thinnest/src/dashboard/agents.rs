@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::agent_tabs::{AgentHead, Tab};
 use super::session::{Nav, SignedIn};
-use super::view::{Problems, When};
+use super::view::{Problems, When, page_of};
 use super::{CsrfForm, PageError, PageForm, render};
 use crate::domain::agents::{Agent, AgentName, CreateAgent, UpdateAgent, Voice};
 use crate::domain::fields::TextField;
@@ -19,8 +19,9 @@ use crate::services::agents::find_agent;
 use crate::state::AppState;
 use crate::store::api_keys::KeyScope;
 
-/// Agents a page of the list shows.
-const PAGE: i64 = 20;
+/// Agents a page of the list shows, and fetched for it (one more tells of a next page).
+const PAGE: usize = 20;
+const FETCH: i64 = 21;
 
 /// An agent as the list shows it.
 struct AgentLine {
@@ -80,12 +81,9 @@ pub async fn list(
         .filter(|b| AgentId::parse(b).is_some());
     let mut rows = state
         .store
-        .search_agents(account, text, before, PAGE + 1)
+        .search_agents(account, text, before, FETCH)
         .await?;
-    let older = (rows.len() > usize::try_from(PAGE).unwrap_or(usize::MAX)).then(|| {
-        rows.truncate(usize::try_from(PAGE).unwrap_or(usize::MAX));
-        rows.last().map(|a| a.id.to_string()).unwrap_or_default()
-    });
+    let older = page_of(&mut rows, PAGE, |a| a.id.to_string());
     let steps = checklist(&state, &signed_in).await?;
     let page = AgentsPage {
         nav: signed_in.nav(),
@@ -253,11 +251,7 @@ fn form_page(
     problems: Problems,
     notice: Option<&'static str>,
 ) -> Response {
-    let status = if problems.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     let page = AgentFormPage {
         nav: signed_in.nav(),
         agent,

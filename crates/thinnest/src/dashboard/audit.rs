@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::view::When;
+use super::view::{When, page_of};
 use super::{PageError, render};
 use crate::domain::audit::Reference;
 use crate::domain::ids::{AuditEntryId, Id};
@@ -175,15 +175,9 @@ pub async fn audit_log(
     } else {
         query.to.as_str()
     };
-    let shown = (action, person, from, to);
-    let older = (rows.len() > PAGE).then(|| {
-        let (a, p, f, t) = shown;
-        format!(
-            "action={a}&person={p}&from={f}&to={t}&cursor={}",
-            rows[PAGE - 1].id
-        )
+    let older = page_of(&mut rows, PAGE, |r| r.id.clone()).map(|cursor| {
+        format!("action={action}&person={person}&from={from}&to={to}&cursor={cursor}")
     });
-    rows.truncate(PAGE);
     let entries = rows
         .into_iter()
         .map(|r| {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use askama::filters::Escaper;
+use axum::http::StatusCode;
 
 use crate::domain::time::rfc3339;
 
@@ -80,6 +81,16 @@ pub fn browser_name(user_agent: &str) -> String {
     }
 }
 
+/// Cuts `rows`, fetched one longer than a page, to the page; the cursor of the next
+/// page (the last row's id) when there is one.
+pub fn page_of<T>(rows: &mut Vec<T>, page: usize, id: impl Fn(&T) -> String) -> Option<String> {
+    if rows.len() <= page {
+        return None;
+    }
+    rows.truncate(page);
+    rows.last().map(id)
+}
+
 /// What was wrong with a form, by field name, in words for people.
 #[derive(Default)]
 pub struct Problems {
@@ -130,6 +141,15 @@ impl Problems {
 
     pub fn any(&self) -> bool {
         !self.by_field.is_empty() || self.general.is_some()
+    }
+
+    /// 422 for a form shown again with its problems, 200 otherwise.
+    pub fn status(&self) -> StatusCode {
+        if self.any() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
     }
 
     /// The problem of the field `name`, if it has one.
