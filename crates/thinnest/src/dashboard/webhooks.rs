@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
-use super::view::When;
+use super::view::{Problems, When};
 use super::{CsrfForm, PageError, PageForm, form_problem, render, status_with};
 use crate::domain::deliveries::{Attempt, LoggedDelivery};
 use crate::domain::events::EVENT_TYPES;
@@ -29,27 +29,41 @@ struct WebhooksPage {
     previous_until: Option<When>,
     endpoints: Vec<Endpoint>,
     notice: Option<String>,
-    error: Option<String>,
+    problems: Problems,
+    /// The new-endpoint form as typed, kept after a problem.
+    typed: NewEndpointForm,
+}
+
+/// A new-endpoint field's label, for its problem.
+fn label(field: &str) -> &'static str {
+    match field {
+        "url" => "URL",
+        "events" => "Events",
+        "description" => "Description",
+        _ => "This field",
+    }
 }
 
 async fn webhooks_page(
     state: &AppState,
     signed_in: &SignedIn,
     notice: Option<String>,
-    error: Option<String>,
+    problems: Problems,
+    typed: NewEndpointForm,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::WebhooksManage)?;
     let account = &signed_in.session.account_id;
     let secrets = signing_secrets(state, account).await?;
     let endpoints = state.store.webhook_endpoints(account).await?;
-    let status = status_with(&error);
+    let status = problems.status();
     let page = WebhooksPage {
         nav: signed_in.nav(),
         secret: secrets.current.expose().to_owned(),
         previous_until: secrets.previous.map(|(_, until)| When::at_ms(until)),
         endpoints,
         notice,
-        error,
+        problems,
+        typed,
     };
     Ok(render(status, &page))
 }
@@ -58,11 +72,19 @@ pub async fn webhooks(
     State(state): State<AppState>,
     signed_in: SignedIn,
 ) -> Result<Response, PageError> {
-    webhooks_page(&state, &signed_in, None, None).await
+    webhooks_page(
+        &state,
+        &signed_in,
+        None,
+        Problems::default(),
+        NewEndpointForm::default(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
 pub struct NewEndpointForm {
+    #[serde(default)]
     csrf_token: String,
     url: String,
     /// `*`, or event types separated by commas or spaces.
@@ -89,9 +111,27 @@ pub async fn create(
         enabled: Some(true),
     };
     let account = &signed_in.session.account_id;
-    let outcome = api::create(&state, account, &signed_in.actor(), body).await;
-    let outcome = outcome.map(|row| format!("Endpoint {} added.", row.id));
-    settle_list(&state, &signed_in, outcome).await
+    match api::create(&state, account, &signed_in.actor(), body).await {
+        Ok(row) => {
+            let notice = format!("Endpoint {} added.", row.id);
+            settle_list(&state, &signed_in, Ok(notice)).await
+        }
+        Err(e) => {
+            let problems = Problems::from_error(e, label)?;
+            webhooks_page(&state, &signed_in, None, problems, form).await
+        }
+    }
+}
+
+impl Default for NewEndpointForm {
+    fn default() -> Self {
+        NewEndpointForm {
+            csrf_token: String::new(),
+            url: String::new(),
+            events: "*".to_owned(),
+            description: String::new(),
+        }
+    }
 }
 
 /// Shows the webhooks page after an action, with its notice or its error.
@@ -101,8 +141,14 @@ async fn settle_list(
     outcome: Result<String, Error>,
 ) -> Result<Response, PageError> {
     match outcome {
-        Ok(notice) => webhooks_page(state, signed_in, Some(notice), None).await,
-        Err(e) => webhooks_page(state, signed_in, None, Some(form_problem(e)?)).await,
+        Ok(notice) => {
+            let typed = NewEndpointForm::default();
+            webhooks_page(state, signed_in, Some(notice), Problems::default(), typed).await
+        }
+        Err(e) => {
+            let problems = Problems::whole(form_problem(e)?);
+            webhooks_page(state, signed_in, None, problems, NewEndpointForm::default()).await
+        }
     }
 }
 

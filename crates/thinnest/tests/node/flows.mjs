@@ -157,6 +157,20 @@ try {
   await page.getByText('also the 1 key it made').waitFor();
   await shot(page, 'api-keys-made-by-a-key');
 
+  // Keyboard only: the first Tab reaches the skip link, which moves focus to the
+  // page; a form is filled and sent without the mouse.
+  await page.goto(`${base}/app/agents/new`);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-name', 'Name is the first field after the breadcrumb');
+  await page.keyboard.type('Keyboard helper');
+  await page.keyboard.press('Enter');
+  await page.getByText('Agent created.').waitFor();
+
   // Create an agent here, give it a document, ask the test chat what it answers.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
   await page.getByRole('link', { name: 'New agent' }).click();

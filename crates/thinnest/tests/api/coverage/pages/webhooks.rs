@@ -160,7 +160,7 @@ async fn the_webhooks_pages_refuse_the_signed_out_weak_roles_strangers_and_bad_f
                 ("description", ""),
             ],
             StatusCode::UNPROCESSABLE_ENTITY,
-            "url must be an https:// URL",
+            "URL must be an https:// URL",
         ),
     ];
     expect_bad_forms(&admin, &token, &bad_forms).await;
