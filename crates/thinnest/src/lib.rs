@@ -78,8 +78,20 @@ fn routes(state: &AppState) -> Router {
     api::router(state.clone())
         .merge(dashboard::router(state.clone()))
         .fallback(not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
+}
+
+/// A route asked with a method it does not have: under `/app` a page, elsewhere JSON.
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    if dashboard::owns(uri.path()) {
+        dashboard::method_not_allowed()
+    } else {
+        api::method_not_allowed(method, uri).await
+    }
 }
 
 /// A path nothing serves: under `/app`, the dashboard's page; elsewhere the API's answer.

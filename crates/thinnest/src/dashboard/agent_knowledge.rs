@@ -2,14 +2,14 @@
 //! `.txt`, `.md` or `.json` file, and deleted.
 
 use askama::Template;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::agent_tabs::{AgentHead, Tab, agent_or_404};
 use super::session::{Nav, SignedIn};
 use super::view::{Problems, When};
-use super::{CsrfForm, PageError, PageForm, render};
+use super::{Asked, CsrfForm, PageError, PageForm, render};
 use crate::domain::agents::Agent;
 use crate::domain::ids::{Id, KnowledgeId};
 use crate::domain::limits::Class;
@@ -83,7 +83,7 @@ async fn page(
     Ok(render(status, &page))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct DoneQuery {
     done: Option<String>,
 }
@@ -92,7 +92,7 @@ pub async fn knowledge(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Asked(query): Asked<DoneQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let agent = agent_or_404(&state, &signed_in, &id).await?;

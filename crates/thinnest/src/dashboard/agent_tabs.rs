@@ -3,14 +3,14 @@
 //! own modules.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::view::{Problems, When, page_of};
-use super::{PageError, PageForm, render};
+use super::{Asked, PageError, PageForm, render};
 use crate::domain::agents::Agent;
 use crate::domain::conversations::{
     Channel, Conversation, Message, NewConversation, Thread, check_message,
@@ -90,7 +90,7 @@ struct OverviewPage {
     notice: Option<&'static str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct OverviewQuery {
     conversation: Option<String>,
     done: Option<String>,
@@ -152,7 +152,7 @@ pub async fn overview(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(query): Query<OverviewQuery>,
+    Asked(query): Asked<OverviewQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let agent = agent_or_404(&state, &signed_in, &id).await?;
@@ -296,7 +296,7 @@ struct ConversationsPage {
     paged: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct PageQuery {
     before: Option<String>,
 }
@@ -308,7 +308,7 @@ pub async fn conversations(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(query): Query<PageQuery>,
+    Asked(query): Asked<PageQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let agent = agent_or_404(&state, &signed_in, &id).await?;

@@ -2,7 +2,7 @@
 //! checklist on an empty workspace), making one, changing and deleting it.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::agent_tabs::{AgentHead, Tab};
 use super::session::{Nav, SignedIn};
 use super::view::{Problems, When, page_of};
-use super::{CsrfForm, PageError, PageForm, render};
+use super::{Asked, CsrfForm, PageError, PageForm, render};
 use crate::domain::agents::{Agent, AgentName, CreateAgent, UpdateAgent, Voice};
 use crate::domain::fields::TextField;
 use crate::domain::ids::{AgentId, Id};
@@ -54,7 +54,7 @@ struct AgentsPage {
     notice: Option<&'static str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ListQuery {
     #[serde(default)]
     q: String,
@@ -65,7 +65,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<ListQuery>,
+    Asked(query): Asked<ListQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let account = &signed_in.session.account_id;
@@ -307,7 +307,7 @@ pub async fn create(
     Ok(Redirect::to(&format!("/app/agents/{}?done=created", agent.id)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct DoneQuery {
     done: Option<String>,
 }
@@ -316,7 +316,7 @@ pub async fn settings(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Asked(query): Asked<DoneQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
     let agent = find_agent(&state, &signed_in.session.account_id, &id)

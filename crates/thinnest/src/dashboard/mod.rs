@@ -207,6 +207,34 @@ pub fn not_found() -> Response {
     PageError::NotFound.into_response()
 }
 
+/// The page for an address under `/app` asked with a method it does not take (a
+/// form's address opened as a link, say).
+pub fn method_not_allowed() -> Response {
+    let page = MessagePage::new(
+        "Not here",
+        "This address is for a form; open the page it belongs to and send the form from there.",
+    );
+    render(StatusCode::METHOD_NOT_ALLOWED, &page)
+}
+
+/// A page's query; one that does not fit is ignored and the page shown as if nothing
+/// had been asked, so a mangled link still leads somewhere.
+pub struct Asked<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Default, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Asked<T>
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let asked = axum::extract::Query::<T>::from_request_parts(parts, state).await;
+        Ok(Asked(asked.map(|q| q.0).unwrap_or_default()))
+    }
+}
+
 /// A page that says one thing.
 #[derive(Template)]
 #[template(path = "message.html")]

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::{Nav, SignedIn};
 use super::view::When;
-use super::{PageError, render};
+use super::{Asked, PageError, render};
 use crate::domain::ids::{Id, KeyId};
 use crate::domain::limits::Class;
 use crate::domain::roles::Permission;
@@ -91,7 +91,7 @@ struct UsagePage {
     total: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct UsageQuery {
     range: Option<String>,
     key: Option<String>,
@@ -118,7 +118,7 @@ fn row(label: String, href: Option<String>, counts: &BTreeMap<String, i64>) -> R
 pub async fn usage(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<UsageQuery>,
+    Asked(query): Asked<UsageQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::UsageRead)?;
     let account = &signed_in.session.account_id;

@@ -297,3 +297,33 @@ async fn a_search_finds_names_typed_as_they_are_and_a_huge_one_finds_nothing() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("No agent's name contains"));
 }
+
+#[tokio::test]
+async fn a_mangled_query_or_a_forms_address_opened_as_a_link_is_still_a_page() {
+    let app = TestApp::spawn().await;
+    let admin = signed_up(&app, "owner@example.com").await;
+    let agent = made_in_dashboard(&admin, "Helper", "Hi").await;
+    for path in [
+        "/app?q=a&q=b".to_owned(),
+        "/app/usage?range=7d&range=24h".to_owned(),
+        format!("/app/agents/{agent}/conversations?before=x&before=y"),
+    ] {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+    }
+    let opened = admin.get(&format!("/app/agents/{agent}/chat")).await;
+    assert_eq!(opened.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(opened.body.contains("<h1>Not here</h1>"), "{}", opened.body);
+    let api = app
+        .request(reqwest::Method::PUT, "/agents")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        api.text()
+            .await
+            .unwrap()
+            .starts_with("{\"error\":\"method_not_allowed\"")
+    );
+}
