@@ -147,6 +147,38 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
+/// OpenAPI requires a description of every response; one declared with a body only
+/// gets its status's reason phrase ("OK", "Created").
+fn describe_responses(doc: &mut serde_json::Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            let Some(response) = response.as_object_mut() else {
+                continue;
+            };
+            if response.contains_key("$ref") || response.contains_key("description") {
+                continue;
+            }
+            let reason = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|code| StatusCode::from_u16(code).ok())
+                .and_then(|code| code.canonical_reason())
+                .unwrap_or("Response");
+            response.insert("description".to_owned(), reason.into());
+        }
+    }
+}
+
 /// The API router, with the OpenAPI document built from the same routes. Every
 /// route but `/health`, `/openapi.json` and the widget's sits behind the
 /// [gate](crate::gate), with the rate-limit class its router declares. The crate root
@@ -170,7 +202,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(authenticated)
         .split_for_parts();
     // Kept in the state, not added by a layer: a router's layers wrap each of its routes.
-    let doc = serde_json::to_vec(&openapi).expect("the OpenAPI document serialises");
+    let mut doc = serde_json::to_value(&openapi).expect("the OpenAPI document serialises");
+    describe_responses(&mut doc);
+    let doc = serde_json::to_vec(&doc).expect("the OpenAPI document serialises");
     let _ = state.openapi.set(doc.into());
     widget::with_preflights(router)
 }

@@ -67,10 +67,20 @@ async fn the_openapi_document_is_3_1_and_names_every_endpoint_and_the_bearer_sch
         "bearer"
     );
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
-    // Every scheme an operation names is declared.
+    // Every scheme an operation names is declared, every response is described, and
+    // operation ids are unique.
     let declared = doc["components"]["securitySchemes"].as_object().unwrap();
+    let mut ids = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(ids.insert(id.to_owned()), "{method} {path}: {id} again");
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response.get("description").is_some_and(|d| d.is_string()),
+                    "{method} {path} {status} has no description"
+                );
+            }
             for requirement in operation["security"].as_array().into_iter().flatten() {
                 for scheme in requirement.as_object().unwrap().keys() {
                     assert!(

@@ -105,7 +105,7 @@ async fn widget_answer(
 
 /// Send the visitor's message; the agent's reply comes back. The session's first
 /// message creates its conversation.
-#[utoipa::path(post, path = "/widget/messages", tag = "widget", params(AgentParam), request_body = WidgetMessage,
+#[utoipa::path(post, path = "/widget/messages", tag = "widget", operation_id = "send_widget_message", params(AgentParam), request_body = WidgetMessage,
     responses((status = 200, body = WidgetReply), ErrorResponses, WidgetRefusals),
     security(("widget_session" = [])))]
 pub(super) async fn send_message(
