@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::agent_tabs::{AgentHead, Tab, agent_or_404};
 use super::session::{Nav, SignedIn};
-use super::view::{Problems, When};
+use super::view::{DoneQuery, Problems, When};
 use super::{Asked, CsrfForm, PageError, PageForm, render};
 use crate::domain::agents::Agent;
 use crate::domain::ids::{Id, KnowledgeId};
@@ -81,11 +81,6 @@ async fn page(
         notice,
     };
     Ok(render(status, &page))
-}
-
-#[derive(Deserialize, Default)]
-pub struct DoneQuery {
-    done: Option<String>,
 }
 
 pub async fn knowledge(

@@ -69,9 +69,13 @@ pub async fn agent_or_404(
     signed_in: &SignedIn,
     id: &str,
 ) -> Result<Agent, PageError> {
+    // Not found is a page; a store that fails stays a failure, not a 404.
     find_agent(state, &signed_in.session.account_id, id)
         .await
-        .map_err(|_| PageError::NotFound)
+        .map_err(|e| match e {
+            Error::NotFound(_) => PageError::NotFound,
+            other => PageError::Internal(other.into()),
+        })
 }
 
 #[derive(Template)]

@@ -7,15 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::agent_tabs::{AgentHead, Tab};
+use super::agent_tabs::{AgentHead, Tab, agent_or_404};
 use super::session::{Nav, SignedIn};
-use super::view::{Problems, When, page_of};
+use super::view::{DoneQuery, Problems, When, page_of};
 use super::{Asked, CsrfForm, PageError, PageForm, render};
 use crate::domain::agents::{Agent, AgentName, CreateAgent, UpdateAgent, Voice};
 use crate::domain::fields::TextField;
 use crate::domain::ids::{AgentId, Id};
 use crate::domain::roles::Permission;
-use crate::services::agents::find_agent;
 use crate::state::AppState;
 use crate::store::api_keys::KeyScope;
 
@@ -307,11 +306,6 @@ pub async fn create(
     Ok(Redirect::to(&format!("/app/agents/{}?done=created", agent.id)).into_response())
 }
 
-#[derive(Deserialize, Default)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 pub async fn settings(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -319,9 +313,7 @@ pub async fn settings(
     Asked(query): Asked<DoneQuery>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
-    let agent = find_agent(&state, &signed_in.session.account_id, &id)
-        .await
-        .map_err(|_| PageError::NotFound)?;
+    let agent = agent_or_404(&state, &signed_in, &id).await?;
     let notice = (query.done.as_deref() == Some("saved")).then_some("Changes saved.");
     let form = AgentForm::of(&agent);
     let head = AgentHead::new(&agent, Tab::Settings);
@@ -343,9 +335,7 @@ pub async fn save(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::AgentsWrite)?;
     let account = &signed_in.session.account_id;
-    let agent = find_agent(&state, account, &id)
-        .await
-        .map_err(|_| PageError::NotFound)?;
+    let agent = agent_or_404(&state, &signed_in, &id).await?;
     let head = AgentHead::new(&agent, Tab::Settings);
     let voice = match form.voice() {
         Ok(voice) => voice,

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::agent_tabs::{AgentHead, Tab};
+use super::agent_tabs::{AgentHead, Tab, agent_or_404};
 use super::session::{Nav, SignedIn};
 use super::{PageError, PageForm, form_problem, render, status_with};
 use crate::domain::agents::Agent;
@@ -14,7 +14,6 @@ use crate::domain::embed::{Embed, Verification};
 use crate::domain::ids::Id;
 use crate::domain::roles::Permission;
 use crate::error::Error;
-use crate::services::agents::find_agent;
 use crate::services::embed::{save, settings};
 use crate::state::AppState;
 
@@ -63,9 +62,7 @@ pub async fn embed(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     signed_in.require(Permission::AgentsRead)?;
-    let agent = find_agent(&state, &signed_in.session.account_id, &id)
-        .await
-        .map_err(|_| PageError::NotFound)?;
+    let agent = agent_or_404(&state, &signed_in, &id).await?;
     page(&state, &signed_in, agent, None, None, None).await
 }
 
@@ -86,9 +83,7 @@ pub async fn save_embed(
     signed_in.check_csrf(&form.csrf_token)?;
     signed_in.require(Permission::AgentsWrite)?;
     let account = &signed_in.session.account_id;
-    let agent = find_agent(&state, account, &id)
-        .await
-        .map_err(|_| PageError::NotFound)?;
+    let agent = agent_or_404(&state, &signed_in, &id).await?;
     let sent = Embed {
         allowed_origins: form
             .origins

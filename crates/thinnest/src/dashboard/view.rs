@@ -48,6 +48,13 @@ impl fmt::Display for When {
     }
 }
 
+/// The query of a page shown after an action: which one it was (`?done=saved`), so
+/// the page can say so; anything else is ignored.
+#[derive(serde::Deserialize, Default)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
 /// A browser's `User-Agent` in words, such as "Firefox on Linux".
 pub fn browser_name(user_agent: &str) -> String {
     const BROWSERS: &[(&str, &str)] = &[
