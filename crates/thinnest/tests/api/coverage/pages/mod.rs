@@ -4,6 +4,7 @@
 
 mod agents;
 mod embed;
+mod settings;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};
